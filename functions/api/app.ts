@@ -1,0 +1,72 @@
+import { Scalar } from '@scalar/hono-api-reference';
+import { bodyLimit } from 'hono/body-limit';
+import { PayloadTooLargeError } from '../../shared/errors/errors.js';
+import type { Runtime } from '../../shared/runtime.js';
+import { authenticate } from './middleware/authenticate.js';
+import { renderError, renderNotFound } from './middleware/errors.js';
+import { requestContext } from './middleware/request-context.js';
+import { createRouter } from './openapi.js';
+import { adminJobRoutes } from './routes/admin-jobs.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
+import { healthRoutes } from './routes/health.js';
+import { tenantRoutes } from './routes/tenants.js';
+
+export interface AppOptions {
+  /**
+   * Where /docs loads the API reference's script from. Locally the runner serves a copy from
+   * node_modules (no internet needed); on Lambda the reference's CDN is used.
+   */
+  docsScriptUrl?: string;
+}
+
+export const API_VERSION = '1.0.0';
+
+/** The Hono app: the same object serves Lambda (`handle(app)`) and the local runner. */
+export function createApp(runtime: Runtime, options: AppOptions = {}) {
+  const app = createRouter();
+  app.use('*', requestContext(runtime));
+  app.use('/v1/*', authenticate());
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: runtime.config.maxBodyBytes,
+      onError: () => {
+        throw new PayloadTooLargeError(`The body is larger than ${runtime.config.maxBodyBytes} bytes.`);
+      },
+    }),
+  );
+
+  app.route('/', healthRoutes);
+  app.route('/', tenantRoutes);
+  app.route('/', apiKeyRoutes);
+  app.route('/', adminJobRoutes);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'A tenant API key (`tg_…`) or, for /v1/tenants and /v1/admin, the operator key.',
+  });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Tollgate API',
+      version: API_VERSION,
+      description: 'Token-native FinOps for AI: usage metering, exact pricing, KPIs and budget guardrails.',
+    },
+  });
+  app.get(
+    '/docs',
+    Scalar({
+      url: '/openapi.json',
+      pageTitle: 'Tollgate API reference',
+      withDefaultFonts: false,
+      ...(options.docsScriptUrl ? { cdn: options.docsScriptUrl } : {}),
+    }),
+  );
+
+  app.onError(renderError);
+  app.notFound(renderNotFound);
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

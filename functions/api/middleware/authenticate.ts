@@ -1,0 +1,45 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createMiddleware } from 'hono/factory';
+import { RateLimitedError, UnauthenticatedError } from '../../../shared/errors/errors.js';
+import type { AppEnv } from '../env.js';
+
+function sameSecret(presented: string, expected: string): boolean {
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(presented), digest(expected));
+}
+
+/**
+ * Resolves the bearer key to a principal (the operator or a tenant key), then spends one token
+ * of the tenant's rate limit. Scope checks are per operation (authorize.ts).
+ */
+export function authenticate() {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const header = c.req.header('authorization') ?? '';
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match?.[1]) throw new UnauthenticatedError();
+    const presented = match[1];
+    const { runtime } = c.var;
+
+    if (runtime.operatorKey && sameSecret(presented, runtime.operatorKey)) {
+      c.set('principal', { kind: 'operator' });
+      c.set('logger', c.var.logger.child({ principal: 'operator' }));
+      await next();
+      return;
+    }
+
+    const principal = await runtime.services.apiKeys.authenticate(presented);
+    if (!principal) throw new UnauthenticatedError('The API key is not valid, or has been revoked.');
+    c.set('principal', principal);
+    c.set('logger', c.var.logger.child({ tenant_id: principal.tenantId, key_id: principal.keyId }));
+
+    const decision = runtime.rateLimiter.take(principal.tenantId);
+    c.header('RateLimit-Limit', String(decision.limit));
+    c.header('RateLimit-Remaining', String(decision.remaining));
+    c.header('RateLimit-Reset', String(decision.resetSeconds));
+    if (!decision.allowed) {
+      c.header('Retry-After', String(decision.retryAfterSeconds));
+      throw new RateLimitedError(decision.retryAfterSeconds);
+    }
+    await next();
+  });
+}

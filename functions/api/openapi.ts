@@ -1,0 +1,93 @@
+import { createRoute, OpenAPIHono, type RouteConfig, z } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
+import type { Scope } from '../../shared/api-keys/schema.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../shared/db/pagination.js';
+import { ValidationError } from '../../shared/errors/errors.js';
+import type { AppEnv } from './env.js';
+import { requireOperator, requireScope } from './middleware/authorize.js';
+
+export const ProblemSchema = z
+  .object({
+    type: z.string().openapi({ example: 'https://tollgate.dev/problems/validation-failed' }),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string().openapi({ example: 'VALIDATION_FAILED' }),
+    request_id: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .openapi('Problem');
+
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: ProblemSchema } },
+});
+
+/** The error responses every authenticated operation can give. */
+const commonProblems = {
+  400: problem('The request is invalid (`VALIDATION_FAILED`, `MALFORMED_JSON`, `INVALID_CURSOR`).'),
+  401: problem('No key, or not a live key.'),
+  403: problem('The key lacks the scope, or is of the wrong kind (operator / tenant).'),
+  413: problem('The body is larger than the limit.'),
+  429: problem('Rate limited: see `Retry-After` and the `RateLimit-*` headers.'),
+  500: problem('Unexpected failure; the body carries only the request id.'),
+};
+
+export const notFoundProblem = problem('No such object for this tenant.');
+export const conflictProblem = problem('The object exists already.');
+
+export const PageQuerySchema = z.object({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_PAGE_SIZE)
+    .default(DEFAULT_PAGE_SIZE)
+    .openapi({ description: `Page size, at most ${MAX_PAGE_SIZE}.` }),
+  cursor: z.string().max(2048).optional().openapi({ description: 'The `next_cursor` of the previous page.' }),
+});
+
+export function pageOf<T extends z.ZodType>(item: T, name: string) {
+  return z.object({ data: z.array(item), next_cursor: z.string().nullable() }).openapi(name);
+}
+
+/** Who may call an operation; recorded in the document as `x-tollgate-auth` for the security suite. */
+export type Access = { operator: true } | { scopes: readonly [Scope, ...Scope[]] } | { public: true };
+
+type OperationConfig = Omit<RouteConfig, 'middleware' | 'security'> & { access: Access };
+
+/**
+ * `createRoute` with Tollgate's conventions: the access rule becomes both the route's middleware
+ * and its documented security, and the common problem responses are declared.
+ */
+export function defineOperation<const C extends OperationConfig>({ access, ...config }: C) {
+  const isPublic = 'public' in access;
+  const middleware: MiddlewareHandler<AppEnv>[] = isPublic
+    ? []
+    : ['operator' in access ? requireOperator() : requireScope(...access.scopes)];
+  return createRoute({
+    ...config,
+    ...(isPublic ? { security: [] } : { security: [{ bearer: [] }] }),
+    'x-tollgate-auth': isPublic ? 'public' : 'operator' in access ? 'operator' : { scopes: access.scopes },
+    middleware,
+    responses: { ...(isPublic ? {} : commonProblems), ...config.responses },
+    // The extra documentation keys do not change what handlers see; keep C's own typing for them.
+  } as unknown as Omit<C, 'access'> & { middleware: MiddlewareHandler<AppEnv>[] });
+}
+
+/** A router whose request validation failures become problem+json `VALIDATION_FAILED`. */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (result.success) return;
+      const location = result.target === 'json' ? [] : [result.target === 'param' ? 'path' : result.target];
+      throw new ValidationError(
+        `The request ${result.target === 'json' ? 'body' : result.target} is invalid.`,
+        result.error.issues.map((issue) => ({
+          path: [...location, ...issue.path.map(String)].join('.') || '(root)',
+          message: issue.message,
+        })),
+      );
+    },
+  });
+}

@@ -1,0 +1,72 @@
+import type { Db } from '../db/client.js';
+import type { Page, PageRequest } from '../db/pagination.js';
+import { NotFoundError } from '../errors/errors.js';
+import { newId } from '../ids.js';
+import { deleteApiKey, getApiKey, listApiKeys, putApiKey, type StoredApiKey } from './repository.js';
+import type { ApiKey, CreateApiKey, CreatedApiKey, Restrict, Scope } from './schema.js';
+import { hashKey, keyHint, keysMatch, mintTenantKey, parseTenantKey } from './secrets.js';
+
+/** Who is calling: the operator, or a tenant key with its scopes and dimension restriction. */
+export type Principal =
+  | { kind: 'operator' }
+  | { kind: 'tenant'; tenantId: string; keyId: string; scopes: Scope[]; restrict: Restrict | null };
+
+function toPublic(stored: StoredApiKey): ApiKey {
+  return {
+    id: stored.id,
+    name: stored.name,
+    scopes: stored.scopes,
+    restrict: stored.restrict,
+    hint: stored.hint,
+    created_at: stored.created_at,
+  };
+}
+
+export function createApiKeyService(db: Db, now: () => Date = () => new Date()) {
+  return {
+    /** Mints a key; the returned `key` is the only time the secret exists outside its hash. */
+    async create(tenantId: string, input: CreateApiKey): Promise<CreatedApiKey> {
+      const createdAt = now();
+      const id = newId('key', createdAt.getTime());
+      const key = mintTenantKey(tenantId, id);
+      const stored: StoredApiKey = {
+        id,
+        tenant_id: tenantId,
+        name: input.name,
+        scopes: input.scopes,
+        restrict: input.restrict ?? null,
+        hint: keyHint(key),
+        created_at: createdAt.toISOString(),
+        key_hash: hashKey(key),
+      };
+      await putApiKey(db, tenantId, stored);
+      return { ...toPublic(stored), key };
+    },
+
+    async list(tenantId: string, page: PageRequest): Promise<Page<ApiKey>> {
+      const result = await listApiKeys(db, tenantId, page);
+      return { data: result.data.map(toPublic), next_cursor: result.next_cursor };
+    },
+
+    async revoke(tenantId: string, keyId: string): Promise<void> {
+      if (!(await deleteApiKey(db, tenantId, keyId)))
+        throw new NotFoundError(`No API key ${keyId}.`, 'API_KEY_NOT_FOUND');
+    },
+
+    /** The tenant principal a presented key stands for, or undefined when it is not a live key. */
+    async authenticate(presented: string): Promise<Extract<Principal, { kind: 'tenant' }> | undefined> {
+      const parsed = parseTenantKey(presented);
+      if (!parsed) return undefined;
+      const stored = await getApiKey(db, parsed.tenantId, parsed.keyId);
+      if (!stored || !keysMatch(presented, stored.key_hash)) return undefined;
+      return {
+        kind: 'tenant',
+        tenantId: stored.tenant_id,
+        keyId: stored.id,
+        scopes: stored.scopes,
+        restrict: stored.restrict,
+      };
+    },
+  };
+}
+export type ApiKeyService = ReturnType<typeof createApiKeyService>;

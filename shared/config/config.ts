@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+/** Comma-separated seconds, e.g. "0,5,300": the webhook retry schedule. */
+const secondsList = z
+  .string()
+  .regex(/^\d+(,\d+)*$/, 'a comma-separated list of whole seconds')
+  .transform((value) => value.split(',').map(Number));
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', ''])
+  .transform((value) => value === 'true' || value === '1');
+
+/**
+ * The environment Tollgate reads, validated once at start-up. This is the only module that
+ * looks at `process.env`; everything else receives a `Config`.
+ */
+const EnvironmentSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+  TOLLGATE_DATA_DIR: z.string().min(1).default('.tollgate'),
+  TOLLGATE_ADMIN_KEY: z.string().min(24, 'the operator key must be at least 24 characters').optional(),
+  TOLLGATE_DYNAMODB_ENDPOINT: z.url().optional(),
+  TOLLGATE_TABLE_NAME: z.string().min(3).max(255).default('tollgate'),
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  TOLLGATE_ALLOW_PRIVATE_URLS: booleanFlag.default(false),
+  TOLLGATE_OPENAI_BASE_URL: z.url().default('https://api.openai.com'),
+  TOLLGATE_ANTHROPIC_BASE_URL: z.url().default('https://api.anthropic.com'),
+  TOLLGATE_ROLLUP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
+  TOLLGATE_BILLING_PULL_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(3600),
+  TOLLGATE_WEBHOOK_RETRY_SCHEDULE: secondsList.default([0, 5, 300, 1800, 7200, 18000, 36000, 36000]),
+  TOLLGATE_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(50),
+  TOLLGATE_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(200),
+  TOLLGATE_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  TOLLGATE_EVENT_BUS_NAME: z.string().min(1).max(256).optional(),
+  TOLLGATE_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+export interface Config {
+  port: number;
+  dataDir: string;
+  adminKey: string | undefined;
+  dynamoEndpoint: string | undefined;
+  tableName: string;
+  awsRegion: string;
+  allowPrivateUrls: boolean;
+  openaiBaseUrl: string;
+  anthropicBaseUrl: string;
+  rollupIntervalSeconds: number;
+  billingPullIntervalSeconds: number;
+  webhookRetrySchedule: number[];
+  rateLimit: { perSecond: number; burst: number };
+  maxBodyBytes: number;
+  /** The EventBridge bus on AWS; local mode uses the in-process bus. */
+  eventBusName: string | undefined;
+  logLevel: z.infer<typeof EnvironmentSchema>['TOLLGATE_LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses the environment into a `Config`, or throws a `ConfigError` naming every bad variable. */
+export function loadConfig(environment: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvironmentSchema.safeParse(withoutEmptyStrings(environment));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const env = parsed.data;
+  return {
+    port: env.PORT,
+    dataDir: env.TOLLGATE_DATA_DIR,
+    adminKey: env.TOLLGATE_ADMIN_KEY,
+    dynamoEndpoint: env.TOLLGATE_DYNAMODB_ENDPOINT,
+    tableName: env.TOLLGATE_TABLE_NAME,
+    awsRegion: env.AWS_REGION,
+    allowPrivateUrls: env.TOLLGATE_ALLOW_PRIVATE_URLS,
+    openaiBaseUrl: env.TOLLGATE_OPENAI_BASE_URL,
+    anthropicBaseUrl: env.TOLLGATE_ANTHROPIC_BASE_URL,
+    rollupIntervalSeconds: env.TOLLGATE_ROLLUP_INTERVAL_SECONDS,
+    billingPullIntervalSeconds: env.TOLLGATE_BILLING_PULL_INTERVAL_SECONDS,
+    webhookRetrySchedule: env.TOLLGATE_WEBHOOK_RETRY_SCHEDULE,
+    rateLimit: { perSecond: env.TOLLGATE_RATE_LIMIT_PER_SECOND, burst: env.TOLLGATE_RATE_LIMIT_BURST },
+    maxBodyBytes: env.TOLLGATE_MAX_BODY_BYTES,
+    eventBusName: env.TOLLGATE_EVENT_BUS_NAME,
+    logLevel: env.TOLLGATE_LOG_LEVEL,
+  };
+}
+
+// An exported-but-empty variable (`PORT=`) means "use the default", as shells and .env files intend.
+function withoutEmptyStrings(environment: Record<string, string | undefined>) {
+  return Object.fromEntries(
+    Object.entries(environment).filter(([, value]) => value !== undefined && value !== ''),
+  );
+}

@@ -1,0 +1,104 @@
+/**
+ * Error categories of the domain. Services throw these; only the API's error handler knows
+ * HTTP, and it renders them as problem+json with their stable `code`.
+ */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export abstract class AppError extends Error {
+  abstract readonly status: number;
+  abstract readonly title: string;
+  readonly code: string;
+
+  constructor(code: string, detail: string, options?: ErrorOptions) {
+    super(detail, options);
+    this.code = code;
+  }
+}
+
+export class ValidationError extends AppError {
+  readonly status = 400;
+  readonly title = 'Request validation failed';
+  readonly errors: FieldError[];
+
+  constructor(detail: string, errors: FieldError[] = [], code = 'VALIDATION_FAILED') {
+    super(code, detail);
+    this.errors = errors;
+  }
+}
+
+export class MalformedRequestError extends AppError {
+  readonly status = 400;
+  readonly title = 'Malformed request';
+  constructor(detail: string, code = 'MALFORMED_REQUEST') {
+    super(code, detail);
+  }
+}
+
+export class UnauthenticatedError extends AppError {
+  readonly status = 401;
+  readonly title = 'Authentication required';
+  constructor(detail = 'A valid API key is required: send it as "Authorization: Bearer <key>".') {
+    super('UNAUTHENTICATED', detail);
+  }
+}
+
+export class ForbiddenError extends AppError {
+  readonly status = 403;
+  readonly title = 'Forbidden';
+  constructor(detail: string, code = 'INSUFFICIENT_SCOPE') {
+    super(code, detail);
+  }
+}
+
+export class NotFoundError extends AppError {
+  readonly status = 404;
+  readonly title = 'Not found';
+  constructor(detail: string, code = 'NOT_FOUND') {
+    super(code, detail);
+  }
+}
+
+export class ConflictError extends AppError {
+  readonly status = 409;
+  readonly title = 'Conflict';
+  constructor(detail: string, code = 'CONFLICT') {
+    super(code, detail);
+  }
+}
+
+export class PayloadTooLargeError extends AppError {
+  readonly status = 413;
+  readonly title = 'Payload too large';
+  constructor(detail: string) {
+    super('PAYLOAD_TOO_LARGE', detail);
+  }
+}
+
+export class UnsupportedMediaTypeError extends AppError {
+  readonly status = 415;
+  readonly title = 'Unsupported media type';
+  constructor(detail: string) {
+    super('UNSUPPORTED_MEDIA_TYPE', detail);
+  }
+}
+
+export class RateLimitedError extends AppError {
+  readonly status = 429;
+  readonly title = 'Too many requests';
+  readonly retryAfterSeconds: number;
+  constructor(retryAfterSeconds: number) {
+    super('RATE_LIMITED', `Rate limit exceeded; retry in ${retryAfterSeconds} s.`);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+export class ServiceUnavailableError extends AppError {
+  readonly status = 503;
+  readonly title = 'Service unavailable';
+  constructor(detail: string, code = 'SERVICE_UNAVAILABLE') {
+    super(code, detail);
+  }
+}

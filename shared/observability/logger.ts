@@ -1,0 +1,21 @@
+import { type Logger, pino } from 'pino';
+
+export type { Logger };
+
+/**
+ * Structured JSON logs, one object per line, on stdout (CloudWatch on Lambda). Request logs are
+ * children carrying `request_id` and `tenant_id`.
+ */
+export function createLogger(level: string, base: Record<string, unknown> = {}): Logger {
+  return pino({
+    level,
+    base: { service: 'tollgate', ...base },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    // Keys and provider credentials must never reach a log line, whatever object is logged.
+    redact: {
+      paths: ['authorization', '*.authorization', 'api_key', '*.api_key', 'key', '*.key'],
+      censor: '[redacted]',
+    },
+  });
+}

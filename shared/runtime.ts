@@ -1,0 +1,59 @@
+import { createApiKeyService } from './api-keys/service.js';
+import type { EventBus } from './bus/bus.js';
+import type { Config } from './config/config.js';
+import { createDb, type Db } from './db/client.js';
+import { TokenBucketLimiter } from './http/rate-limiter.js';
+import { JobRegistry } from './jobs/registry.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { createTenantService } from './tenants/service.js';
+
+/**
+ * The composition root: what one process (a Lambda container, or the local runner) builds once
+ * and every request shares. Handlers, jobs and consumers receive it; nothing else builds clients.
+ */
+export interface Runtime {
+  config: Config;
+  logger: Logger;
+  db: Db;
+  bus: EventBus;
+  jobs: JobRegistry;
+  rateLimiter: TokenBucketLimiter;
+  /** The operator key in force; undefined refuses every operator request. */
+  operatorKey: string | undefined;
+  services: ReturnType<typeof createServices>;
+}
+
+function createServices(db: Db) {
+  const apiKeys = createApiKeyService(db);
+  return {
+    apiKeys,
+    tenants: createTenantService(db, apiKeys),
+  };
+}
+
+export interface RuntimeParts {
+  config: Config;
+  bus: EventBus;
+  /** Defaults to `config.adminKey`; the local runner passes the one it generated. */
+  operatorKey?: string | undefined;
+  logger?: Logger;
+  db?: Db;
+}
+
+export function createRuntime(parts: RuntimeParts): Runtime {
+  const { config } = parts;
+  const logger = parts.logger ?? createLogger(config.logLevel);
+  const db =
+    parts.db ??
+    createDb({ tableName: config.tableName, region: config.awsRegion, endpoint: config.dynamoEndpoint });
+  return {
+    config,
+    logger,
+    db,
+    bus: parts.bus,
+    jobs: new JobRegistry(),
+    rateLimiter: new TokenBucketLimiter(config.rateLimit),
+    operatorKey: parts.operatorKey ?? config.adminKey,
+    services: createServices(db),
+  };
+}
