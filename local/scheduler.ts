@@ -8,7 +8,8 @@ import type { Logger } from '../shared/observability/logger.js';
  * so a shutdown never cuts a job in half.
  */
 export class LocalScheduler {
-  readonly #timers = new Set<NodeJS.Timeout>();
+  /** The next tick of each job: one pending timer per job. */
+  readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #running = new Map<string, Promise<void>>();
   #stopped = false;
 
@@ -35,19 +36,16 @@ export class LocalScheduler {
             .finally(() => this.#running.delete(job.name));
           this.#running.set(job.name, run);
         }
-        const timer = setTimeout(tick, schedule.everySeconds * 1000);
-        this.#timers.delete(timer);
-        this.#timers.add(timer);
+        this.#timers.set(job.name, setTimeout(tick, schedule.everySeconds * 1000));
       };
-      const first = setTimeout(tick, schedule.everySeconds * 1000);
-      this.#timers.add(first);
+      this.#timers.set(job.name, setTimeout(tick, schedule.everySeconds * 1000));
     }
     return started;
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
     await Promise.all(this.#running.values());
   }

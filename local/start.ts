@@ -7,22 +7,21 @@ const config = loadConfig();
 const logger = createLogger(config.logLevel);
 const tollgate = await startLocalTollgate(config, { logger });
 
-process.stdout.write(
-  [
-    '',
-    `  Tollgate is running (local mode, data in ${config.dataDir})`,
-    `  API           ${tollgate.url}`,
-    `  Docs          ${tollgate.url}/docs`,
-    `  OpenAPI       ${tollgate.url}/openapi.json`,
-    `  Operator key  ${tollgate.operatorKey}`,
-    `  Schedules     ${tollgate.schedules.length ? tollgate.schedules.join(', ') : 'none registered'}`,
-    '',
-    '  Create a tenant:',
-    `    curl -s -X POST ${tollgate.url}/v1/tenants -H "authorization: Bearer ${tollgate.operatorKey}" \\`,
-    `      -H "content-type: application/json" -d '{"name":"Acme"}'`,
-    '',
-  ].join('\n') + '\n',
-);
+const banner = [
+  '',
+  `  Tollgate is running (local mode, data in ${config.dataDir})`,
+  `  API           ${tollgate.url}`,
+  `  Docs          ${tollgate.url}/docs`,
+  `  OpenAPI       ${tollgate.url}/openapi.json`,
+  `  Operator key  ${tollgate.operatorKey}`,
+  `  Schedules     ${tollgate.schedules.length ? tollgate.schedules.join(', ') : 'none registered'}`,
+  '',
+  '  Create a tenant:',
+  `    curl -s -X POST ${tollgate.url}/v1/tenants -H "authorization: Bearer ${tollgate.operatorKey}" \\`,
+  `      -H "content-type: application/json" -d '{"name":"Acme"}'`,
+  '',
+];
+process.stdout.write(`${banner.join('\n')}\n`);
 
 let signalled = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

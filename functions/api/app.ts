@@ -60,6 +60,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}) {
       url: '/openapi.json',
       pageTitle: 'Tollgate API reference',
       withDefaultFonts: false,
+      showDeveloperTools: 'never',
       ...(options.docsScriptUrl ? { cdn: options.docsScriptUrl } : {}),
     }),
   );

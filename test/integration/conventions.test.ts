@@ -1,0 +1,117 @@
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
+
+describe('request conventions', () => {
+  let tollgate: TestTollgate;
+  beforeAll(async () => {
+    tollgate = await createTestTollgate({ env: { TOLLGATE_MAX_BODY_BYTES: '2048' } });
+  });
+  afterAll(() => tollgate.cleanup());
+
+  it('gives every response an x-request-id, keeping a safe one the caller sent', async () => {
+    const generated = await tollgate.request('GET', '/healthz');
+    expect(generated.status).toBe(200);
+    expect(await generated.json()).toEqual({ status: 'ok' });
+    expect(generated.headers.get('x-request-id')).toMatch(/^req_[0-9A-Z]{26}$/);
+
+    const kept = await tollgate.request('GET', '/v1/tenants', { headers: { 'x-request-id': 'caller-123' } });
+    expect(kept.headers.get('x-request-id')).toBe('caller-123');
+    expect((await kept.json()).request_id).toBe('caller-123');
+
+    const replaced = await tollgate.request('GET', '/healthz', {
+      headers: { 'x-request-id': 'bad id\twith tab' },
+    });
+    expect(replaced.headers.get('x-request-id')).toMatch(/^req_/);
+  });
+
+  it('answers unknown routes with a problem', async () => {
+    const response = await tollgate.request('GET', '/nowhere');
+    expect(response.status).toBe(404);
+    expect(response.headers.get('content-type')).toBe('application/problem+json');
+    expect(await response.json()).toMatchObject({ code: 'ROUTE_NOT_FOUND', status: 404 });
+  });
+
+  it('refuses malformed JSON with 400 MALFORMED_JSON', async () => {
+    const response = await tollgate.request('POST', '/v1/tenants', {
+      key: OPERATOR_KEY,
+      rawBody: '{"name": ',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ code: 'MALFORMED_JSON' });
+  });
+
+  it('refuses a body over the limit with 413, whether or not it declares its length', async () => {
+    const big = JSON.stringify({ name: 'x'.repeat(4096) });
+    const declared = await tollgate.request('POST', '/v1/tenants', {
+      key: OPERATOR_KEY,
+      rawBody: big,
+      headers: { 'content-type': 'application/json', 'content-length': String(big.length) },
+    });
+    expect(declared.status).toBe(413);
+    expect(await declared.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', status: 413 });
+
+    const stream = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(big));
+        controller.close();
+      },
+    });
+    const undeclared = await tollgate.app.request('/v1/tenants', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json' },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+    expect(undeclared.status).toBe(413);
+  });
+
+  it('never leaks an unexpected error', async () => {
+    // A store failure the API cannot anticipate: the table is gone.
+    const broken = await createTestTollgate();
+    await broken.store.db.client.send(new DeleteTableCommand({ TableName: broken.store.db.tableName }));
+    const response = await broken.request('GET', '/v1/tenants', { key: OPERATOR_KEY });
+    expect(response.status).toBe(500);
+    const body = await response.text();
+    expect(body).not.toContain(broken.store.db.tableName);
+    expect(body).not.toMatch(/ResourceNotFound|non-existent|Cannot do operations/i);
+    expect(JSON.parse(body)).toMatchObject({
+      code: 'INTERNAL',
+      request_id: response.headers.get('x-request-id'),
+    });
+    broken.store.db.client.destroy();
+  });
+});
+
+describe('per-tenant rate limiting', () => {
+  let tollgate: TestTollgate;
+  beforeAll(async () => {
+    tollgate = await createTestTollgate({
+      env: { TOLLGATE_RATE_LIMIT_PER_SECOND: '0.01', TOLLGATE_RATE_LIMIT_BURST: '3' },
+    });
+  });
+  afterAll(() => tollgate.cleanup());
+
+  it('answers 429 with Retry-After and RateLimit headers past the burst, per tenant', async () => {
+    const limited = await tollgate.createTenant('Busy');
+    const other = await tollgate.createTenant('Quiet');
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 4; i++) {
+      last = await tollgate.request('GET', '/v1/api-keys', { key: limited.key });
+      statuses.push(last.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(last?.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(Number(last?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(last?.headers.get('ratelimit-limit')).toBe('3');
+    expect(last?.headers.get('ratelimit-remaining')).toBe('0');
+    expect(last?.headers.get('content-type')).toBe('application/problem+json');
+    expect(await last?.json()).toMatchObject({ code: 'RATE_LIMITED', status: 429 });
+
+    const unaffected = await tollgate.request('GET', '/v1/api-keys', { key: other.key });
+    expect(unaffected.status).toBe(200);
+    expect(unaffected.headers.get('ratelimit-remaining')).toBe('2');
+  });
+});

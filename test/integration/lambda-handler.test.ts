@@ -1,0 +1,128 @@
+import { handle, type LambdaContext, type LambdaEvent } from 'hono/aws-lambda';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
+
+type HttpApiEvent = Extract<LambdaEvent, { rawPath: string }>;
+
+/** An API Gateway HTTP API (payload format 2.0) event, as Lambda receives it. */
+function httpApiEvent(
+  method: string,
+  path: string,
+  init: { headers?: Record<string, string>; body?: string; query?: string } = {},
+): HttpApiEvent {
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: path,
+    rawQueryString: init.query ?? '',
+    headers: { host: 'api.example.com', 'user-agent': 'vitest', ...init.headers },
+    requestContext: {
+      accountId: '123456789012',
+      authentication: null,
+      authorizer: {},
+      apiId: 'abc123',
+      domainName: 'api.example.com',
+      domainPrefix: 'api',
+      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '203.0.113.9', userAgent: 'vitest' },
+      requestId: 'lambda-req-1',
+      routeKey: '$default',
+      stage: '$default',
+      time: '29/Nov/2026:12:00:00 +0000',
+      timeEpoch: 1795953600000,
+    },
+    ...(init.body === undefined ? {} : { body: init.body }),
+    isBase64Encoded: false,
+    // API Gateway omits `body` when there is none; hono's type says null, the wire says absent.
+  } as HttpApiEvent;
+}
+
+const context = { awsRequestId: 'aws-req-1', functionName: 'tollgate-api' } as LambdaContext;
+
+describe('the API through the Lambda adapter', () => {
+  let tollgate: TestTollgate;
+  beforeAll(async () => {
+    tollgate = await createTestTollgate();
+  });
+  afterAll(() => tollgate.cleanup());
+
+  it('serves the same routes, statuses and headers as app.request', async () => {
+    const handler = handle(tollgate.app);
+    const created = await handler(
+      httpApiEvent('POST', '/v1/tenants', {
+        headers: { authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Via Lambda' }),
+      }),
+      context,
+    );
+    expect(created.statusCode).toBe(201);
+    const tenant = JSON.parse(created.body as string);
+    expect(tenant.name).toBe('Via Lambda');
+
+    const reader = await handler(
+      httpApiEvent('POST', '/v1/api-keys', {
+        headers: { authorization: `Bearer ${tenant.api_key.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'reader', scopes: ['read'] }),
+      }),
+      context,
+    );
+    expect(reader.statusCode).toBe(201);
+
+    const forbidden = await handler(
+      httpApiEvent('GET', '/v1/api-keys', {
+        headers: { authorization: `Bearer ${JSON.parse(reader.body as string).key}` },
+        query: 'limit=5',
+      }),
+      context,
+    );
+    expect(forbidden.statusCode).toBe(403);
+    expect(forbidden.headers?.['content-type']).toBe('application/problem+json');
+    expect(forbidden.headers?.['x-request-id']).toMatch(/^req_/);
+
+    const invalid = await handler(
+      httpApiEvent('GET', '/v1/tenants', {
+        headers: { authorization: `Bearer ${OPERATOR_KEY}` },
+        query: 'limit=9999',
+      }),
+      context,
+    );
+    expect(invalid.statusCode).toBe(400);
+    expect(JSON.parse(invalid.body as string).errors).toEqual([
+      expect.objectContaining({ path: 'query.limit' }),
+    ]);
+  });
+
+  it('decodes base64 bodies as API Gateway sends binary-safe payloads', async () => {
+    const handler = handle(tollgate.app);
+    const event = httpApiEvent('POST', '/v1/tenants', {
+      headers: { authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json' },
+      body: Buffer.from(JSON.stringify({ name: 'Base64' })).toString('base64'),
+    });
+    event.isBase64Encoded = true;
+    const response = await handler(event, context);
+    expect(response.statusCode).toBe(201);
+  });
+
+  it('is wired by functions/api/handler.ts from the environment alone', async () => {
+    vi.stubEnv('TOLLGATE_DYNAMODB_ENDPOINT', tollgate.store.endpoint);
+    vi.stubEnv('TOLLGATE_TABLE_NAME', tollgate.store.db.tableName);
+    vi.stubEnv('TOLLGATE_ADMIN_KEY', OPERATOR_KEY);
+    vi.stubEnv('TOLLGATE_EVENT_BUS_NAME', 'tollgate-test-bus');
+    vi.stubEnv('TOLLGATE_LOG_LEVEL', 'silent');
+    vi.stubEnv('AWS_REGION', 'local');
+    try {
+      const { handler } = await import('../../functions/api/handler.js');
+      const health = await handler(httpApiEvent('GET', '/healthz'), context);
+      expect(health.statusCode).toBe(200);
+      const tenants = await handler(
+        httpApiEvent('GET', '/v1/tenants', { headers: { authorization: `Bearer ${OPERATOR_KEY}` } }),
+        context,
+      );
+      expect(tenants.statusCode).toBe(200);
+      expect(JSON.parse(tenants.body as string).data.map((t: { name: string }) => t.name)).toContain(
+        'Via Lambda',
+      );
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});

@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCOPES, type Scope } from '../../shared/api-keys/schema.js';
+import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
+
+type Auth = 'public' | 'operator' | { scopes: Scope[] };
+interface Operation {
+  method: string;
+  path: string;
+  auth: Auth;
+}
+
+/**
+ * Walks every operation of the served OpenAPI document: no key → 401, the wrong kind of key or a
+ * key without the scope → 403, and another tenant's object → 404. A new route is covered the
+ * moment it is documented; a tenant route with a path id must say below how to make one.
+ */
+let tollgate: TestTollgate;
+let operations: Operation[];
+let owner: { id: string; key: string };
+let intruder: { id: string; key: string };
+
+/** For each tenant path with an id: make an object of `owner` and return its id. */
+const ownedObjectFactories: Record<string, () => Promise<string>> = {
+  '/v1/api-keys/{id}': async () =>
+    (await tollgate.mintKey(owner.key, { name: 'victim', scopes: ['read'] })).id,
+};
+
+/** Values for operator path parameters. */
+const operatorPathValues: Record<string, () => string> = {
+  '/v1/tenants/{id}': () => owner.id,
+  '/v1/admin/jobs/{job}/run': () => 'kpi-rollup',
+};
+
+beforeAll(async () => {
+  tollgate = await createTestTollgate();
+  owner = await tollgate.createTenant('Owner');
+  intruder = await tollgate.createTenant('Intruder');
+  const document = await (await tollgate.request('GET', '/openapi.json')).json();
+  operations = Object.entries(
+    document.paths as Record<string, Record<string, { 'x-tollgate-auth': Auth }>>,
+  ).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, operation]) => ({
+      method,
+      path,
+      auth: operation['x-tollgate-auth'],
+    })),
+  );
+});
+afterAll(() => tollgate.cleanup());
+
+/** A body only where the method may carry one. */
+const bodyFor = (method: string, body: unknown = {}) =>
+  ['get', 'head', 'delete'].includes(method) ? undefined : body;
+
+function fill(path: string, value = 'x_00000000000000000000000000'): string {
+  return path.replace(/\{[^}]+\}/g, value);
+}
+
+describe('security suite over every documented operation', () => {
+  it('documents who may call every operation', () => {
+    expect(operations.length).toBeGreaterThanOrEqual(7);
+    for (const operation of operations)
+      expect(operation.auth, `${operation.method} ${operation.path}`).toBeDefined();
+  });
+
+  it('refuses every non-public operation without a key, or with a malformed one (401)', async () => {
+    for (const { method, path, auth } of operations) {
+      if (auth === 'public') continue;
+      for (const key of [undefined, 'not-a-key', `${owner.key}x`]) {
+        const response = await tollgate.request(method.toUpperCase(), fill(path), {
+          key,
+          body: bodyFor(method),
+        });
+        expect(response.status, `${method} ${path} with ${key ?? 'no key'}`).toBe(401);
+        expect(response.headers.get('content-type')).toBe('application/problem+json');
+      }
+    }
+  });
+
+  it('refuses operator operations to tenant keys, and tenant operations to the operator key (403)', async () => {
+    for (const { method, path, auth } of operations) {
+      if (auth === 'public') continue;
+      const key = auth === 'operator' ? owner.key : OPERATOR_KEY;
+      const response = await tollgate.request(method.toUpperCase(), fill(path), {
+        key,
+        body: bodyFor(method),
+      });
+      expect(response.status, `${method} ${path}`).toBe(403);
+      expect((await response.json()).code).toBe(
+        auth === 'operator' ? 'OPERATOR_KEY_REQUIRED' : 'TENANT_KEY_REQUIRED',
+      );
+    }
+  });
+
+  it('refuses tenant operations to a key without the scope (403)', async () => {
+    for (const { method, path, auth } of operations) {
+      if (auth === 'public' || auth === 'operator') continue;
+      const otherScopes = SCOPES.filter((scope) => !auth.scopes.includes(scope));
+      expect(otherScopes.length, `${method} ${path} accepts every scope`).toBeGreaterThan(0);
+      const weak = await tollgate.mintKey(owner.key, { name: 'weak', scopes: otherScopes });
+      const response = await tollgate.request(method.toUpperCase(), fill(path), {
+        key: weak.key,
+        body: bodyFor(method),
+      });
+      expect(response.status, `${method} ${path} with ${otherScopes.join(',')}`).toBe(403);
+      expect((await response.json()).code).toBe('INSUFFICIENT_SCOPE');
+    }
+  });
+
+  it("answers 404 to another tenant's object on every operation that names one", async () => {
+    const withIds = operations.filter(
+      ({ path, auth }) => path.includes('{') && auth !== 'operator' && auth !== 'public',
+    );
+    for (const { method, path } of withIds) {
+      const makeObject = ownedObjectFactories[path];
+      expect(makeObject, `no owned-object factory for ${path}: add one to the security suite`).toBeDefined();
+      const objectId = await (makeObject as () => Promise<string>)();
+      const response = await tollgate.request(method.toUpperCase(), fill(path, objectId), {
+        key: intruder.key,
+        body: bodyFor(method),
+      });
+      expect(response.status, `${method} ${path}`).toBe(404);
+    }
+  });
+
+  it('lets the operator reach every operator operation', async () => {
+    for (const { method, path, auth } of operations) {
+      if (auth !== 'operator') continue;
+      const pathValue = operatorPathValues[path];
+      if (path.includes('{')) expect(pathValue, `no value for ${path}`).toBeDefined();
+      const filled = pathValue ? fill(path, pathValue()) : path;
+      const response = await tollgate.request(method.toUpperCase(), filled, {
+        key: OPERATOR_KEY,
+        body: bodyFor(method, { name: 'x' }),
+      });
+      expect([401, 403], `${method} ${path}`).not.toContain(response.status);
+    }
+  });
+});
