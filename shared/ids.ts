@@ -3,7 +3,19 @@ import { monotonicFactory } from 'ulid';
 const nextUlid = monotonicFactory();
 
 /** The prefixes of Tollgate's public ids (API.md): typed, and time-sortable through the ULID. */
-export type IdPrefix = 'ten' | 'key' | 'req' | 'bud' | 'whe' | 'del' | 'pcn' | 'evt' | 'rsv' | 'anm' | 'run';
+export type IdPrefix =
+  | 'ten'
+  | 'key'
+  | 'req'
+  | 'bud'
+  | 'whe'
+  | 'del'
+  | 'pcn'
+  | 'evt'
+  | 'rsv'
+  | 'anm'
+  | 'run'
+  | 'prl';
 
 export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   return `${prefix}_${nextUlid(now)}`;

@@ -5,7 +5,10 @@ import { createDb, type Db } from './db/client.js';
 import { TokenBucketLimiter } from './http/rate-limiter.js';
 import { JobRegistry } from './jobs/registry.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { createOutcomeService } from './outcomes/service.js';
+import { createPricingService } from './pricing/service.js';
 import { createTenantService } from './tenants/service.js';
+import { createUsageService } from './usage/service.js';
 
 /**
  * The composition root: what one process (a Lambda container, or the local runner) builds once
@@ -25,9 +28,13 @@ export interface Runtime {
 
 function createServices(db: Db) {
   const apiKeys = createApiKeyService(db);
+  const pricing = createPricingService(db);
   return {
     apiKeys,
     tenants: createTenantService(db, apiKeys),
+    pricing,
+    usage: createUsageService(db, pricing),
+    outcomes: createOutcomeService(db),
   };
 }
 

@@ -7,8 +7,11 @@ import { renderError, renderNotFound } from './middleware/errors.js';
 import { requestContext } from './middleware/request-context.js';
 import { createRouter } from './openapi.js';
 import { adminJobRoutes } from './routes/admin-jobs.js';
+import { adminPriceRoutes, PRICE_FILE_PATH } from './routes/admin-prices.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { healthRoutes } from './routes/health.js';
+import { ingestRoutes } from './routes/ingest.js';
+import { priceRoutes } from './routes/prices.js';
 import { tenantRoutes } from './routes/tenants.js';
 
 export interface AppOptions {
@@ -21,25 +24,34 @@ export interface AppOptions {
 
 export const API_VERSION = '1.0.0';
 
+const PRICE_FILE_MAX_BYTES = 16 * 1024 * 1024;
+
 /** The Hono app: the same object serves Lambda (`handle(app)`) and the local runner. */
 export function createApp(runtime: Runtime, options: AppOptions = {}) {
   const app = createRouter();
   app.use('*', requestContext(runtime));
   app.use('/v1/*', authenticate());
-  app.use(
-    '/v1/*',
+  const limitBody = (maxSize: number) =>
     bodyLimit({
-      maxSize: runtime.config.maxBodyBytes,
+      maxSize,
       onError: () => {
-        throw new PayloadTooLargeError(`The body is larger than ${runtime.config.maxBodyBytes} bytes.`);
+        throw new PayloadTooLargeError(`The body is larger than ${maxSize} bytes.`);
       },
-    }),
+    });
+  const requestBodyLimit = limitBody(runtime.config.maxBodyBytes);
+  // A whole public price table is larger than any API request; only the operator loads one.
+  const priceFileLimit = limitBody(PRICE_FILE_MAX_BYTES);
+  app.use('/v1/*', (c, next) =>
+    (c.req.path === PRICE_FILE_PATH ? priceFileLimit : requestBodyLimit)(c, next),
   );
 
   app.route('/', healthRoutes);
   app.route('/', tenantRoutes);
   app.route('/', apiKeyRoutes);
   app.route('/', adminJobRoutes);
+  app.route('/', adminPriceRoutes);
+  app.route('/', ingestRoutes);
+  app.route('/', priceRoutes);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',

@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, type RouteConfig, z } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { Scope } from '../../shared/api-keys/schema.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../shared/db/pagination.js';
 import { ValidationError } from '../../shared/errors/errors.js';
@@ -90,4 +90,25 @@ export function createRouter() {
       );
     },
   });
+}
+
+/**
+ * An operation whose body the handler reads itself (several envelopes, per-item validation):
+ * documented like any other, guarded by the same access middleware, but without the validator
+ * that would refuse a whole batch for one bad event.
+ */
+export function openRawOperation<const C extends OperationConfig>(
+  router: OpenAPIHono<AppEnv>,
+  config: C,
+  handler: (c: Context<AppEnv>) => Promise<Response>,
+) {
+  const { middleware, ...route } = defineOperation(config);
+  router.openAPIRegistry.registerPath(route);
+  router.on(
+    [route.method.toUpperCase()],
+    [route.path.replaceAll(/\/{(.+?)}/g, '/:$1')],
+    ...middleware,
+    handler,
+  );
+  return router;
 }

@@ -1,10 +1,12 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type ConsumedCapacity, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 /** The table handle every repository receives: the document client and the table's name. */
 export interface Db {
   client: DynamoDBDocumentClient;
   tableName: string;
+  /** When set, the writes that matter for cost report their consumed capacity here (benchmarks). */
+  meter?: ((capacity: ConsumedCapacity | undefined) => void) | undefined;
 }
 
 export interface DbOptions {
@@ -18,6 +20,8 @@ export interface DbOptions {
 export function createDb(options: DbOptions): Db {
   const base = new DynamoDBClient({
     region: options.region,
+    // Throttling and transient errors are retried with the SDK's backoff before a request fails.
+    maxAttempts: 6,
     ...(options.endpoint
       ? {
           endpoint: options.endpoint,

@@ -16,4 +16,51 @@ export const keys = {
     sk: `${V}#api-key#${keyId}`,
   }),
   apiKeyPrefix: () => `${V}#api-key#`,
+
+  /** A tenant's negotiated price for one model, one item per effective date (history is kept). */
+  priceOverride: (tenantId: string, provider: string, model: string, effectiveFrom: string) => ({
+    pk: tenantPartition(tenantId),
+    sk: `${V}#price-override#${provider}/${model}#${effectiveFrom}`,
+  }),
+  priceOverridePrefix: () => `${V}#price-override#`,
+
+  /** Prices the operator loaded from price files: one item per model price, in load order. */
+  operatorPricesPartition: () => `${V}#operator#prices`,
+  operatorPrice: (loadId: string, provider: string, model: string) => ({
+    pk: `${V}#operator#prices`,
+    sk: `${loadId}#${provider}/${model}`,
+  }),
+
+  /**
+   * A raw event, stored under the key that makes it unique per tenant (its dedupe key), in one
+   * of SHARDS partitions so a busy tenant's writes spread out.
+   */
+  rawEvent: (tenantId: string, kind: RawEventKind, dedupeKey: string) => {
+    const shard = shardOf(dedupeKey);
+    return { pk: `${tenantPartition(tenantId)}#${kind}#${shard}`, sk: dedupeKey };
+  },
+  /** gsi2: the same events in ingestion order, per shard; the rollup and re-pricing read them from here. */
+  rawEventIngested: (tenantId: string, kind: RawEventKind, dedupeKey: string, ingestedAt: string) => ({
+    gsi2pk: rawEventIngestedPartition(tenantId, kind, shardOf(dedupeKey)),
+    gsi2sk: `${ingestedAt}#${dedupeKey}`,
+  }),
 };
+
+export type RawEventKind = 'usage' | 'outcome';
+
+/** Partitions per tenant and event kind. */
+export const RAW_EVENT_SHARDS = 16;
+
+export function rawEventIngestedPartition(tenantId: string, kind: RawEventKind, shard: number): string {
+  return `${tenantPartition(tenantId)}#${kind}-ingested#${shard}`;
+}
+
+/** FNV-1a: a stable, cheap spread of dedupe keys over the shards. */
+export function shardOf(dedupeKey: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < dedupeKey.length; i++) {
+    hash ^= dedupeKey.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % RAW_EVENT_SHARDS;
+}

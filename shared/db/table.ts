@@ -16,12 +16,30 @@ export interface IndexDefinition {
   indexName: string;
   partitionKey: string;
   sortKey: string;
+  /** ALL copies the item; KEYS_ONLY keeps the index entry small (and its write cost at 1 WRU). */
+  projection: 'ALL' | 'KEYS_ONLY';
 }
 
-/** gsi1: secondary access patterns (the operator's tenant list, later: lookups by alternate id). */
-export const GSI1: IndexDefinition = { indexName: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' };
+/** gsi1: secondary access patterns (the operator's tenant list). */
+export const GSI1: IndexDefinition = {
+  indexName: 'gsi1',
+  partitionKey: 'gsi1pk',
+  sortKey: 'gsi1sk',
+  projection: 'ALL',
+};
 
-export const GLOBAL_SECONDARY_INDEXES: readonly IndexDefinition[] = [GSI1];
+/**
+ * gsi2: raw events in the order they were ingested, per tenant and shard. Keys only: readers
+ * (the rollup, re-pricing) fetch the events themselves, so each event costs one small index write.
+ */
+export const GSI2: IndexDefinition = {
+  indexName: 'gsi2',
+  partitionKey: 'gsi2pk',
+  sortKey: 'gsi2sk',
+  projection: 'KEYS_ONLY',
+};
+
+export const GLOBAL_SECONDARY_INDEXES: readonly IndexDefinition[] = [GSI1, GSI2];
 
 /**
  * Epoch seconds after which an item may be deleted by DynamoDB's TTL. TTL deletes lazily, so
@@ -50,7 +68,7 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
         { AttributeName: index.partitionKey, KeyType: 'HASH' },
         { AttributeName: index.sortKey, KeyType: 'RANGE' },
       ],
-      Projection: { ProjectionType: 'ALL' },
+      Projection: { ProjectionType: index.projection },
     })),
   };
 }

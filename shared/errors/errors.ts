@@ -98,7 +98,7 @@ export class RateLimitedError extends AppError {
 export class ServiceUnavailableError extends AppError {
   readonly status = 503;
   readonly title = 'Service unavailable';
-  constructor(detail: string, code = 'SERVICE_UNAVAILABLE') {
-    super(code, detail);
+  constructor(detail: string, code = 'SERVICE_UNAVAILABLE', options?: ErrorOptions) {
+    super(code, detail, options);
   }
 }

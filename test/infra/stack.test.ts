@@ -19,7 +19,11 @@ describe('the CDK stack', () => {
       BillingMode: 'PAY_PER_REQUEST',
       TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
       GlobalSecondaryIndexes: (local.GlobalSecondaryIndexes ?? []).map((index) =>
-        Match.objectLike({ IndexName: index.IndexName, KeySchema: index.KeySchema }),
+        Match.objectLike({
+          IndexName: index.IndexName,
+          KeySchema: index.KeySchema,
+          Projection: index.Projection,
+        }),
       ),
     });
   });

@@ -25,6 +25,28 @@ const ownedObjectFactories: Record<string, () => Promise<string>> = {
     (await tollgate.mintKey(owner.key, { name: 'victim', scopes: ['read'] })).id,
 };
 
+/**
+ * Tenant paths whose parameters name no object (an upsert keyed by the caller's own names): for
+ * each, a check that what another tenant writes there stays invisible to the owner.
+ */
+const upsertIsolationChecks: Record<string, () => Promise<void>> = {
+  '/v1/prices/overrides/{provider}/{model}': async () => {
+    const written = await tollgate.request('PUT', '/v1/prices/overrides/openai/gpt-4o', {
+      key: intruder.key,
+      body: { effective_from: '2026-01-01T00:00:00Z', discount_pct: '90' },
+    });
+    expect(written.status).toBe(200);
+    const ownerView = await (
+      await tollgate.request('GET', '/v1/prices/overrides', { key: owner.key })
+    ).json();
+    expect(ownerView.data).toEqual([]);
+    const ownerPrice = await (
+      await tollgate.request('GET', '/v1/prices?model=gpt-4o', { key: owner.key })
+    ).json();
+    expect(ownerPrice.price_id).toMatch(/^builtin:/);
+  },
+};
+
 /** Values for operator path parameters. */
 const operatorPathValues: Record<string, () => string> = {
   '/v1/tenants/{id}': () => owner.id,
@@ -112,6 +134,11 @@ describe('security suite over every documented operation', () => {
       ({ path, auth }) => path.includes('{') && auth !== 'operator' && auth !== 'public',
     );
     for (const { method, path } of withIds) {
+      const isolationCheck = upsertIsolationChecks[path];
+      if (isolationCheck) {
+        await isolationCheck();
+        continue;
+      }
       const makeObject = ownedObjectFactories[path];
       expect(makeObject, `no owned-object factory for ${path}: add one to the security suite`).toBeDefined();
       const objectId = await (makeObject as () => Promise<string>)();

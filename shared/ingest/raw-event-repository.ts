@@ -1,0 +1,158 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Db } from '../db/client.js';
+import { keys, RAW_EVENT_SHARDS, type RawEventKind, rawEventIngestedPartition } from '../db/keys.js';
+import { GSI2 } from '../db/table.js';
+
+export type ClaimOutcome = 'accepted' | 'duplicate';
+
+/**
+ * Stores a raw event if, and only if, no event with its dedupe key exists for the tenant: one
+ * conditional PutItem claims the id and keeps the event, so a retry, a concurrent copy or a copy
+ * days later is refused by the store itself and the first version wins.
+ */
+export async function claimRawEvent(
+  db: Db,
+  tenantId: string,
+  kind: RawEventKind,
+  dedupeKey: string,
+  ingestedAt: string,
+  attributes: Record<string, unknown>,
+): Promise<ClaimOutcome> {
+  try {
+    const result = await db.client.send(
+      new PutCommand({
+        TableName: db.tableName,
+        Item: {
+          ...attributes,
+          ...keys.rawEvent(tenantId, kind, dedupeKey),
+          ...keys.rawEventIngested(tenantId, kind, dedupeKey, ingestedAt),
+          ing: ingestedAt,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+        ...(db.meter ? { ReturnConsumedCapacity: 'INDEXES' } : {}),
+      }),
+    );
+    db.meter?.(result.ConsumedCapacity);
+    return 'accepted';
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return 'duplicate';
+    throw error;
+  }
+}
+
+export async function getRawEvent(
+  db: Db,
+  tenantId: string,
+  kind: RawEventKind,
+  dedupeKey: string,
+): Promise<Record<string, unknown> | undefined> {
+  const { Item } = await db.client.send(
+    new GetCommand({
+      TableName: db.tableName,
+      Key: keys.rawEvent(tenantId, kind, dedupeKey),
+      ConsistentRead: true,
+    }),
+  );
+  return Item;
+}
+
+/** The dedupe keys of events ingested in [fromIso, toIso), across all shards, oldest first per shard. */
+export async function listIngestedKeys(
+  db: Db,
+  tenantId: string,
+  kind: RawEventKind,
+  fromIso: string,
+  toIso: string,
+): Promise<{ pk: string; sk: string }[]> {
+  const perShard = await Promise.all(
+    Array.from({ length: RAW_EVENT_SHARDS }, async (_, shard) => {
+      const found: { pk: string; sk: string }[] = [];
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await db.client.send(
+          new QueryCommand({
+            TableName: db.tableName,
+            IndexName: GSI2.indexName,
+            KeyConditionExpression: '#p = :p AND #s BETWEEN :from AND :to',
+            ExpressionAttributeNames: { '#p': GSI2.partitionKey, '#s': GSI2.sortKey },
+            ExpressionAttributeValues: {
+              ':p': rawEventIngestedPartition(tenantId, kind, shard),
+              ':from': fromIso,
+              // '#' sorts before every character of an ISO timestamp's continuation: [from, to) exactly.
+              ':to': `${toIso}#`,
+            },
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        for (const item of page.Items ?? []) {
+          if ((item[GSI2.sortKey] as string) < toIso)
+            found.push({ pk: item.pk as string, sk: item.sk as string });
+        }
+        startKey = page.LastEvaluatedKey;
+      } while (startKey);
+      return found;
+    }),
+  );
+  return perShard.flat();
+}
+
+/** Reads events by key, 100 per BatchGetItem, retrying what the engine leaves unprocessed. */
+export async function getRawEvents(
+  db: Db,
+  eventKeys: { pk: string; sk: string }[],
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  for (let start = 0; start < eventKeys.length; start += 100) {
+    let pending: Record<string, unknown>[] = eventKeys.slice(start, start + 100);
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
+      if (attempt > 10) throw new Error('the store kept leaving reads unprocessed');
+      const result = await db.client.send(
+        new BatchGetCommand({ RequestItems: { [db.tableName]: { Keys: pending, ConsistentRead: true } } }),
+      );
+      items.push(...(result.Responses?.[db.tableName] ?? []));
+      pending = result.UnprocessedKeys?.[db.tableName]?.Keys ?? [];
+    }
+  }
+  return items;
+}
+
+/**
+ * Re-prices one stored usage event, only if it still carries the price it was read with: a
+ * concurrent re-price cannot be overwritten by a stale one.
+ */
+export async function updateUsagePrice(
+  db: Db,
+  key: { pk: string; sk: string },
+  expectedPriceId: string | undefined,
+  next: { cost: string | undefined; priceId: string | undefined; repricedAt: string },
+): Promise<boolean> {
+  const sets = ['repriced_at = :at'];
+  const removes: string[] = [];
+  const values: Record<string, unknown> = { ':at': next.repricedAt };
+  if (next.cost !== undefined && next.priceId !== undefined) {
+    sets.push('cost = :cost', 'price = :price');
+    values[':cost'] = next.cost;
+    values[':price'] = next.priceId;
+  } else {
+    removes.push('cost', 'price');
+  }
+  const condition = expectedPriceId === undefined ? 'attribute_not_exists(price)' : 'price = :expected';
+  if (expectedPriceId !== undefined) values[':expected'] = expectedPriceId;
+  try {
+    await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: key,
+        UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+        ConditionExpression: `attribute_exists(pk) AND ${condition}`,
+        ExpressionAttributeValues: values,
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+}

@@ -1,0 +1,86 @@
+import { BatchWriteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { Db } from '../db/client.js';
+import { keys, tenantPartition } from '../db/keys.js';
+import type { PriceOverride } from './override.js';
+import type { ModelPrice } from './types.js';
+
+/** A tenant's stored override: the terms plus the model they apply to. */
+export interface StoredPriceOverride extends PriceOverride {
+  provider: string;
+  model: string;
+  created_at: string;
+}
+
+async function queryAll(
+  db: Db,
+  partition: string,
+  sortKeyPrefix?: string,
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await db.client.send(
+      new QueryCommand({
+        TableName: db.tableName,
+        KeyConditionExpression: sortKeyPrefix ? 'pk = :p AND begins_with(sk, :s)' : 'pk = :p',
+        ExpressionAttributeValues: sortKeyPrefix
+          ? { ':p': partition, ':s': sortKeyPrefix }
+          : { ':p': partition },
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
+
+/** Writes or replaces the override in force from its `effective_from` (history at other dates is kept). */
+export async function putPriceOverride(
+  db: Db,
+  tenantId: string,
+  override: StoredPriceOverride,
+): Promise<void> {
+  await db.client.send(
+    new PutCommand({
+      TableName: db.tableName,
+      Item: {
+        ...keys.priceOverride(tenantId, override.provider, override.model, override.effective_from),
+        entity: 'price_override',
+        tenant_id: tenantId,
+        override,
+      },
+    }),
+  );
+}
+
+export async function listPriceOverrides(db: Db, tenantId: string): Promise<StoredPriceOverride[]> {
+  const items = await queryAll(db, tenantPartition(tenantId), keys.priceOverridePrefix());
+  return items.map((item) => item.override as StoredPriceOverride);
+}
+
+/** Stores one loaded price file's prices, 25 per BatchWriteItem, retrying what the engine leaves unprocessed. */
+export async function putOperatorPrices(db: Db, loadId: string, prices: ModelPrice[]): Promise<void> {
+  for (let start = 0; start < prices.length; start += 25) {
+    let requests = prices.slice(start, start + 25).map((price) => ({
+      PutRequest: {
+        Item: { ...keys.operatorPrice(loadId, price.provider, price.model), entity: 'operator_price', price },
+      },
+    }));
+    for (let attempt = 0; requests.length > 0; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
+      const result = await db.client.send(
+        new BatchWriteCommand({ RequestItems: { [db.tableName]: requests } }),
+      );
+      requests = (result.UnprocessedItems?.[db.tableName] ?? []) as typeof requests;
+      if (attempt > 8 && requests.length > 0) throw new Error('price file: the store kept refusing writes');
+    }
+  }
+}
+
+/** Every loaded price, in load order (load ids sort by time), so later loads win ties. */
+export async function listOperatorPrices(db: Db): Promise<ModelPrice[]> {
+  const items = await queryAll(db, keys.operatorPricesPartition());
+  return items.map((item) => item.price as ModelPrice);
+}

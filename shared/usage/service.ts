@@ -1,0 +1,76 @@
+import type { Db } from '../db/client.js';
+import type { EnvelopeItem } from '../ingest/envelope.js';
+import { ingestEvents } from '../ingest/pipeline.js';
+import { toDecimalString, toMoneyString } from '../money/money.js';
+import { computeCost } from '../pricing/cost.js';
+import type { PricingService } from '../pricing/service.js';
+import { type CanonicalUsage, type ServiceTier, USAGE_FIELDS } from './canonical.js';
+import { mapProviderUsage } from './provider-usage.js';
+import { type IngestResult, UsageEventSchema } from './schema.js';
+
+/** Only the non-zero buckets are stored: most events use two or three of the six. */
+export function compactUsage(usage: CanonicalUsage): Record<string, number> {
+  return Object.fromEntries(
+    USAGE_FIELDS.filter((field) => usage[field] > 0).map((field) => [field, usage[field]]),
+  );
+}
+
+export function expandUsage(stored: Record<string, number> | undefined): CanonicalUsage {
+  return Object.fromEntries(
+    USAGE_FIELDS.map((field) => [field, stored?.[field] ?? 0]),
+  ) as unknown as CanonicalUsage;
+}
+
+export function createUsageService(db: Db, pricing: PricingService, now: () => Date = () => new Date()) {
+  return {
+    /**
+     * Validates, maps, prices and stores usage events exactly once. An event of a model with no
+     * price is kept and counted as tokens, marked unpriced, until a re-price prices it.
+     */
+    async ingest(tenantId: string, items: EnvelopeItem[]): Promise<IngestResult> {
+      const pricer = await pricing.tenantPricer(tenantId);
+      return ingestEvents({
+        db,
+        tenantId,
+        kind: 'usage',
+        items,
+        now: now(),
+        schema: UsageEventSchema,
+        prepare(event, timestamp) {
+          let usage: CanonicalUsage;
+          let reportedTier: ServiceTier | undefined;
+          if (event.usage) {
+            usage = event.usage;
+          } else {
+            const mapped = mapProviderUsage(event.provider, event.raw_usage, { path: 'raw_usage' });
+            if (!mapped.ok) return { errors: mapped.errors };
+            usage = mapped.usage;
+            reportedTier = mapped.service_tier;
+          }
+          const tier: ServiceTier = event.service_tier ?? reportedTier ?? 'standard';
+          const price = pricer.priceAt(event.provider, event.model, timestamp);
+          const cost = price ? computeCost(usage, price, tier).cost : undefined;
+          return {
+            attributes: {
+              prov: event.provider,
+              model: event.model,
+              tier,
+              rc: event.request_count,
+              u: compactUsage(usage),
+              ...(event.raw_usage ? { raw: event.raw_usage } : {}),
+              dims: event.dimensions,
+              ...(price && cost ? { cost: toDecimalString(cost), price: price.price_id } : {}),
+              ...(event.cost ? { rcost: event.cost.amount } : {}),
+              ...(event.reservation_id ? { rsv: event.reservation_id } : {}),
+            },
+            answer:
+              price && cost
+                ? { cost: toMoneyString(cost), priced: true, price_id: price.price_id }
+                : { priced: false },
+          };
+        },
+      });
+    },
+  };
+}
+export type UsageService = ReturnType<typeof createUsageService>;

@@ -1,0 +1,371 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dedupeKeyOf } from '../../shared/ingest/envelope.js';
+import { getRawEvent, getRawEvents, listIngestedKeys } from '../../shared/ingest/raw-event-repository.js';
+import { sumMoney, toMoneyString } from '../../shared/money/money.js';
+import { createTestTollgate, type TestTollgate } from '../helpers/tollgate.js';
+
+let tollgate: TestTollgate;
+beforeAll(async () => {
+  tollgate = await createTestTollgate();
+});
+afterAll(() => tollgate.cleanup());
+
+const minutesAgo = (minutes: number) => new Date(Date.now() - minutes * 60_000).toISOString();
+const daysAgo = (days: number) => minutesAgo(days * 24 * 60);
+
+/** gpt-4o-mini at $0.15 / $0.075 cached / $0.60 per 1M. */
+const miniEvent = (id: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  provider: 'openai',
+  model: 'gpt-4o-mini',
+  usage: { input_tokens: 1000, output_tokens: 200 },
+  ...extra,
+});
+
+async function storedEvents(tenantId: string) {
+  const keys = await listIngestedKeys(
+    tollgate.store.db,
+    tenantId,
+    'usage',
+    '2000-01-01T00:00:00.000Z',
+    '2100-01-01T00:00:00.000Z',
+  );
+  return getRawEvents(tollgate.store.db, keys);
+}
+
+describe('POST /v1/usage', () => {
+  it('accepts one event and answers its exact cost and the price it used', async () => {
+    const tenant = await tollgate.createTenant();
+    const response = await tollgate.request('POST', '/v1/usage', {
+      key: tenant.key,
+      body: {
+        id: 'req_8f2c',
+        timestamp: minutesAgo(1),
+        provider: 'openai',
+        model: 'gpt-4o-2024-08-06',
+        usage: { input_tokens: 1200, cached_input_tokens: 800, output_tokens: 300, reasoning_tokens: 120 },
+        dimensions: { feature: 'support-bot', customer: 'acme' },
+        cost: { amount: '0.0070', currency: 'USD' },
+      },
+    });
+    expect(response.status).toBe(202);
+    // gpt-4o: 1200 × 2.50 + 800 × 1.25 + 300 × 10.00 = 7000 µ$ per 1M → $0.007
+    expect(await response.json()).toEqual({
+      accepted: 1,
+      duplicates: 0,
+      rejected: [],
+      results: [
+        {
+          index: 0,
+          id: 'req_8f2c',
+          status: 'accepted',
+          cost: '0.00700000',
+          priced: true,
+          price_id: 'builtin:openai/gpt-4o@2024-10-02',
+        },
+      ],
+    });
+    const [stored] = await storedEvents(tenant.id);
+    expect(stored).toMatchObject({
+      id: 'req_8f2c',
+      prov: 'openai',
+      model: 'gpt-4o-2024-08-06',
+      cost: '0.007',
+      price: 'builtin:openai/gpt-4o@2024-10-02',
+      rcost: '0.0070',
+      dims: { feature: 'support-bot', customer: 'acme' },
+      u: { input_tokens: 1200, cached_input_tokens: 800, output_tokens: 300, reasoning_tokens: 120 },
+    });
+  });
+
+  it('keeps the valid events of a batch and rejects the others one by one, with reasons', async () => {
+    const tenant = await tollgate.createTenant();
+    const response = await tollgate.request('POST', '/v1/usage', {
+      key: tenant.key,
+      body: {
+        events: [
+          miniEvent('ok-1'),
+          { id: 'no-usage', provider: 'openai', model: 'gpt-4o' },
+          miniEvent('both', { raw_usage: { prompt_tokens: 1, completion_tokens: 1 } }),
+          miniEvent('neg', { usage: { input_tokens: -1 } }),
+          miniEvent('reasoning', { usage: { output_tokens: 10, reasoning_tokens: 11 } }),
+          miniEvent('future', { timestamp: new Date(Date.now() + 6 * 60_000).toISOString() }),
+          miniEvent('ancient', { timestamp: daysAgo(36) }),
+          miniEvent('bad-raw', {
+            usage: undefined,
+            raw_usage: {
+              prompt_tokens: 10,
+              completion_tokens: 5,
+              prompt_tokens_details: { cached_tokens: 11 },
+            },
+          }),
+          miniEvent('bad-dims', { dimensions: { Feature: 'x' } }),
+          { provider: 'openai', model: 'gpt-4o', usage: {} },
+          'not an object',
+          miniEvent('ok-2', { timestamp: daysAgo(34) }),
+        ],
+      },
+    });
+    expect(response.status).toBe(202);
+    const body = await response.json();
+    expect(body.accepted).toBe(2);
+    expect(
+      body.results
+        .filter((r: { status: string }) => r.status === 'accepted')
+        .map((r: { id: string }) => r.id),
+    ).toEqual(['ok-1', 'ok-2']);
+    const byId = Object.fromEntries(
+      body.rejected.map((r: { index: number; id: string | null; errors: unknown }) => [r.index, r]),
+    );
+    expect(Object.keys(byId).map(Number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(byId[1].errors[0]).toMatchObject({
+      path: 'usage',
+      message: expect.stringContaining('exactly one'),
+    });
+    expect(byId[3].errors[0].path).toBe('usage.input_tokens');
+    expect(byId[4].errors[0].path).toBe('usage.reasoning_tokens');
+    expect(byId[5].errors[0]).toEqual({ path: 'timestamp', message: 'is more than 5 minutes in the future' });
+    expect(byId[6].errors[0]).toEqual({ path: 'timestamp', message: 'is more than 35 days old' });
+    expect(byId[7].errors[0].path).toMatch(/^raw_usage/);
+    expect(byId[8].errors[0].path).toMatch(/^dimensions/);
+    expect(byId[9]).toMatchObject({ id: null, errors: [expect.objectContaining({ path: 'id' })] });
+    expect(byId[10]).toMatchObject({ id: null });
+    expect(await storedEvents(tenant.id)).toHaveLength(2);
+  });
+
+  it('counts an id once whatever the retries, and the first version wins', async () => {
+    const tenant = await tollgate.createTenant();
+    const first = await tollgate.request('POST', '/v1/usage', { key: tenant.key, body: miniEvent('once') });
+    expect((await first.json()).accepted).toBe(1);
+    const again = await tollgate.request('POST', '/v1/usage', {
+      key: tenant.key,
+      body: {
+        events: [
+          miniEvent('once', { usage: { input_tokens: 999_999 } }),
+          miniEvent('once'),
+          miniEvent('twice'),
+        ],
+      },
+    });
+    expect(await again.json()).toMatchObject({
+      accepted: 1,
+      duplicates: 2,
+      results: [
+        { index: 0, id: 'once', status: 'duplicate' },
+        { index: 1, id: 'once', status: 'duplicate' },
+        { index: 2, id: 'twice', status: 'accepted' },
+      ],
+    });
+    const stored = await getRawEvent(tollgate.store.db, tenant.id, 'usage', dedupeKeyOf('once'));
+    expect(stored?.u).toEqual({ input_tokens: 1000, output_tokens: 200 });
+
+    // Ids are per tenant: another tenant's "once" is its own event.
+    const other = await tollgate.createTenant();
+    expect(
+      (
+        await (
+          await tollgate.request('POST', '/v1/usage', { key: other.key, body: miniEvent('once') })
+        ).json()
+      ).accepted,
+    ).toBe(1);
+  });
+
+  it('takes CloudEvents, one or a batch, deduplicating on source and id', async () => {
+    const tenant = await tollgate.createTenant();
+    const time = minutesAgo(2);
+    const cloudEvent = (id: string, source: string) => ({
+      specversion: '1.0',
+      id,
+      source,
+      type: 'com.example.llm.usage',
+      time,
+      data: {
+        provider: 'openai',
+        model: 'gpt-4o-mini',
+        usage: { input_tokens: 1000, output_tokens: 200 },
+        dimensions: { feature: 'chat' },
+      },
+    });
+    const single = await tollgate.request('POST', '/v1/usage', {
+      key: tenant.key,
+      rawBody: JSON.stringify(cloudEvent('evt-1', '//app/a')),
+      headers: { 'content-type': 'application/cloudevents+json' },
+    });
+    expect(await single.json()).toMatchObject({
+      accepted: 1,
+      results: [{ id: 'evt-1', cost: '0.00027000' }],
+    });
+
+    const batch = await tollgate.request('POST', '/v1/usage', {
+      key: tenant.key,
+      rawBody: JSON.stringify([
+        cloudEvent('evt-1', '//app/a'),
+        cloudEvent('evt-1', '//app/b'),
+        { ...cloudEvent('evt-2', '//app/a'), specversion: '0.3' },
+        { specversion: '1.0', id: 'evt-3', source: '//app/a', type: 't' },
+      ]),
+      headers: { 'content-type': 'application/cloudevents-batch+json; charset=utf-8' },
+    });
+    const body = await batch.json();
+    expect(body).toMatchObject({ accepted: 1, duplicates: 1 });
+    expect(body.results.map((r: { status: string }) => r.status)).toEqual([
+      'duplicate',
+      'accepted',
+      'rejected',
+      'rejected',
+    ]);
+    expect(body.rejected[0].errors).toEqual([{ path: 'specversion', message: 'must be "1.0"' }]);
+    expect(body.rejected[1].errors[0].path).toBe('data');
+    const stored = await storedEvents(tenant.id);
+    expect(stored.map((event) => event.src).sort()).toEqual(['//app/a', '//app/b']);
+    expect(stored.map((event) => event.ts)).toEqual([time, time]);
+    expect(stored.map((event) => event.id)).toEqual(['evt-1', 'evt-1']);
+  });
+
+  it('keeps an event of an unknown model, counted as tokens and unpriced', async () => {
+    const tenant = await tollgate.createTenant();
+    const response = await tollgate.request('POST', '/v1/usage', {
+      key: tenant.key,
+      body: {
+        id: 'u1',
+        provider: 'custom',
+        model: 'in-house-llm',
+        usage: { input_tokens: 5000, output_tokens: 50 },
+      },
+    });
+    expect(await response.json()).toMatchObject({
+      accepted: 1,
+      results: [{ status: 'accepted', priced: false }],
+    });
+    const [stored] = await storedEvents(tenant.id);
+    expect(stored).toMatchObject({ model: 'in-house-llm', u: { input_tokens: 5000, output_tokens: 50 } });
+    expect(stored?.cost).toBeUndefined();
+    expect(stored?.price).toBeUndefined();
+  });
+
+  it('refuses bodies that are not an event envelope (400), too many events or bytes (413), and other media types (415)', async () => {
+    const tenant = await tollgate.createTenant();
+    const post = (rawBody: string, contentType = 'application/json') =>
+      tollgate.request('POST', '/v1/usage', {
+        key: tenant.key,
+        rawBody,
+        headers: { 'content-type': contentType },
+      });
+
+    for (const [body, code] of [
+      ['{"events": ', 'MALFORMED_JSON'],
+      ['[1, 2]', 'INVALID_ENVELOPE'],
+      ['"just a string"', 'INVALID_ENVELOPE'],
+      ['{"events": {}}', 'INVALID_ENVELOPE'],
+      ['{"events": []}', 'INVALID_ENVELOPE'],
+    ] as const) {
+      const response = await post(body);
+      expect(response.status, body).toBe(400);
+      expect((await response.json()).code, body).toBe(code);
+    }
+    const notBatch = await post('{"specversion":"1.0"}', 'application/cloudevents-batch+json');
+    expect(notBatch.status).toBe(400);
+
+    const tooMany = await post(
+      JSON.stringify({ events: Array.from({ length: 1001 }, (_, i) => miniEvent(`e${i}`)) }),
+    );
+    expect(tooMany.status).toBe(413);
+    expect((await tooMany.json()).code).toBe('PAYLOAD_TOO_LARGE');
+
+    const tooBig = await post(
+      JSON.stringify({
+        events: [miniEvent('big', { dimensions: { note: 'x'.repeat(200) } })],
+        pad: 'y'.repeat(1_100_000),
+      }),
+    );
+    expect(tooBig.status).toBe(413);
+
+    const text = await post('id=1', 'text/plain');
+    expect(text.status).toBe(415);
+    expect(await storedEvents(tenant.id)).toEqual([]);
+  });
+
+  it('needs the ingest scope', async () => {
+    const tenant = await tollgate.createTenant();
+    const reader = await tollgate.mintKey(tenant.key, { name: 'reader', scopes: ['read'] });
+    const response = await tollgate.request('POST', '/v1/usage', { key: reader.key, body: miniEvent('x') });
+    expect(response.status).toBe(403);
+  });
+});
+
+describe('exactly-once under concurrency', () => {
+  it('10,000 events with 20% duplicates in concurrent, overlapping batches: exactly 8,000 accepted, exact total cost', async () => {
+    const tenant = await tollgate.createTenant('Concurrent');
+    const unique = Array.from({ length: 8000 }, (_, i) =>
+      miniEvent(`evt-${i}`, { timestamp: minutesAgo(i % 600) }),
+    );
+    // 2,000 extra copies of the events, spread over the ids.
+    const copies = Array.from({ length: 2000 }, (_, i) => unique[(i * 7919) % unique.length]);
+    const all = [...unique, ...copies];
+    // A deterministic shuffle, so copies land in other batches than their originals.
+    for (let i = all.length - 1; i > 0; i--) {
+      const j = (i * 104729 + 7) % (i + 1);
+      [all[i], all[j]] = [all[j] as (typeof all)[number], all[i] as (typeof all)[number]];
+    }
+    const batches = Array.from({ length: 20 }, (_, b) => all.slice(b * 500, (b + 1) * 500));
+    const responses = await Promise.all(
+      batches.map((events) => tollgate.request('POST', '/v1/usage', { key: tenant.key, body: { events } })),
+    );
+    const bodies = await Promise.all(responses.map((response) => response.json()));
+    expect(responses.map((response) => response.status)).toEqual(Array(20).fill(202));
+
+    const accepted = bodies.reduce((sum, body) => sum + body.accepted, 0);
+    const duplicates = bodies.reduce((sum, body) => sum + body.duplicates, 0);
+    expect(accepted).toBe(8000);
+    expect(duplicates).toBe(2000);
+
+    // Each event: 1000 × $0.15 + 200 × $0.60 per 1M = $0.00027; 8,000 of them = $2.16 exactly.
+    const answered = bodies.flatMap((body) =>
+      body.results
+        .filter((r: { status: string }) => r.status === 'accepted')
+        .map((r: { cost: string }) => r.cost),
+    );
+    expect(toMoneyString(sumMoney(answered))).toBe('2.16000000');
+    const stored = await storedEvents(tenant.id);
+    expect(stored).toHaveLength(8000);
+    expect(new Set(stored.map((event) => event.id)).size).toBe(8000);
+    expect(toMoneyString(sumMoney(stored.map((event) => event.cost as string)))).toBe('2.16000000');
+  }, 120_000);
+});
+
+describe('POST /v1/outcomes', () => {
+  it('stores business drivers exactly once, values as exact decimals', async () => {
+    const tenant = await tollgate.createTenant();
+    const body = {
+      events: [
+        { id: 'o1', name: 'ticket_resolved', value: 1, dimensions: { feature: 'support-bot' } },
+        { id: 'o2', name: 'revenue_usd', value: '129.00', timestamp: minutesAgo(3) },
+        { id: 'o1', name: 'ticket_resolved' },
+        { id: 'o3', name: 'Bad Name', value: 1 },
+        { id: 'o4', name: 'revenue_usd', value: '-1' },
+      ],
+    };
+    const response = await tollgate.request('POST', '/v1/outcomes', { key: tenant.key, body });
+    expect(response.status).toBe(202);
+    const result = await response.json();
+    expect(result).toMatchObject({ accepted: 2, duplicates: 1 });
+    expect(result.rejected.map((r: { index: number }) => r.index)).toEqual([3, 4]);
+    const keys = await listIngestedKeys(
+      tollgate.store.db,
+      tenant.id,
+      'outcome',
+      '2000-01-01T00:00:00.000Z',
+      '2100-01-01T00:00:00.000Z',
+    );
+    const stored = await getRawEvents(tollgate.store.db, keys);
+    expect(stored.map((event) => [event.id, event.name, event.value]).sort()).toEqual([
+      ['o1', 'ticket_resolved', '1'],
+      ['o2', 'revenue_usd', '129'],
+    ]);
+    const again = await tollgate.request('POST', '/v1/outcomes', {
+      key: tenant.key,
+      body: { events: [body.events[0]] },
+    });
+    expect((await again.json()).duplicates).toBe(1);
+  });
+});
