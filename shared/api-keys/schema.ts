@@ -1,22 +1,12 @@
 import { z } from '@hono/zod-openapi';
+import { dimensionsSchema } from '../dimensions/schema.js';
 
 export const SCOPES = ['ingest', 'read', 'admin'] as const;
 export const ScopeSchema = z.enum(SCOPES).openapi('Scope');
 export type Scope = z.infer<typeof ScopeSchema>;
 
-const dimensionKey = z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(/^[a-z][a-z0-9_.-]*$/, 'lowercase letters, digits, "_", "-" or "."; starting with a letter');
-
 /** A dimension filter: the key sees only data whose dimensions carry these values. */
-export const RestrictSchema = z
-  .record(dimensionKey, z.string().min(1).max(256))
-  .refine((value) => Object.keys(value).length >= 1 && Object.keys(value).length <= 20, {
-    message: 'between 1 and 20 dimension pairs',
-  })
-  .openapi('Restrict', { example: { customer: 'acme' } });
+export const RestrictSchema = dimensionsSchema(1).openapi('Restrict', { example: { customer: 'acme' } });
 export type Restrict = z.infer<typeof RestrictSchema>;
 
 export const CreateApiKeySchema = z

@@ -1,20 +1,13 @@
 import { z } from '@hono/zod-openapi';
+import { dimensionsSchema, NameSchema } from '../dimensions/schema.js';
 import { isDecimalString } from '../money/money.js';
 import { SERVICE_TIERS } from './canonical.js';
 
 const count = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
 
-export const DimensionsSchema = z
-  .record(
-    z
-      .string()
-      .min(1)
-      .max(64)
-      .regex(/^[a-z][a-z0-9_.-]*$/, 'lowercase letters, digits, "_", "-" or "."; starting with a letter'),
-    z.string().min(1).max(256),
-  )
-  .refine((value) => Object.keys(value).length <= 20, { message: 'at most 20 dimensions' })
-  .openapi('Dimensions', { example: { feature: 'support-bot', customer: 'acme', team: 'cx' } });
+export const DimensionsSchema = dimensionsSchema(0).openapi('Dimensions', {
+  example: { feature: 'support-bot', customer: 'acme', team: 'cx' },
+});
 
 /** Canonical token counts; the buckets are disjoint. */
 export const UsageCountsSchema = z
@@ -89,12 +82,7 @@ export const OutcomeEventSchema = z
   .object({
     id: EventIdSchema,
     timestamp: EventTimestampSchema.optional(),
-    name: z
-      .string()
-      .min(1)
-      .max(64)
-      .regex(/^[a-z][a-z0-9_.-]*$/, 'lowercase letters, digits, "_", "-" or "."; starting with a letter')
-      .openapi({ example: 'ticket_resolved' }),
+    name: NameSchema.openapi({ example: 'ticket_resolved' }),
     value: z
       .union([z.number().finite(), decimalAmount])
       .default(1)

@@ -1,6 +1,8 @@
 import { z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { parseEnvelope } from '../../../shared/ingest/envelope.js';
 import { IngestResultSchema, OutcomeEventSchema, UsageEventSchema } from '../../../shared/usage/schema.js';
+import type { AppEnv } from '../env.js';
 import { tenantOf } from '../middleware/authorize.js';
 import { createRouter, openRawOperation } from '../openapi.js';
 
@@ -39,6 +41,19 @@ const accepted = {
   },
 };
 
+/** Reads the envelope, hands the events to the kind's service, answers the per-event results. */
+function ingestWith(service: 'usage' | 'outcomes') {
+  return async (c: Context<AppEnv>) => {
+    const items = parseEnvelope(c.req.header('content-type'), await c.req.text());
+    const result = await c.var.runtime.services[service].ingest(tenantOf(c), items);
+    c.var.logger.info(
+      { accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejected.length },
+      `${service} ingested`,
+    );
+    return c.json(result, 202);
+  };
+}
+
 export const ingestRoutes = createRouter();
 
 openRawOperation(
@@ -54,15 +69,7 @@ openRawOperation(
     request: { body: ingestBody(UsageEventSchema, 'Usage') },
     responses: accepted,
   },
-  async (c) => {
-    const items = parseEnvelope(c.req.header('content-type'), await c.req.text());
-    const result = await c.var.runtime.services.usage.ingest(tenantOf(c), items);
-    c.var.logger.info(
-      { accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejected.length },
-      'usage ingested',
-    );
-    return c.json(result, 202);
-  },
+  ingestWith('usage'),
 );
 
 openRawOperation(
@@ -76,13 +83,5 @@ openRawOperation(
     request: { body: ingestBody(OutcomeEventSchema, 'Outcome') },
     responses: accepted,
   },
-  async (c) => {
-    const items = parseEnvelope(c.req.header('content-type'), await c.req.text());
-    const result = await c.var.runtime.services.outcomes.ingest(tenantOf(c), items);
-    c.var.logger.info(
-      { accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejected.length },
-      'outcomes ingested',
-    );
-    return c.json(result, 202);
-  },
+  ingestWith('outcomes'),
 );
