@@ -6,7 +6,7 @@ import { type ServerType, serve } from '@hono/node-server';
 import { createApp } from '../functions/api/app.js';
 import { InProcessBus } from '../shared/bus/bus.js';
 import type { Config } from '../shared/config/config.js';
-import { createDb } from '../shared/db/client.js';
+import { closeDb, createDb } from '../shared/db/client.js';
 import { ensureTable } from '../shared/db/ensure-table.js';
 import { jobSchedules } from '../shared/jobs/schedules.js';
 import { createLogger, type Logger } from '../shared/observability/logger.js';
@@ -89,7 +89,7 @@ export async function startLocalTollgate(
         await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
         await scheduler.stop();
         await bus.drain();
-        db.client.destroy();
+        closeDb(db);
         await embedded?.close();
       })();
       return stopping;

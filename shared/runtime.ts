@@ -4,6 +4,7 @@ import type { Config } from './config/config.js';
 import { createDb, type Db } from './db/client.js';
 import { TokenBucketLimiter } from './http/rate-limiter.js';
 import { JobRegistry } from './jobs/registry.js';
+import { createKpiRollupJob } from './kpis/job.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createOutcomeService } from './outcomes/service.js';
 import { createPricingService } from './pricing/service.js';
@@ -53,12 +54,18 @@ export function createRuntime(parts: RuntimeParts): Runtime {
   const db =
     parts.db ??
     createDb({ tableName: config.tableName, region: config.awsRegion, endpoint: config.dynamoEndpoint });
+  const jobs = new JobRegistry().register(
+    createKpiRollupJob(db, logger, {
+      lagSeconds: config.rollupLagSeconds,
+      maxEvents: config.rollupMaxEvents,
+    }),
+  );
   return {
     config,
     logger,
     db,
     bus: parts.bus,
-    jobs: new JobRegistry(),
+    jobs,
     rateLimiter: new TokenBucketLimiter(config.rateLimit),
     operatorKey: parts.operatorKey ?? config.adminKey,
     services: createServices(db),

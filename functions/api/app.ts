@@ -11,6 +11,7 @@ import { adminPriceRoutes, PRICE_FILE_PATH } from './routes/admin-prices.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
+import { kpiRoutes } from './routes/kpis.js';
 import { priceRoutes } from './routes/prices.js';
 import { tenantRoutes } from './routes/tenants.js';
 
@@ -52,6 +53,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}) {
   app.route('/', adminPriceRoutes);
   app.route('/', ingestRoutes);
   app.route('/', priceRoutes);
+  app.route('/', kpiRoutes);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',

@@ -25,6 +25,8 @@ const EnvironmentSchema = z.object({
   TOLLGATE_OPENAI_BASE_URL: z.url().default('https://api.openai.com'),
   TOLLGATE_ANTHROPIC_BASE_URL: z.url().default('https://api.anthropic.com'),
   TOLLGATE_ROLLUP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
+  TOLLGATE_ROLLUP_LAG_SECONDS: z.coerce.number().min(0).default(30),
+  TOLLGATE_ROLLUP_MAX_EVENTS: z.coerce.number().int().positive().default(50_000),
   TOLLGATE_BILLING_PULL_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(3600),
   TOLLGATE_WEBHOOK_RETRY_SCHEDULE: secondsList.default([0, 5, 300, 1800, 7200, 18000, 36000, 36000]),
   TOLLGATE_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(50),
@@ -49,6 +51,9 @@ export interface Config {
   openaiBaseUrl: string;
   anthropicBaseUrl: string;
   rollupIntervalSeconds: number;
+  /** The rollup leaves events this recent for the next run (a slow, retried write is never skipped). */
+  rollupLagSeconds: number;
+  rollupMaxEvents: number;
   billingPullIntervalSeconds: number;
   webhookRetrySchedule: number[];
   rateLimit: { perSecond: number; burst: number };
@@ -81,6 +86,8 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     openaiBaseUrl: env.TOLLGATE_OPENAI_BASE_URL,
     anthropicBaseUrl: env.TOLLGATE_ANTHROPIC_BASE_URL,
     rollupIntervalSeconds: env.TOLLGATE_ROLLUP_INTERVAL_SECONDS,
+    rollupLagSeconds: env.TOLLGATE_ROLLUP_LAG_SECONDS,
+    rollupMaxEvents: env.TOLLGATE_ROLLUP_MAX_EVENTS,
     billingPullIntervalSeconds: env.TOLLGATE_BILLING_PULL_INTERVAL_SECONDS,
     webhookRetrySchedule: env.TOLLGATE_WEBHOOK_RETRY_SCHEDULE,
     rateLimit: { perSecond: env.TOLLGATE_RATE_LIMIT_PER_SECOND, burst: env.TOLLGATE_RATE_LIMIT_BURST },

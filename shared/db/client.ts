@@ -4,6 +4,11 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 /** The table handle every repository receives: the document client and the table's name. */
 export interface Db {
   client: DynamoDBDocumentClient;
+  /**
+   * The same connection, reading numbers as decimal strings: for the KPI cells, whose money sums
+   * DynamoDB adds exactly (38 digits) and JavaScript numbers would not hold.
+   */
+  exactClient: DynamoDBDocumentClient;
   tableName: string;
   /** When set, the writes that matter for cost report their consumed capacity here (benchmarks). */
   meter?: ((capacity: ConsumedCapacity | undefined) => void) | undefined;
@@ -18,20 +23,32 @@ export interface DbOptions {
 
 /** Made once per process (per Lambda cold start) and shared by every request. */
 export function createDb(options: DbOptions): Db {
-  const base = new DynamoDBClient({
-    region: options.region,
-    // Throttling and transient errors are retried with the SDK's backoff before a request fails.
-    maxAttempts: 6,
-    ...(options.endpoint
-      ? {
-          endpoint: options.endpoint,
-          // Local engines accept any credentials; fixed ones keep the SDK from searching for real ones.
-          credentials: { accessKeyId: 'tollgatelocal', secretAccessKey: 'tollgatelocal' },
-        }
-      : {}),
+  const baseClient = () =>
+    new DynamoDBClient({
+      region: options.region,
+      // Throttling and transient errors are retried with the SDK's backoff before a request fails.
+      maxAttempts: 6,
+      ...(options.endpoint
+        ? {
+            endpoint: options.endpoint,
+            // Local engines accept any credentials; fixed ones keep the SDK from searching for real ones.
+            credentials: { accessKeyId: 'tollgatelocal', secretAccessKey: 'tollgatelocal' },
+          }
+        : {}),
+    });
+  const marshallOptions = { removeUndefinedValues: true, convertEmptyValues: false };
+  const client = DynamoDBDocumentClient.from(baseClient(), { marshallOptions });
+  // A client of its own: a document client keeps its translation options on the base client's
+  // config, so two document clients over one base would share (and overwrite) them.
+  const exactClient = DynamoDBDocumentClient.from(baseClient(), {
+    marshallOptions,
+    unmarshallOptions: { wrapNumbers: (value: string) => value },
   });
-  const client = DynamoDBDocumentClient.from(base, {
-    marshallOptions: { removeUndefinedValues: true, convertEmptyValues: false },
-  });
-  return { client, tableName: options.tableName };
+  return { client, exactClient, tableName: options.tableName };
+}
+
+/** Closes the connections (shutdown, tests): an open keep-alive socket would hold the process. */
+export function closeDb(db: Db): void {
+  db.client.destroy();
+  db.exactClient.destroy();
 }

@@ -1,7 +1,20 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
-import { keys, RAW_EVENT_SHARDS, type RawEventKind, rawEventIngestedPartition } from '../db/keys.js';
+import {
+  keys,
+  RAW_EVENT_SHARDS,
+  type RawEventKind,
+  rawEventIngestedPartition,
+  tenantPartition,
+} from '../db/keys.js';
 import { GSI2 } from '../db/table.js';
 
 export type ClaimOutcome = 'accepted' | 'duplicate';
@@ -57,17 +70,24 @@ export async function getRawEvent(
   return Item;
 }
 
-/** The dedupe keys of events ingested in [fromIso, toIso), across all shards, oldest first per shard. */
+/** Where an event is stored, and when it was ingested (`<ingested_at>#<dedupe key>`). */
+export interface IngestedKey {
+  pk: string;
+  sk: string;
+  ingested: string;
+}
+
+/** The keys of events ingested in [fromIso, toIso), across all shards, oldest first per shard. */
 export async function listIngestedKeys(
   db: Db,
   tenantId: string,
   kind: RawEventKind,
   fromIso: string,
   toIso: string,
-): Promise<{ pk: string; sk: string }[]> {
+): Promise<IngestedKey[]> {
   const perShard = await Promise.all(
     Array.from({ length: RAW_EVENT_SHARDS }, async (_, shard) => {
-      const found: { pk: string; sk: string }[] = [];
+      const found: IngestedKey[] = [];
       let startKey: Record<string, unknown> | undefined;
       do {
         const page = await db.client.send(
@@ -86,8 +106,8 @@ export async function listIngestedKeys(
           }),
         );
         for (const item of page.Items ?? []) {
-          if ((item[GSI2.sortKey] as string) < toIso)
-            found.push({ pk: item.pk as string, sk: item.sk as string });
+          const ingested = item[GSI2.sortKey] as string;
+          if (ingested < toIso) found.push({ pk: item.pk as string, sk: item.sk as string, ingested });
         }
         startKey = page.LastEvaluatedKey;
       } while (startKey);
@@ -104,7 +124,10 @@ export async function getRawEvents(
 ): Promise<Record<string, unknown>[]> {
   const items: Record<string, unknown>[] = [];
   for (let start = 0; start < eventKeys.length; start += 100) {
-    let pending: Record<string, unknown>[] = eventKeys.slice(start, start + 100);
+    // Only the table's key: callers may hand in richer keys (the ingestion stream's).
+    let pending: Record<string, unknown>[] = eventKeys
+      .slice(start, start + 100)
+      .map(({ pk, sk }) => ({ pk, sk }));
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
       if (attempt > 10) throw new Error('the store kept leaving reads unprocessed');
@@ -126,7 +149,12 @@ export async function updateUsagePrice(
   db: Db,
   key: { pk: string; sk: string },
   expectedPriceId: string | undefined,
-  next: { cost: string | undefined; priceId: string | undefined; repricedAt: string },
+  next: {
+    cost: string | undefined;
+    priceId: string | undefined;
+    savings: string | undefined;
+    repricedAt: string;
+  },
 ): Promise<boolean> {
   const sets = ['repriced_at = :at'];
   const removes: string[] = [];
@@ -137,6 +165,12 @@ export async function updateUsagePrice(
     values[':price'] = next.priceId;
   } else {
     removes.push('cost', 'price');
+  }
+  if (next.savings !== undefined) {
+    sets.push('sav = :sav');
+    values[':sav'] = next.savings;
+  } else {
+    removes.push('sav');
   }
   const condition = expectedPriceId === undefined ? 'attribute_not_exists(price)' : 'price = :expected';
   if (expectedPriceId !== undefined) values[':expected'] = expectedPriceId;
@@ -154,5 +188,54 @@ export async function updateUsagePrice(
   } catch (error) {
     if (error instanceof ConditionalCheckFailedException) return false;
     throw error;
+  }
+}
+
+/**
+ * A lock per tenant and purpose, held until `expiresAt` at the latest (a crashed holder frees it
+ * by expiring; it is checked on read, TTL only cleans up).
+ */
+export async function acquireLock(
+  db: Db,
+  tenantId: string,
+  purpose: string,
+  holder: string,
+  now: Date,
+  ttlMs: number,
+): Promise<boolean> {
+  try {
+    await db.client.send(
+      new PutCommand({
+        TableName: db.tableName,
+        Item: {
+          pk: tenantPartition(tenantId),
+          sk: `v1#lock#${purpose}`,
+          holder,
+          expires_at: now.getTime() + ttlMs,
+          expires_at_epoch: Math.ceil((now.getTime() + ttlMs) / 1000),
+        },
+        ConditionExpression: 'attribute_not_exists(pk) OR expires_at < :now',
+        ExpressionAttributeValues: { ':now': now.getTime() },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+}
+
+export async function releaseLock(db: Db, tenantId: string, purpose: string, holder: string): Promise<void> {
+  try {
+    await db.client.send(
+      new DeleteCommand({
+        TableName: db.tableName,
+        Key: { pk: tenantPartition(tenantId), sk: `v1#lock#${purpose}` },
+        ConditionExpression: 'holder = :holder',
+        ExpressionAttributeValues: { ':holder': holder },
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
   }
 }

@@ -80,3 +80,13 @@ export function resolveRates(rates: TierRates): ResolvedRates {
     reasoning: rates.reasoning ?? rates.output,
   };
 }
+
+/**
+ * What the cache reads saved: the cached tokens at the uncached input rate, minus what they cost.
+ * Cache writes are not netted here: they are spend, counted in the cost.
+ */
+export function cacheSavings(usage: CanonicalUsage, result: CostResult): Decimal {
+  return new Decimal(usage.cached_input_tokens)
+    .times(parseDecimal(result.rates_used.input).minus(parseDecimal(result.rates_used.cached_input)))
+    .dividedBy(MILLION);
+}

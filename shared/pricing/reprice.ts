@@ -1,13 +1,24 @@
+import { createHash, randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { Db } from '../db/client.js';
-import { ValidationError } from '../errors/errors.js';
+import { ConflictError, ValidationError } from '../errors/errors.js';
 import { MAX_AGE_MS, MAX_FUTURE_MS } from '../ingest/pipeline.js';
-import { getRawEvents, listIngestedKeys, updateUsagePrice } from '../ingest/raw-event-repository.js';
+import {
+  acquireLock,
+  claimRawEvent,
+  getRawEvents,
+  listIngestedKeys,
+  releaseLock,
+  updateUsagePrice,
+} from '../ingest/raw-event-repository.js';
 import { type Decimal, parseDecimal, toDecimalString, toMoneyString, ZERO } from '../money/money.js';
-import type { ServiceTier } from '../usage/canonical.js';
+import { type ServiceTier, totalTokens } from '../usage/canonical.js';
 import { expandUsage } from '../usage/service.js';
-import { computeCost } from './cost.js';
+import { cacheSavings, computeCost } from './cost.js';
 import type { PricingService } from './service.js';
+
+/** A re-price holds the tenant's lock at most this long (a crashed one frees it then). */
+const LOCK_TTL_MS = 15 * 60 * 1000;
 
 /** The longest range one re-price covers. */
 const MAX_RANGE_MS = 366 * 24 * 60 * 60 * 1000;
@@ -73,7 +84,7 @@ export async function repriceUsage(
   );
   const events = candidates.filter((event) => {
     const at = Date.parse(event.ts as string);
-    return at >= from.getTime() && at < to.getTime();
+    return event.kind === 'usage' && at >= from.getTime() && at < to.getTime();
   });
 
   const diffs = new Map<string, ModelDiff>();
@@ -88,9 +99,11 @@ export async function repriceUsage(
     const provider = event.prov as string;
     const model = event.model as string;
     const price = pricer.priceAt(provider, model, new Date(event.ts as string));
-    const newCost = price
-      ? computeCost(expandUsage(event.u as Record<string, number>), price, event.tier as ServiceTier).cost
-      : undefined;
+    const usage = expandUsage(event.u as Record<string, number>);
+    const priced = price ? computeCost(usage, price, event.tier as ServiceTier) : undefined;
+    const newCost = priced?.cost;
+    const newSavings = priced ? cacheSavings(usage, priced) : ZERO;
+    const oldSavings = event.sav === undefined ? ZERO : parseDecimal(event.sav as string);
     const oldCost = event.cost === undefined ? undefined : parseDecimal(event.cost as string);
     const oldPriceId = event.price as string | undefined;
     const isChange = price?.price_id !== oldPriceId || !(newCost ?? ZERO).equals(oldCost ?? ZERO);
@@ -118,20 +131,52 @@ export async function repriceUsage(
         diff.newly_priced++;
         newlyPriced++;
       }
-      updates.push(() =>
-        updateUsagePrice(db, { pk: event.pk as string, sk: event.sk as string }, oldPriceId, {
+      const tokens = totalTokens(usage);
+      const correction = {
+        kind: 'usage-correction',
+        ts: event.ts,
+        dims: event.dims,
+        model,
+        prov: provider,
+        of: event.sk,
+        cost_delta: toDecimalString((newCost ?? ZERO).minus(oldCost ?? ZERO)),
+        sav_delta: toDecimalString(newSavings.minus(oldSavings)),
+        unpriced_tokens_delta: (price ? 0 : tokens) - (oldPriceId ? 0 : tokens),
+        unpriced_events_delta: (price ? 0 : 1) - (oldPriceId ? 0 : 1),
+      };
+      // The same change always has the same key, so a retried re-price claims it once.
+      const correctionKey = `corr:${createHash('sha256')
+        .update(`${event.sk}|${oldPriceId ?? ''}|${price?.price_id ?? ''}|${correction.cost_delta}`)
+        .digest('base64url')}`;
+      updates.push(async () => {
+        // The correction first: it is what carries the change into the KPI cells. Should the
+        // event update below not happen, a retry finds the same correction already claimed.
+        await claimRawEvent(db, tenantId, 'usage', correctionKey, now.toISOString(), correction);
+        return updateUsagePrice(db, { pk: event.pk as string, sk: event.sk as string }, oldPriceId, {
           cost: newCost ? toDecimalString(newCost) : undefined,
           priceId: price?.price_id,
+          savings: newSavings.isZero() ? undefined : toDecimalString(newSavings),
           repricedAt: now.toISOString(),
-        }),
-      );
+        });
+      });
     }
     diffs.set(key, diff);
   }
 
-  if (!dryRun) {
-    const limit = pLimit(32);
-    await Promise.all(updates.map((update) => limit(update)));
+  if (!dryRun && updates.length > 0) {
+    const holder = randomUUID();
+    if (!(await acquireLock(db, tenantId, 'reprice', holder, now, LOCK_TTL_MS))) {
+      throw new ConflictError(
+        'A re-price is already running for this tenant; try again when it ends.',
+        'REPRICE_RUNNING',
+      );
+    }
+    try {
+      const limit = pLimit(32);
+      await Promise.all(updates.map((update) => limit(update)));
+    } finally {
+      await releaseLock(db, tenantId, 'reprice', holder);
+    }
   }
 
   return {

@@ -2,7 +2,7 @@ import type { Db } from '../db/client.js';
 import type { EnvelopeItem } from '../ingest/envelope.js';
 import { ingestEvents } from '../ingest/pipeline.js';
 import { toDecimalString, toMoneyString } from '../money/money.js';
-import { computeCost } from '../pricing/cost.js';
+import { cacheSavings, computeCost } from '../pricing/cost.js';
 import type { PricingService } from '../pricing/service.js';
 import { type CanonicalUsage, type ServiceTier, USAGE_FIELDS } from './canonical.js';
 import { mapProviderUsage } from './provider-usage.js';
@@ -49,7 +49,9 @@ export function createUsageService(db: Db, pricing: PricingService, now: () => D
           }
           const tier: ServiceTier = event.service_tier ?? reportedTier ?? 'standard';
           const price = pricer.priceAt(event.provider, event.model, timestamp);
-          const cost = price ? computeCost(usage, price, tier).cost : undefined;
+          const priced = price ? computeCost(usage, price, tier) : undefined;
+          const cost = priced?.cost;
+          const savings = priced ? cacheSavings(usage, priced) : undefined;
           return {
             attributes: {
               prov: event.provider,
@@ -60,6 +62,7 @@ export function createUsageService(db: Db, pricing: PricingService, now: () => D
               ...(event.raw_usage ? { raw: event.raw_usage } : {}),
               dims: event.dimensions,
               ...(price && cost ? { cost: toDecimalString(cost), price: price.price_id } : {}),
+              ...(savings && !savings.isZero() ? { sav: toDecimalString(savings) } : {}),
               ...(event.cost ? { rcost: event.cost.amount } : {}),
               ...(event.reservation_id ? { rsv: event.reservation_id } : {}),
             },

@@ -5,7 +5,7 @@ import { type App, createApp } from '../../functions/api/app.js';
 import { startEmbeddedDynamo } from '../../local/embedded-dynamo.js';
 import { InProcessBus } from '../../shared/bus/bus.js';
 import { loadConfig } from '../../shared/config/config.js';
-import { createDb, type Db } from '../../shared/db/client.js';
+import { closeDb, createDb, type Db } from '../../shared/db/client.js';
 import { ensureTable } from '../../shared/db/ensure-table.js';
 import { createLogger } from '../../shared/observability/logger.js';
 import { createRuntime, type Runtime } from '../../shared/runtime.js';
@@ -32,12 +32,12 @@ export async function createTestStore(engine: Engine = 'dynamodb-local'): Promis
     endpoint,
     cleanup: async () => {
       if (embedded) {
-        db.client.destroy();
+        closeDb(db);
         await embedded.close();
         return;
       }
       await db.client.send(new DeleteTableCommand({ TableName: db.tableName }));
-      db.client.destroy();
+      closeDb(db);
     },
   };
 }

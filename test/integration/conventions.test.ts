@@ -1,5 +1,6 @@
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeDb } from '../../shared/db/client.js';
 import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
 
 describe('request conventions', () => {
@@ -80,7 +81,7 @@ describe('request conventions', () => {
       code: 'INTERNAL',
       request_id: response.headers.get('x-request-id'),
     });
-    broken.store.db.client.destroy();
+    closeDb(broken.store.db);
   });
 });
 

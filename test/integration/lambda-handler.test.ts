@@ -125,4 +125,30 @@ describe('the API through the Lambda adapter', () => {
       vi.unstubAllEnvs();
     }
   });
+
+  it('runs kpi-rollup from functions/kpi-rollup/handler.ts as EventBridge Scheduler invokes it', async () => {
+    vi.stubEnv('TOLLGATE_DYNAMODB_ENDPOINT', tollgate.store.endpoint);
+    vi.stubEnv('TOLLGATE_TABLE_NAME', tollgate.store.db.tableName);
+    vi.stubEnv('TOLLGATE_EVENT_BUS_NAME', 'tollgate-test-bus');
+    vi.stubEnv('TOLLGATE_LOG_LEVEL', 'silent');
+    vi.stubEnv('TOLLGATE_ROLLUP_LAG_SECONDS', '0');
+    vi.stubEnv('AWS_REGION', 'local');
+    try {
+      const tenant = await tollgate.createTenant('Scheduled');
+      await tollgate.request('POST', '/v1/usage', {
+        key: tenant.key,
+        body: { id: 'one', provider: 'openai', model: 'gpt-4o-mini', usage: { input_tokens: 10 } },
+      });
+      const { handler } = await import('../../functions/kpi-rollup/handler.js');
+      // The schedule's input: none (all tenants), or one tenant.
+      const all = await handler({});
+      expect(all).toMatchObject({ job: 'kpi-rollup', errors: [] });
+      expect(all.tenants).toBeGreaterThanOrEqual(1);
+      expect(all.result.events).toBe(1);
+      const one = await handler({ tenant_id: tenant.id });
+      expect(one).toMatchObject({ tenants: 1, result: { events: 0 } });
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
 });

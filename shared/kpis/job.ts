@@ -1,0 +1,70 @@
+import pLimit from 'p-limit';
+import type { Db } from '../db/client.js';
+import type { Job, JobRunOptions, JobSummary } from '../jobs/registry.js';
+import type { Logger } from '../observability/logger.js';
+import { listTenants } from '../tenants/repository.js';
+import { rollupTenant } from './rollup.js';
+
+/** Every tenant id, following the operator's list to its end. */
+export async function allTenantIds(db: Db): Promise<string[]> {
+  const ids: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await listTenants(db, { limit: 500, cursor });
+    ids.push(...page.data.map((tenant) => tenant.id));
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  return ids;
+}
+
+/**
+ * `kpi-rollup`: rolls every tenant's new events into its KPI cells, a few tenants at a time and
+ * at most `maxEvents` per tenant per run, so one large tenant delays nobody. A tenant that fails
+ * is reported and retried by the next run; the others go on.
+ */
+export function createKpiRollupJob(
+  db: Db,
+  logger: Logger,
+  options: { lagSeconds: number; maxEvents: number; now?: () => Date },
+): Job {
+  const now = options.now ?? (() => new Date());
+  return {
+    name: 'kpi-rollup',
+    async run(run: JobRunOptions): Promise<JobSummary> {
+      const startedAt = now();
+      const tenantIds = run.tenantId ? [run.tenantId] : await allTenantIds(db);
+      const limit = pLimit(4);
+      let events = 0;
+      let cells = 0;
+      let behind = 0;
+      const errors: JobSummary['errors'] = [];
+      await Promise.all(
+        tenantIds.map((tenantId) =>
+          limit(async () => {
+            try {
+              const result = await rollupTenant(db, tenantId, {
+                now: now(),
+                lagMs: options.lagSeconds * 1000,
+                maxEvents: options.maxEvents,
+              });
+              events += result.events;
+              cells += result.cells;
+              if (!result.caughtUp) behind++;
+            } catch (error) {
+              logger.error({ err: error, tenant_id: tenantId }, 'kpi rollup failed for a tenant');
+              errors.push({ tenant_id: tenantId, message: 'rollup failed; it is retried on the next run' });
+            }
+          }),
+        ),
+      );
+      return {
+        job: 'kpi-rollup',
+        started_at: startedAt.toISOString(),
+        finished_at: now().toISOString(),
+        tenants: tenantIds.length,
+        result: { events, cells, tenants_behind: behind },
+        errors,
+      };
+    },
+  };
+}

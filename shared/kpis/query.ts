@@ -1,0 +1,426 @@
+import { DateTime } from 'luxon';
+import type { Db } from '../db/client.js';
+import { ValidationError } from '../errors/errors.js';
+import { type Decimal, toDecimalString, toMoneyString, ZERO } from '../money/money.js';
+import {
+  type Attribute,
+  addSums,
+  attributeOf,
+  type CellSums,
+  cellKeys,
+  emptySums,
+  nameOf,
+  totalTokensOf,
+} from './cells.js';
+import { getCursor, queryCells } from './repository.js';
+
+export const GRANULARITIES = ['hour', 'day', 'month'] as const;
+export type Granularity = (typeof GRANULARITIES)[number];
+
+const SIMPLE_METRICS = [
+  'cost',
+  'tokens',
+  'input_tokens',
+  'output_tokens',
+  'cached_input_tokens',
+  'cache_write_tokens',
+  'reasoning_tokens',
+  'requests',
+  'events',
+  'cost_per_1k_tokens',
+  'cost_per_request',
+  'cache_hit_ratio',
+  'cache_savings',
+  'unpriced_tokens',
+  'reported_cost',
+] as const;
+const PARAMETRIC_METRICS = [
+  'outcomes',
+  'cost_per_outcome',
+  'tokens_per_outcome',
+  'attribution_coverage_pct',
+] as const;
+/** In the contract, served once provider billing lands. */
+const BILLING_METRICS = ['billed_cost', 'billing_drift_pct'];
+
+export type Metric =
+  | { name: string; kind: (typeof SIMPLE_METRICS)[number] }
+  | { name: string; kind: (typeof PARAMETRIC_METRICS)[number]; argument: string };
+
+const METRIC_ARGUMENT = /^[a-z][a-z0-9_.-]{0,63}$/;
+
+/** Parses `metrics=cost,cost_per_outcome:ticket_resolved`; every problem named with its path. */
+export function parseMetrics(list: string): Metric[] {
+  const names = list
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
+  if (names.length === 0)
+    throw new ValidationError('Name at least one metric.', [{ path: 'query.metrics', message: 'empty' }]);
+  if (names.length > 30)
+    throw new ValidationError('At most 30 metrics.', [{ path: 'query.metrics', message: 'too many' }]);
+  const errors: { path: string; message: string }[] = [];
+  const metrics: Metric[] = [];
+  for (const name of names) {
+    const [kind, argument, extra] = name.split(':');
+    if ((SIMPLE_METRICS as readonly string[]).includes(kind ?? '') && argument === undefined) {
+      metrics.push({ name, kind: kind as (typeof SIMPLE_METRICS)[number] });
+    } else if (
+      (PARAMETRIC_METRICS as readonly string[]).includes(kind ?? '') &&
+      argument &&
+      !extra &&
+      METRIC_ARGUMENT.test(argument)
+    ) {
+      metrics.push({ name, kind: kind as (typeof PARAMETRIC_METRICS)[number], argument });
+    } else if (BILLING_METRICS.includes(name)) {
+      errors.push({
+        path: 'query.metrics',
+        message: `${name} needs provider billing, which is not available in this build yet`,
+      });
+    } else {
+      errors.push({
+        path: 'query.metrics',
+        message: `unknown metric "${name}"; metrics are ${[...SIMPLE_METRICS, ...PARAMETRIC_METRICS.map((m) => `${m}:<name>`)].join(', ')}`,
+      });
+    }
+  }
+  if (errors.length > 0) throw new ValidationError('Some metrics are not known.', errors);
+  return metrics;
+}
+
+export interface KpiQuery {
+  metrics: Metric[];
+  from: Date;
+  to: Date;
+  granularity: Granularity;
+  timezone: string;
+  /** API names: dimension keys, `model`, `provider`. */
+  groupBy: string[];
+  /** API name → value. */
+  filters: Record<string, string>;
+}
+
+export type MetricValue = string | number | null;
+
+export interface KpiSeries {
+  group: Record<string, string>;
+  points: { start: string; values: Record<string, MetricValue> }[];
+  totals: Record<string, MetricValue>;
+}
+
+export interface KpiResult {
+  from: string;
+  to: string;
+  granularity: Granularity;
+  timezone: string;
+  metrics: string[];
+  series: KpiSeries[];
+  totals: Record<string, MetricValue>;
+  /** Events ingested before this instant are counted. */
+  as_of: string | null;
+}
+
+/** One read cell: when (its UTC hour or day), which attribute values, and its sums. */
+interface Row {
+  time: string;
+  values: Record<Attribute, string>;
+  sums: CellSums;
+}
+
+const MAX_POINTS = 10_000;
+
+function tooWide(message: string): never {
+  throw new ValidationError(message, [{ path: 'query.group_by', message }], 'QUERY_TOO_WIDE');
+}
+
+/**
+ * Reads the cells that answer a query on `attributes` (grouped or filtered), hourly or daily.
+ * Daily cells answer up to two attributes, hourly cells one: that is what the rollup keeps.
+ */
+async function readRows(
+  db: Db,
+  tenantId: string,
+  attributes: Attribute[],
+  filters: Map<Attribute, string>,
+  daily: boolean,
+  range: { from: string; to: string },
+): Promise<Row[]> {
+  const split = (sk: string) => {
+    const at = sk.indexOf('#');
+    return at < 0 ? { time: sk, value: '' } : { time: sk.slice(0, at), value: sk.slice(at + 1) };
+  };
+  if (attributes.length === 0) {
+    const pk = (daily ? cellKeys.dayTotal(tenantId, '') : cellKeys.hourTotal(tenantId, '')).pk;
+    return (await queryCells(db, pk, range.from, range.to)).map((cell) => ({
+      time: cell.sk,
+      values: {},
+      sums: cell.sums,
+    }));
+  }
+  if (attributes.length === 1) {
+    const [attribute] = attributes as [Attribute];
+    const pk = (
+      daily
+        ? cellKeys.daySingle(tenantId, attribute, '', '')
+        : cellKeys.hourSingle(tenantId, attribute, '', '')
+    ).pk;
+    const wanted = filters.get(attribute);
+    return (await queryCells(db, pk, range.from, range.to))
+      .map((cell) => {
+        const { time, value } = split(cell.sk);
+        return { time, values: { [attribute]: value }, sums: cell.sums };
+      })
+      .filter((row) => wanted === undefined || row.values[attribute] === wanted);
+  }
+  if (!daily)
+    tooWide(
+      'Hourly buckets and time zones other than UTC answer one group_by or filter attribute at a time.',
+    );
+  if (attributes.length > 2)
+    tooWide('Group and filter by at most two attributes (dimensions, model, provider) together.');
+  // Pair cells are kept in both orientations: fix a filtered attribute when there is one.
+  const [first, second] = attributes as [Attribute, Attribute];
+  const fixed = filters.has(first) ? first : filters.has(second) ? second : first;
+  const by = fixed === first ? second : first;
+  const fixedValues = filters.has(fixed)
+    ? [filters.get(fixed) as string]
+    : [
+        ...new Set(
+          (await readRows(db, tenantId, [fixed], filters, true, range)).map(
+            (row) => row.values[fixed] as string,
+          ),
+        ),
+      ];
+  const wantedBy = filters.get(by);
+  const perValue = await Promise.all(
+    fixedValues.map(async (fixedValue) =>
+      (
+        await queryCells(
+          db,
+          cellKeys.dayPair(tenantId, fixed, fixedValue, by, '', '').pk,
+          range.from,
+          range.to,
+        )
+      ).map((cell) => {
+        const { time, value } = split(cell.sk);
+        return { time, values: { [fixed]: fixedValue, [by]: value }, sums: cell.sums };
+      }),
+    ),
+  );
+  return perValue.flat().filter((row) => wantedBy === undefined || row.values[by] === wantedBy);
+}
+
+/** The start of the bucket an hour or day cell belongs to, in the query's time zone, RFC 3339. */
+function bucketOf(time: string, granularity: Granularity, zone: string): string {
+  const instant = DateTime.fromISO(time.length === 10 ? `${time}T00:00:00Z` : `${time}:00Z`, {
+    zone: 'utc',
+  }).setZone(zone);
+  const start =
+    granularity === 'hour'
+      ? instant.startOf('hour')
+      : granularity === 'day'
+        ? instant.startOf('day')
+        : instant.startOf('month');
+  return zone === 'UTC'
+    ? (start.toUTC().toISO({ suppressMilliseconds: true }) as string)
+    : (start.toISO({ suppressMilliseconds: true }) as string);
+}
+
+function bucketsBetween(from: Date, to: Date, granularity: Granularity, zone: string): string[] {
+  const buckets: string[] = [];
+  let cursor = DateTime.fromJSDate(from, { zone }).startOf(granularity);
+  const end = DateTime.fromJSDate(to, { zone });
+  while (cursor < end) {
+    buckets.push(
+      zone === 'UTC'
+        ? (cursor.toUTC().toISO({ suppressMilliseconds: true }) as string)
+        : (cursor.toISO({ suppressMilliseconds: true }) as string),
+    );
+    if (buckets.length > MAX_POINTS) {
+      throw new ValidationError('Too many buckets: use a coarser granularity or a shorter range.', [
+        { path: 'query.granularity', message: `more than ${MAX_POINTS} buckets` },
+      ]);
+    }
+    cursor = cursor.plus({ [`${granularity}s`]: 1 });
+  }
+  return buckets;
+}
+
+const ratio = (numerator: Decimal, denominator: Decimal): Decimal | null =>
+  denominator.isZero() ? null : numerator.dividedBy(denominator);
+const asNumber = (value: Decimal | null, places: number): number | null =>
+  value === null ? null : Number(value.toDecimalPlaces(places).toString());
+
+function valueOf(metric: Metric, sums: CellSums, covered: Map<string, Decimal>): MetricValue {
+  const tokens = totalTokensOf(sums);
+  switch (metric.kind) {
+    case 'cost':
+      return toMoneyString(sums.cost);
+    case 'reported_cost':
+      return toMoneyString(sums.reported_cost);
+    case 'cache_savings':
+      return toMoneyString(sums.cache_savings);
+    case 'tokens':
+      return tokens;
+    case 'input_tokens':
+    case 'output_tokens':
+    case 'cached_input_tokens':
+    case 'cache_write_tokens':
+    case 'reasoning_tokens':
+    case 'requests':
+    case 'events':
+    case 'unpriced_tokens':
+      return metric.kind === 'cache_write_tokens'
+        ? sums.cache_write_tokens + sums.cache_write_1h_tokens
+        : sums[metric.kind];
+    case 'cost_per_1k_tokens': {
+      const value = ratio(sums.cost.times(1000), ZERO.plus(tokens));
+      return value === null ? null : toMoneyString(value);
+    }
+    case 'cost_per_request': {
+      const value = ratio(sums.cost, ZERO.plus(sums.requests));
+      return value === null ? null : toMoneyString(value);
+    }
+    case 'cache_hit_ratio': {
+      const prompt =
+        sums.input_tokens + sums.cached_input_tokens + sums.cache_write_tokens + sums.cache_write_1h_tokens;
+      return asNumber(ratio(ZERO.plus(sums.cached_input_tokens), ZERO.plus(prompt)), 6);
+    }
+    case 'outcomes':
+      return toDecimalString(sums.outcomes[metric.argument]?.value ?? ZERO);
+    case 'cost_per_outcome': {
+      const value = ratio(sums.cost, sums.outcomes[metric.argument]?.value ?? ZERO);
+      return value === null ? null : toMoneyString(value);
+    }
+    case 'tokens_per_outcome':
+      return asNumber(ratio(ZERO.plus(tokens), sums.outcomes[metric.argument]?.value ?? ZERO), 4);
+    case 'attribution_coverage_pct':
+      return asNumber(ratio((covered.get(metric.argument) ?? ZERO).times(100), sums.cost), 4);
+  }
+}
+
+const isAligned = (date: Date, unit: 'hour' | 'day') =>
+  date.getTime() % (unit === 'hour' ? 3_600_000 : 86_400_000) === 0;
+
+/**
+ * Answers a KPI query from the cells. Grouped series, zero-filled buckets, totals per series and
+ * overall; ratios with a zero denominator are null; money exact to the last digit before it is
+ * formatted. A key's `restrict` is applied as filters the caller cannot lift.
+ */
+export async function queryKpis(
+  db: Db,
+  tenantId: string,
+  query: KpiQuery,
+  restrict: Record<string, string> | null,
+): Promise<KpiResult> {
+  if (query.to <= query.from)
+    throw new ValidationError('"to" must be after "from".', [
+      { path: 'query.to', message: 'must be after from' },
+    ]);
+  if (!DateTime.local().setZone(query.timezone).isValid) {
+    throw new ValidationError('Unknown time zone.', [
+      { path: 'query.timezone', message: 'an IANA time zone such as Europe/Berlin' },
+    ]);
+  }
+  if (query.groupBy.length > 2) tooWide('Group by at most two attributes.');
+  const daily =
+    query.timezone === 'UTC' &&
+    query.granularity !== 'hour' &&
+    isAligned(query.from, 'day') &&
+    isAligned(query.to, 'day');
+  if (!daily && !(isAligned(query.from, 'hour') && isAligned(query.to, 'hour'))) {
+    throw new ValidationError(
+      'Align "from" and "to" to whole hours (whole UTC days for two-attribute queries).',
+      [{ path: 'query.from', message: 'not on an hour boundary' }],
+    );
+  }
+
+  const filters = new Map<Attribute, string>();
+  for (const [name, value] of Object.entries(query.filters)) filters.set(attributeOf(name), value);
+  let contradictory = false;
+  for (const [name, value] of Object.entries(restrict ?? {})) {
+    const attribute = attributeOf(name);
+    if (filters.has(attribute) && filters.get(attribute) !== value) contradictory = true;
+    filters.set(attribute, value);
+  }
+  const groupAttributes = query.groupBy.map(attributeOf);
+  const attributes = [...new Set([...groupAttributes, ...filters.keys()])];
+  const range = daily
+    ? { from: query.from.toISOString().slice(0, 10), to: query.to.toISOString().slice(0, 10) }
+    : {
+        from: query.from.toISOString().slice(0, 13) + ':00',
+        to: query.to.toISOString().slice(0, 13) + ':00',
+      };
+
+  const rows = contradictory ? [] : await readRows(db, tenantId, attributes, filters, daily, range);
+  // Attribution coverage: the cost of the events that carry the dimension, per group and bucket.
+  const coverage = new Map<string, Map<string, Decimal>>();
+  for (const metric of query.metrics) {
+    if (metric.kind !== 'attribution_coverage_pct' || contradictory) continue;
+    const dimension = attributeOf(metric.argument);
+    const withDimension = [...new Set([...attributes, dimension])];
+    for (const row of await readRows(db, tenantId, withDimension, filters, daily, range)) {
+      const key = `${groupKeyOf(groupAttributes, row.values)}\u0001${bucketOf(row.time, query.granularity, query.timezone)}`;
+      const perKey = coverage.get(key) ?? new Map<string, Decimal>();
+      perKey.set(metric.argument, (perKey.get(metric.argument) ?? ZERO).plus(row.sums.cost));
+      coverage.set(key, perKey);
+    }
+  }
+
+  const buckets = bucketsBetween(query.from, query.to, query.granularity, query.timezone);
+  const series = new Map<string, { group: Record<string, string>; byBucket: Map<string, CellSums> }>();
+  for (const row of rows) {
+    const groupKey = groupKeyOf(groupAttributes, row.values);
+    const entry = series.get(groupKey) ?? {
+      group: Object.fromEntries(groupAttributes.map((a) => [nameOf(a), row.values[a] as string])),
+      byBucket: new Map(),
+    };
+    const bucket = bucketOf(row.time, query.granularity, query.timezone);
+    entry.byBucket.set(bucket, addSums(entry.byBucket.get(bucket) ?? emptySums(), row.sums));
+    series.set(groupKey, entry);
+  }
+
+  const values = (sums: CellSums, covered: Map<string, Decimal>) =>
+    Object.fromEntries(query.metrics.map((metric) => [metric.name, valueOf(metric, sums, covered)]));
+  const overall = emptySums();
+  const overallCovered = new Map<string, Decimal>();
+  const result: KpiSeries[] = [];
+  const ordered = [...series.entries()].sort(([, a], [, b]) => {
+    for (const attribute of groupAttributes) {
+      const order = (a.group[nameOf(attribute)] ?? '').localeCompare(b.group[nameOf(attribute)] ?? '');
+      if (order !== 0) return order;
+    }
+    return 0;
+  });
+  for (const [groupKey, entry] of ordered) {
+    const seriesTotal = emptySums();
+    const seriesCovered = new Map<string, Decimal>();
+    const points = buckets.map((start) => {
+      const sums = entry.byBucket.get(start) ?? emptySums();
+      addSums(seriesTotal, sums);
+      const covered = coverage.get(`${groupKey}\u0001${start}`) ?? new Map<string, Decimal>();
+      for (const [dimension, cost] of covered) {
+        seriesCovered.set(dimension, (seriesCovered.get(dimension) ?? ZERO).plus(cost));
+        overallCovered.set(dimension, (overallCovered.get(dimension) ?? ZERO).plus(cost));
+      }
+      return { start, values: values(sums, covered) };
+    });
+    addSums(overall, seriesTotal);
+    result.push({ group: entry.group, points, totals: values(seriesTotal, seriesCovered) });
+  }
+  const cursor = await getCursor(db, tenantId);
+  return {
+    from: query.from.toISOString(),
+    to: query.to.toISOString(),
+    granularity: query.granularity,
+    timezone: query.timezone,
+    metrics: query.metrics.map((metric) => metric.name),
+    series: result,
+    totals: values(overall, overallCovered),
+    as_of: cursor?.until && cursor.until !== '1970-01-01T00:00:00.000Z' ? cursor.until : null,
+  };
+}
+
+function groupKeyOf(groupAttributes: Attribute[], values: Record<Attribute, string>): string {
+  return groupAttributes.map((attribute) => `${attribute}=${values[attribute] ?? ''}`).join('\u0000');
+}

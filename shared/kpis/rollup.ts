@@ -1,0 +1,98 @@
+import pLimit from 'p-limit';
+import type { Db } from '../db/client.js';
+import { getRawEvents, type IngestedKey, listIngestedKeys } from '../ingest/raw-event-repository.js';
+import { addSums, type CellKey, type CellSums, cellsOfEvent, emptySums, sumsOfEvent } from './cells.js';
+import { applyToCell, getCursor, putCursor, type RollupCursor } from './repository.js';
+
+export interface RollupOptions {
+  now: Date;
+  /** Only events ingested at least this long ago: a write acknowledged late (retries) is never skipped. */
+  lagMs: number;
+  /** At most this many events per window, so one large tenant cannot starve the others. */
+  maxEvents: number;
+}
+
+export interface RollupResult {
+  events: number;
+  cells: number;
+  /** False when the window was capped: more is waiting for the next run. */
+  caughtUp: boolean;
+}
+
+const EPOCH = '1970-01-01T00:00:00.000Z';
+
+async function keysInWindow(db: Db, tenantId: string, from: string, to: string): Promise<IngestedKey[]> {
+  const [usage, outcomes] = await Promise.all([
+    listIngestedKeys(db, tenantId, 'usage', from, to),
+    listIngestedKeys(db, tenantId, 'outcome', from, to),
+  ]);
+  return [...usage, ...outcomes];
+}
+
+/**
+ * Rolls one tenant's newly ingested events into its KPI cells: incremental (it reads only events
+ * ingested since its cursor), idempotent (each window has a sequence number and a cell takes a
+ * window once, so a crashed or concurrent run that repeats it changes nothing) and correct for
+ * late events (a cell is chosen by the event's own timestamp, however late it arrives).
+ */
+export async function rollupTenant(db: Db, tenantId: string, options: RollupOptions): Promise<RollupResult> {
+  const cursor = await getCursor(db, tenantId);
+  let window: { seq: number; from: string; to: string };
+  let keys: IngestedKey[];
+  let caughtUp = true;
+
+  if (cursor?.state === 'applying' && cursor.planned_until) {
+    // A run stopped (or is running) mid-window: finish that exact window.
+    window = { seq: cursor.seq, from: cursor.until, to: cursor.planned_until };
+    keys = await keysInWindow(db, tenantId, window.from, window.to);
+  } else {
+    const from = cursor?.until ?? EPOCH;
+    let to = new Date(options.now.getTime() - options.lagMs).toISOString();
+    if (to <= from) return { events: 0, cells: 0, caughtUp: true };
+    keys = await keysInWindow(db, tenantId, from, to);
+    if (keys.length > options.maxEvents) {
+      keys.sort((a, b) => (a.ingested < b.ingested ? -1 : 1));
+      // End the window at the first event left out; events of that same instant all wait.
+      to = (keys[options.maxEvents] as IngestedKey).ingested.slice(0, 24);
+      keys = keys.filter((key) => key.ingested < to);
+      caughtUp = false;
+    }
+    if (keys.length === 0) {
+      // Nothing new: move the cursor on without a window, so the next run reads less.
+      const moved: RollupCursor = { seq: cursor?.seq ?? 0, until: to, state: 'done' };
+      await putCursor(db, tenantId, moved, { seq: cursor?.seq, state: cursor?.state });
+      return { events: 0, cells: 0, caughtUp };
+    }
+    window = { seq: (cursor?.seq ?? 0) + 1, from, to };
+    const started = await putCursor(
+      db,
+      tenantId,
+      { seq: window.seq, until: from, planned_until: to, state: 'applying' },
+      { seq: cursor?.seq, state: cursor?.state },
+    );
+    if (!started) return { events: 0, cells: 0, caughtUp: false }; // another run took this window
+  }
+
+  const events = await getRawEvents(db, keys);
+  const cells = new Map<string, { key: CellKey; sums: CellSums }>();
+  for (const event of events) {
+    const delta = sumsOfEvent(event);
+    for (const key of cellsOfEvent(tenantId, event)) {
+      const id = `${key.pk}\u0000${key.sk}`;
+      const cell = cells.get(id) ?? { key, sums: emptySums() };
+      addSums(cell.sums, delta);
+      cells.set(id, cell);
+    }
+  }
+  const limit = pLimit(32);
+  await Promise.all(
+    [...cells.values()].map((cell) => limit(() => applyToCell(db, cell.key, cell.sums, window.seq))),
+  );
+  await putCursor(
+    db,
+    tenantId,
+    { seq: window.seq, until: window.to, state: 'done' },
+    { seq: window.seq, state: 'applying' },
+  );
+  return { events: events.length, cells: cells.size, caughtUp };
+}

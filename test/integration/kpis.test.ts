@@ -1,0 +1,355 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cellKeys } from '../../shared/kpis/cells.js';
+import { getCursor, putCursor } from '../../shared/kpis/repository.js';
+import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
+
+let tollgate: TestTollgate;
+let tenant: { id: string; key: string };
+
+const DAY = 86_400_000;
+const today = Math.floor(Date.now() / DAY) * DAY;
+const D1 = new Date(today - 3 * DAY).toISOString().slice(0, 10);
+const D2 = new Date(today - 2 * DAY).toISOString().slice(0, 10);
+const FROM = `${D1}T00:00:00Z`;
+const TO = new Date(today - DAY).toISOString().replace('.000Z', 'Z');
+const at = (day: string, hour: string) => `${day}T${hour}:00:00Z`;
+
+async function post(path: string, events: unknown[]) {
+  const response = await tollgate.request('POST', path, { key: tenant.key, body: { events } });
+  expect(response.status).toBe(202);
+  const body = await response.json();
+  expect(body.rejected).toEqual([]);
+}
+
+async function rollup() {
+  const response = await tollgate.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${tenant.id}`, {
+    key: OPERATOR_KEY,
+  });
+  expect(response.status).toBe(200);
+  return response.json();
+}
+
+async function kpis(query: string, key = tenant.key) {
+  const response = await tollgate.request('GET', `/v1/kpis?from=${FROM}&to=${TO}&${query}`, { key });
+  return { status: response.status, body: await response.json() };
+}
+
+beforeAll(async () => {
+  tollgate = await createTestTollgate({ env: { TOLLGATE_ROLLUP_LAG_SECONDS: '0' } });
+  tenant = await tollgate.createTenant('KPI');
+  // gpt-4o: $2.50 in, $1.25 cached, $10 out; gpt-4o-mini: $0.15, $0.075, $0.60 (per 1M).
+  await post('/v1/usage', [
+    // 1000×2.5 + 2000×1.25 + 500×10 = 10000 µ$ = $0.01; saved 2000×(2.5−1.25) = $0.0025
+    {
+      id: 'e1',
+      timestamp: at(D1, '10'),
+      provider: 'openai',
+      model: 'gpt-4o',
+      usage: { input_tokens: 1000, cached_input_tokens: 2000, output_tokens: 500 },
+      dimensions: { feature: 'support', customer: 'acme' },
+    },
+    // 10000×0.15 + 1000×0.6 = 2100 µ$ = $0.0021
+    {
+      id: 'e2',
+      timestamp: at(D1, '11'),
+      provider: 'openai',
+      model: 'gpt-4o-mini',
+      usage: { input_tokens: 10000, output_tokens: 1000 },
+      dimensions: { feature: 'support', customer: 'globex' },
+    },
+    // 20000×0.15 + 10000×0.075 + 2000×0.6 = 4950 µ$; saved 10000×0.075 = $0.00075
+    {
+      id: 'e3',
+      timestamp: at(D2, '09'),
+      provider: 'openai',
+      model: 'gpt-4o-mini',
+      usage: { input_tokens: 20000, cached_input_tokens: 10000, output_tokens: 2000 },
+      dimensions: { feature: 'search' },
+    },
+    // unpriced: 110 tokens
+    {
+      id: 'e4',
+      timestamp: at(D2, '12'),
+      provider: 'custom',
+      model: 'house-model',
+      usage: { input_tokens: 100, output_tokens: 10 },
+      dimensions: { feature: 'support', customer: 'acme' },
+    },
+  ]);
+  await post('/v1/outcomes', [
+    {
+      id: 'o1',
+      timestamp: at(D1, '10'),
+      name: 'ticket_resolved',
+      value: 1,
+      dimensions: { feature: 'support' },
+    },
+    {
+      id: 'o2',
+      timestamp: at(D1, '12'),
+      name: 'ticket_resolved',
+      value: 1,
+      dimensions: { feature: 'support' },
+    },
+    {
+      id: 'o3',
+      timestamp: at(D2, '10'),
+      name: 'ticket_resolved',
+      value: 1,
+      dimensions: { feature: 'support' },
+    },
+    {
+      id: 'o4',
+      timestamp: at(D2, '13'),
+      name: 'ticket_resolved',
+      value: 1,
+      dimensions: { feature: 'search' },
+    },
+  ]);
+  expect((await rollup()).result).toMatchObject({ events: 8 });
+});
+afterAll(() => tollgate.cleanup());
+
+describe('GET /v1/kpis on a seeded tenant', () => {
+  it('answers totals that equal the hand-computed values exactly', async () => {
+    const { status, body } = await kpis(
+      'metrics=cost,tokens,cache_savings,outcomes:ticket_resolved,cost_per_outcome:ticket_resolved,attribution_coverage_pct:customer,unpriced_tokens,cache_hit_ratio,cost_per_1k_tokens',
+    );
+    expect(status).toBe(200);
+    expect(body.totals).toEqual({
+      cost: '0.01705000',
+      tokens: 46610,
+      cache_savings: '0.00325000',
+      'outcomes:ticket_resolved': '4',
+      // 0.01705 / 4
+      'cost_per_outcome:ticket_resolved': '0.00426250',
+      // (0.01 + 0.0021) / 0.01705 = 70.967741…%
+      'attribution_coverage_pct:customer': 70.9677,
+      unpriced_tokens: 110,
+      // 12000 cached of 43100 prompt tokens
+      cache_hit_ratio: 0.278422,
+      // 0.01705 × 1000 / 46610 = 0.000365801…
+      cost_per_1k_tokens: '0.00036580',
+    });
+    expect(body.series).toHaveLength(1);
+    expect(body.series[0].points.map((p: { start: string }) => p.start)).toEqual([
+      `${D1}T00:00:00Z`,
+      `${D2}T00:00:00Z`,
+    ]);
+    expect(body.as_of).toMatch(/^\d{4}-/);
+  });
+
+  it('groups by a dimension per day, with null for a zero denominator', async () => {
+    const { body } = await kpis(
+      'metrics=cost,cost_per_outcome:ticket_resolved,cost_per_request&group_by=feature',
+    );
+    const byFeature = Object.fromEntries(
+      body.series.map((s: { group: { feature: string } }) => [s.group.feature, s]),
+    );
+    expect(Object.keys(byFeature).sort()).toEqual(['search', 'support']);
+    expect(byFeature.support.points.map((p: { values: unknown }) => p.values)).toEqual([
+      {
+        cost: '0.01210000',
+        'cost_per_outcome:ticket_resolved': '0.00605000',
+        cost_per_request: '0.00605000',
+      },
+      {
+        cost: '0.00000000',
+        'cost_per_outcome:ticket_resolved': '0.00000000',
+        cost_per_request: '0.00000000',
+      },
+    ]);
+    expect(byFeature.search.points[0].values).toEqual({
+      cost: '0.00000000',
+      'cost_per_outcome:ticket_resolved': null,
+      cost_per_request: null,
+    });
+    expect(byFeature.search.totals).toMatchObject({
+      cost: '0.00495000',
+      'cost_per_outcome:ticket_resolved': '0.00495000',
+    });
+  });
+
+  it('filters by one dimension while grouping by another, and groups by model and provider', async () => {
+    const acme = await kpis('metrics=cost,unpriced_tokens&group_by=feature&filter[customer]=acme');
+    expect(acme.body.series).toHaveLength(1);
+    expect(acme.body.series[0]).toMatchObject({
+      group: { feature: 'support' },
+      totals: { cost: '0.01000000', unpriced_tokens: 110 },
+    });
+
+    const models = await kpis('metrics=cost,requests&group_by=model,provider');
+    expect(models.body.series.map((s: { group: unknown; totals: unknown }) => [s.group, s.totals])).toEqual([
+      [
+        { model: 'gpt-4o', provider: 'openai' },
+        { cost: '0.01000000', requests: 1 },
+      ],
+      [
+        { model: 'gpt-4o-mini', provider: 'openai' },
+        { cost: '0.00705000', requests: 2 },
+      ],
+      [
+        { model: 'house-model', provider: 'custom' },
+        { cost: '0.00000000', requests: 1 },
+      ],
+    ]);
+  });
+
+  it('aligns buckets to a time zone and to months', async () => {
+    const newYork = await kpis('metrics=cost&granularity=day&timezone=America/New_York');
+    const starts = newYork.body.series[0].points.map((p: { start: string }) => p.start);
+    expect(starts[0]).toMatch(/T00:00:00-0[45]:00$/);
+    // e1 and e2 (10:00 and 11:00 UTC) fall on the same New York day.
+    expect(newYork.body.totals.cost).toBe('0.01705000');
+
+    const month = await kpis('metrics=cost&granularity=month');
+    expect(
+      month.body.series[0].points.reduce(
+        (n: number, p: { values: { cost: string } }) => n + Number(p.values.cost),
+        0,
+      ),
+    ).toBeCloseTo(0.01705, 10);
+
+    const hourly = await kpis('metrics=tokens&granularity=hour&group_by=feature');
+    const support = hourly.body.series.find(
+      (s: { group: { feature: string } }) => s.group.feature === 'support',
+    );
+    expect(support.points.find((p: { start: string }) => p.start === `${D1}T10:00:00Z`).values.tokens).toBe(
+      3500,
+    );
+  });
+
+  it('shows a restricted key only its slice', async () => {
+    const view = await tollgate.mintKey(tenant.key, {
+      name: 'acme view',
+      scopes: ['read'],
+      restrict: { customer: 'acme' },
+    });
+    const own = await kpis('metrics=cost&group_by=customer', view.key);
+    expect(own.body.series.map((s: { group: unknown }) => s.group)).toEqual([{ customer: 'acme' }]);
+    expect(own.body.totals.cost).toBe('0.01000000');
+    const other = await kpis('metrics=cost&filter[customer]=globex', view.key);
+    expect(other.body.series).toEqual([]);
+    expect(other.body.totals.cost).toBe('0.00000000');
+  });
+
+  it('answers CSV', async () => {
+    const response = await tollgate.request(
+      'GET',
+      `/v1/kpis?from=${FROM}&to=${TO}&metrics=cost,tokens&group_by=feature&format=csv`,
+      { key: tenant.key },
+    );
+    expect(response.headers.get('content-type')).toMatch(/^text\/csv/);
+    const lines = (await response.text()).trim().split('\n');
+    expect(lines[0]).toBe('feature,start,cost,tokens');
+    expect(lines).toContain(`search,${D2}T00:00:00Z,0.00495000,32000`);
+    expect(lines).toHaveLength(5);
+  });
+
+  it('refuses what it cannot answer with clear problems', async () => {
+    for (const [query, code] of [
+      ['metrics=costs', 'VALIDATION_FAILED'],
+      ['metrics=billed_cost', 'VALIDATION_FAILED'],
+      ['metrics=cost&group_by=feature,customer,model', 'QUERY_TOO_WIDE'],
+      ['metrics=cost&granularity=hour&group_by=feature&filter[customer]=acme', 'QUERY_TOO_WIDE'],
+      ['metrics=cost&timezone=Mars/Olympus', 'VALIDATION_FAILED'],
+    ] as const) {
+      const { status, body } = await kpis(query);
+      expect(status, query).toBe(400);
+      expect(body.code, query).toBe(code);
+    }
+  });
+});
+
+describe('the kpi-rollup job', () => {
+  it('takes late events into their own day, and a second run changes nothing', async () => {
+    const before = await kpis('metrics=cost,tokens&group_by=feature');
+    // An event of D1 that arrives now.
+    await post('/v1/usage', [
+      {
+        id: 'late',
+        timestamp: at(D1, '15'),
+        provider: 'openai',
+        model: 'gpt-4o-mini',
+        usage: { input_tokens: 1000 },
+        dimensions: { feature: 'search' },
+      },
+    ]);
+    const notYet = await kpis('metrics=cost,tokens&group_by=feature');
+    expect(notYet.body.series).toEqual(before.body.series);
+
+    const summary = await rollup();
+    expect(summary.result).toMatchObject({ events: 1 });
+    const after = await kpis('metrics=cost,tokens&group_by=feature');
+    const search = after.body.series.find(
+      (s: { group: { feature: string } }) => s.group.feature === 'search',
+    );
+    // 1000 × 0.15 = 150 µ$ lands on D1.
+    expect(search.points[0].values).toEqual({ cost: '0.00015000', tokens: 1000 });
+    expect(after.body.totals.cost).toBe('0.01720000');
+
+    const again = await rollup();
+    expect(again.result).toMatchObject({ events: 0 });
+    expect((await kpis('metrics=cost,tokens&group_by=feature')).body.series).toEqual(after.body.series);
+  });
+
+  it('resumes a window a crashed run left half-applied without counting it twice', async () => {
+    await post('/v1/usage', [
+      {
+        id: 'crash',
+        timestamp: at(D2, '16'),
+        provider: 'openai',
+        model: 'gpt-4o-mini',
+        usage: { output_tokens: 1000 },
+        dimensions: { feature: 'search' },
+      },
+    ]);
+    const cursorBefore = await getCursor(tollgate.store.db, tenant.id);
+    await rollup();
+    const applied = await kpis('metrics=cost');
+    const cursor = await getCursor(tollgate.store.db, tenant.id);
+    expect(cursor?.state).toBe('done');
+    // Pretend the run died after its cells were written but before the cursor moved on.
+    const rewound = await putCursor(
+      tollgate.store.db,
+      tenant.id,
+      {
+        seq: cursor?.seq as number,
+        until: cursorBefore?.until as string,
+        planned_until: cursor?.until as string,
+        state: 'applying',
+      },
+      { seq: cursor?.seq, state: 'done' },
+    );
+    expect(rewound).toBe(true);
+    const resumed = await rollup();
+    expect(resumed.result).toMatchObject({ events: 1 });
+    expect((await kpis('metrics=cost')).body.totals).toEqual(applied.body.totals);
+    expect(applied.body.totals.cost).toBe('0.01780000'); // + 1000 × 0.60 µ$
+    expect((await getCursor(tollgate.store.db, tenant.id))?.state).toBe('done');
+    expect(cellKeys.cursor(tenant.id).pk).toContain(tenant.id);
+  });
+
+  it('carries a re-price into the KPIs through a correction', async () => {
+    await tollgate.request('PUT', '/v1/prices/overrides/custom/house-model', {
+      key: tenant.key,
+      body: { effective_from: '2026-01-01T00:00:00Z', rates: { input: '10', output: '100' } },
+    });
+    const repriced = await tollgate.request('POST', '/v1/prices/reprice', {
+      key: tenant.key,
+      body: { from: FROM, to: TO },
+    });
+    expect((await repriced.json()).changed).toBe(1);
+    await rollup();
+    // house-model: 100 × $10 + 10 × $100 per 1M = $0.002
+    const { body } = await kpis('metrics=cost,unpriced_tokens');
+    expect(body.totals).toEqual({ cost: '0.01980000', unpriced_tokens: 0 });
+    const again = await tollgate.request('POST', '/v1/prices/reprice', {
+      key: tenant.key,
+      body: { from: FROM, to: TO },
+    });
+    expect((await again.json()).changed).toBe(0);
+    await rollup();
+    expect((await kpis('metrics=cost,unpriced_tokens')).body.totals).toEqual(body.totals);
+  });
+});
