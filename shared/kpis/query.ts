@@ -251,7 +251,7 @@ const ratio = (numerator: Decimal, denominator: Decimal): Decimal | null =>
 const asNumber = (value: Decimal | null, places: number): number | null =>
   value === null ? null : Number(value.toDecimalPlaces(places).toString());
 
-function valueOf(metric: Metric, sums: CellSums, covered: Map<string, Decimal>): MetricValue {
+function metricValue(metric: Metric, sums: CellSums, covered: Map<string, Decimal>): MetricValue {
   const tokens = totalTokensOf(sums);
   switch (metric.kind) {
     case 'cost':
@@ -348,8 +348,8 @@ export async function queryKpis(
   const range = daily
     ? { from: query.from.toISOString().slice(0, 10), to: query.to.toISOString().slice(0, 10) }
     : {
-        from: query.from.toISOString().slice(0, 13) + ':00',
-        to: query.to.toISOString().slice(0, 13) + ':00',
+        from: `${query.from.toISOString().slice(0, 13)}:00`,
+        to: `${query.to.toISOString().slice(0, 13)}:00`,
       };
 
   const rows = contradictory ? [] : await readRows(db, tenantId, attributes, filters, daily, range);
@@ -381,7 +381,7 @@ export async function queryKpis(
   }
 
   const values = (sums: CellSums, covered: Map<string, Decimal>) =>
-    Object.fromEntries(query.metrics.map((metric) => [metric.name, valueOf(metric, sums, covered)]));
+    Object.fromEntries(query.metrics.map((metric) => [metric.name, metricValue(metric, sums, covered)]));
   const overall = emptySums();
   const overallCovered = new Map<string, Decimal>();
   const result: KpiSeries[] = [];
