@@ -55,7 +55,7 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     parts.db ??
     createDb({ tableName: config.tableName, region: config.awsRegion, endpoint: config.dynamoEndpoint });
   const jobs = new JobRegistry().register(
-    createKpiRollupJob(db, logger, {
+    createKpiRollupJob(db, parts.bus, logger, {
       lagSeconds: config.rollupLagSeconds,
       maxEvents: config.rollupMaxEvents,
     }),

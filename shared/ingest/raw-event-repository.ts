@@ -153,6 +153,7 @@ export async function updateUsagePrice(
     cost: string | undefined;
     priceId: string | undefined;
     savings: string | undefined;
+    breakdown: Record<string, string> | undefined;
     repricedAt: string;
   },
 ): Promise<boolean> {
@@ -171,6 +172,12 @@ export async function updateUsagePrice(
     values[':sav'] = next.savings;
   } else {
     removes.push('sav');
+  }
+  if (next.breakdown !== undefined) {
+    sets.push('cb = :cb');
+    values[':cb'] = next.breakdown;
+  } else {
+    removes.push('cb');
   }
   const condition = expectedPriceId === undefined ? 'attribute_not_exists(price)' : 'price = :expected';
   if (expectedPriceId !== undefined) values[':expected'] = expectedPriceId;

@@ -181,6 +181,7 @@ export const cellKeys = {
     sk: `${hour}#${value}`,
   }),
   cursor: (tenantId: string): CellKey => ({ pk: tenantPartition(tenantId), sk: 'v1#kpi-rollup-cursor' }),
+  attributes: (tenantId: string): CellKey => ({ pk: tenantPartition(tenantId), sk: 'v1#kpi-attributes' }),
 };
 
 /** Every cell one event adds to. */

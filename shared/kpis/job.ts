@@ -1,8 +1,11 @@
 import pLimit from 'p-limit';
+import type { EventBus } from '../bus/bus.js';
 import type { Db } from '../db/client.js';
 import type { Job, JobRunOptions, JobSummary } from '../jobs/registry.js';
 import type { Logger } from '../observability/logger.js';
 import { listTenants } from '../tenants/repository.js';
+import { checkAnomalies } from './anomalies.js';
+import { flushOutbox, recordNotice } from './notices.js';
 import { rollupTenant } from './rollup.js';
 
 /** Every tenant id, following the operator's list to its end. */
@@ -24,6 +27,7 @@ export async function allTenantIds(db: Db): Promise<string[]> {
  */
 export function createKpiRollupJob(
   db: Db,
+  bus: EventBus,
   logger: Logger,
   options: { lagSeconds: number; maxEvents: number; now?: () => Date },
 ): Job {
@@ -37,6 +41,8 @@ export function createKpiRollupJob(
       let events = 0;
       let cells = 0;
       let behind = 0;
+      let anomalies = 0;
+      let published = 0;
       const errors: JobSummary['errors'] = [];
       await Promise.all(
         tenantIds.map((tenantId) =>
@@ -50,6 +56,28 @@ export function createKpiRollupJob(
               events += result.events;
               cells += result.cells;
               if (!result.caughtUp) behind++;
+              const at = now();
+              for (const unpriced of result.unpriced) {
+                await recordNotice(
+                  db,
+                  tenantId,
+                  `v1#notice#unpriced#${unpriced.day}#${unpriced.provider}/${unpriced.model}`,
+                  'data_quality.unpriced_usage.v1',
+                  {
+                    provider: unpriced.provider,
+                    model: unpriced.model,
+                    date: unpriced.day,
+                    unpriced_tokens: unpriced.tokens,
+                  },
+                  at,
+                );
+              }
+              // Yesterday is the latest complete day; it is checked once, when the rollup has caught up.
+              if (result.caughtUp) {
+                const yesterday = new Date(at.getTime() - 86_400_000).toISOString().slice(0, 10);
+                anomalies += (await checkAnomalies(db, tenantId, yesterday, at)).length;
+              }
+              published += await flushOutbox(db, tenantId, bus);
             } catch (error) {
               logger.error({ err: error, tenant_id: tenantId }, 'kpi rollup failed for a tenant');
               errors.push({ tenant_id: tenantId, message: 'rollup failed; it is retried on the next run' });
@@ -62,7 +90,7 @@ export function createKpiRollupJob(
         started_at: startedAt.toISOString(),
         finished_at: now().toISOString(),
         tenants: tenantIds.length,
-        result: { events, cells, tenants_behind: behind },
+        result: { events, cells, tenants_behind: behind, anomalies, notices_published: published },
         errors,
       };
     },

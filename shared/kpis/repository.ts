@@ -131,3 +131,24 @@ export async function queryCells(db: Db, pk: string, fromSk: string, toSk: strin
   } while (startKey);
   return rows;
 }
+
+/** Remembers which attributes (dimension keys, model, provider) a tenant's events carry. */
+export async function recordAttributes(db: Db, tenantId: string, attributes: string[]): Promise<void> {
+  if (attributes.length === 0) return;
+  await db.client.send(
+    new UpdateCommand({
+      TableName: db.tableName,
+      Key: cellKeys.attributes(tenantId),
+      UpdateExpression: 'ADD #names :names',
+      ExpressionAttributeNames: { '#names': 'names' },
+      ExpressionAttributeValues: { ':names': new Set(attributes) },
+    }),
+  );
+}
+
+export async function getAttributes(db: Db, tenantId: string): Promise<string[]> {
+  const { Item } = await db.client.send(
+    new GetCommand({ TableName: db.tableName, Key: cellKeys.attributes(tenantId) }),
+  );
+  return [...((Item?.names as Set<string> | undefined) ?? [])].sort();
+}

@@ -1,8 +1,16 @@
 import pLimit from 'p-limit';
 import type { Db } from '../db/client.js';
 import { getRawEvents, type IngestedKey, listIngestedKeys } from '../ingest/raw-event-repository.js';
-import { addSums, type CellKey, type CellSums, cellsOfEvent, emptySums, sumsOfEvent } from './cells.js';
-import { applyToCell, getCursor, putCursor, type RollupCursor } from './repository.js';
+import {
+  addSums,
+  attributesOfEvent,
+  type CellKey,
+  type CellSums,
+  cellsOfEvent,
+  emptySums,
+  sumsOfEvent,
+} from './cells.js';
+import { applyToCell, getCursor, putCursor, type RollupCursor, recordAttributes } from './repository.js';
 
 export interface RollupOptions {
   now: Date;
@@ -14,6 +22,8 @@ export interface RollupOptions {
 
 export interface RollupResult {
   events: number;
+  /** Unpriced usage the window brought, per provider/model and day: for the data-quality notice. */
+  unpriced: { provider: string; model: string; day: string; tokens: number }[];
   cells: number;
   /** False when the window was capped: more is waiting for the next run. */
   caughtUp: boolean;
@@ -48,7 +58,7 @@ export async function rollupTenant(db: Db, tenantId: string, options: RollupOpti
   } else {
     const from = cursor?.until ?? EPOCH;
     let to = new Date(options.now.getTime() - options.lagMs).toISOString();
-    if (to <= from) return { events: 0, cells: 0, caughtUp: true };
+    if (to <= from) return { events: 0, unpriced: [], cells: 0, caughtUp: true };
     keys = await keysInWindow(db, tenantId, from, to);
     if (keys.length > options.maxEvents) {
       keys.sort((a, b) => (a.ingested < b.ingested ? -1 : 1));
@@ -61,7 +71,7 @@ export async function rollupTenant(db: Db, tenantId: string, options: RollupOpti
       // Nothing new: move the cursor on without a window, so the next run reads less.
       const moved: RollupCursor = { seq: cursor?.seq ?? 0, until: to, state: 'done' };
       await putCursor(db, tenantId, moved, { seq: cursor?.seq, state: cursor?.state });
-      return { events: 0, cells: 0, caughtUp };
+      return { events: 0, unpriced: [], cells: 0, caughtUp };
     }
     window = { seq: (cursor?.seq ?? 0) + 1, from, to };
     const started = await putCursor(
@@ -70,7 +80,7 @@ export async function rollupTenant(db: Db, tenantId: string, options: RollupOpti
       { seq: window.seq, until: from, planned_until: to, state: 'applying' },
       { seq: cursor?.seq, state: cursor?.state },
     );
-    if (!started) return { events: 0, cells: 0, caughtUp: false }; // another run took this window
+    if (!started) return { events: 0, unpriced: [], cells: 0, caughtUp: false }; // another run took this window
   }
 
   const events = await getRawEvents(db, keys);
@@ -88,11 +98,29 @@ export async function rollupTenant(db: Db, tenantId: string, options: RollupOpti
   await Promise.all(
     [...cells.values()].map((cell) => limit(() => applyToCell(db, cell.key, cell.sums, window.seq))),
   );
+  const attributes = new Set(
+    events.flatMap((event) => attributesOfEvent(event).map(([attribute]) => attribute)),
+  );
+  await recordAttributes(db, tenantId, [...attributes]);
   await putCursor(
     db,
     tenantId,
     { seq: window.seq, until: window.to, state: 'done' },
     { seq: window.seq, state: 'applying' },
   );
-  return { events: events.length, cells: cells.size, caughtUp };
+  const unpriced = new Map<string, { provider: string; model: string; day: string; tokens: number }>();
+  for (const event of events) {
+    if (event.kind !== 'usage' || event.cost !== undefined) continue;
+    const day = (event.ts as string).slice(0, 10);
+    const key = `${event.prov}/${event.model}/${day}`;
+    const entry = unpriced.get(key) ?? {
+      provider: event.prov as string,
+      model: event.model as string,
+      day,
+      tokens: 0,
+    };
+    entry.tokens += sumsOfEvent(event).unpriced_tokens;
+    unpriced.set(key, entry);
+  }
+  return { events: events.length, unpriced: [...unpriced.values()], cells: cells.size, caughtUp };
 }

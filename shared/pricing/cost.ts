@@ -90,3 +90,13 @@ export function cacheSavings(usage: CanonicalUsage, result: CostResult): Decimal
     .times(parseDecimal(result.rates_used.input).minus(parseDecimal(result.rates_used.cached_input)))
     .dividedBy(MILLION);
 }
+
+/** The non-zero buckets of a cost, as exact decimal strings: what an event stores for exports. */
+export function compactBreakdown(result: CostResult): Record<string, string> {
+  return Object.fromEntries(
+    COST_BUCKETS.filter((bucket) => !result.breakdown[bucket].isZero()).map((bucket) => [
+      bucket,
+      result.breakdown[bucket].toFixed(),
+    ]),
+  );
+}

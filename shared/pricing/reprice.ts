@@ -14,7 +14,7 @@ import {
 import { type Decimal, parseDecimal, toDecimalString, toMoneyString, ZERO } from '../money/money.js';
 import { type ServiceTier, totalTokens } from '../usage/canonical.js';
 import { expandUsage } from '../usage/service.js';
-import { cacheSavings, computeCost } from './cost.js';
+import { cacheSavings, compactBreakdown, computeCost } from './cost.js';
 import type { PricingService } from './service.js';
 
 /** A re-price holds the tenant's lock at most this long (a crashed one frees it then). */
@@ -156,6 +156,7 @@ export async function repriceUsage(
           cost: newCost ? toDecimalString(newCost) : undefined,
           priceId: price?.price_id,
           savings: newSavings.isZero() ? undefined : toDecimalString(newSavings),
+          breakdown: priced ? compactBreakdown(priced) : undefined,
           repricedAt: now.toISOString(),
         });
       });

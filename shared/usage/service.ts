@@ -2,7 +2,7 @@ import type { Db } from '../db/client.js';
 import type { EnvelopeItem } from '../ingest/envelope.js';
 import { ingestEvents } from '../ingest/pipeline.js';
 import { toDecimalString, toMoneyString } from '../money/money.js';
-import { cacheSavings, computeCost } from '../pricing/cost.js';
+import { cacheSavings, compactBreakdown, computeCost } from '../pricing/cost.js';
 import type { PricingService } from '../pricing/service.js';
 import { type CanonicalUsage, type ServiceTier, USAGE_FIELDS } from './canonical.js';
 import { mapProviderUsage } from './provider-usage.js';
@@ -63,6 +63,7 @@ export function createUsageService(db: Db, pricing: PricingService, now: () => D
               dims: event.dimensions,
               ...(price && cost ? { cost: toDecimalString(cost), price: price.price_id } : {}),
               ...(savings && !savings.isZero() ? { sav: toDecimalString(savings) } : {}),
+              ...(priced ? { cb: compactBreakdown(priced) } : {}),
               ...(event.cost ? { rcost: event.cost.amount } : {}),
               ...(event.reservation_id ? { rsv: event.reservation_id } : {}),
             },

@@ -1,7 +1,9 @@
 import { z } from '@hono/zod-openapi';
 import { stringify } from 'csv-stringify/sync';
-import { ValidationError } from '../../../shared/errors/errors.js';
+import { ForbiddenError, ValidationError } from '../../../shared/errors/errors.js';
+import { listAnomalies } from '../../../shared/kpis/anomalies.js';
 import { GRANULARITIES, type KpiResult, parseMetrics, queryKpis } from '../../../shared/kpis/query.js';
+import { summarizeMonth } from '../../../shared/kpis/summary.js';
 import { tenantOf } from '../middleware/authorize.js';
 import { createRouter, defineOperation } from '../openapi.js';
 
@@ -74,39 +76,142 @@ function toCsv(result: KpiResult, groupBy: string[]): string {
   return stringify([header, ...rows]);
 }
 
-export const kpiRoutes = createRouter().openapi(getKpis, async (c) => {
-  const query = c.req.valid('query');
-  const filters: Record<string, string> = {};
-  for (const [parameter, value] of Object.entries(c.req.query())) {
-    const match = FILTER_PARAMETER.exec(parameter);
-    if (match?.[1]) filters[match[1]] = value;
-  }
-  const groupBy = (query.group_by ?? '')
-    .split(',')
-    .map((name) => name.trim())
-    .filter(Boolean);
-  if (new Set(groupBy).size !== groupBy.length) {
-    throw new ValidationError('group_by repeats an attribute.', [
-      { path: 'query.group_by', message: 'repeated' },
-    ]);
-  }
-  const principal = c.var.principal;
-  const result = await queryKpis(
-    c.var.runtime.db,
-    tenantOf(c),
-    {
-      metrics: parseMetrics(query.metrics),
-      from: new Date(query.from),
-      to: new Date(query.to),
-      granularity: query.granularity,
-      timezone: query.timezone,
-      groupBy,
-      filters,
-    },
-    principal.kind === 'tenant' ? principal.restrict : null,
-  );
-  if (query.format === 'csv') {
-    return c.body(toCsv(result, groupBy), 200, { 'content-type': 'text/csv; charset=utf-8' });
-  }
-  return c.json(result, 200);
+const money = z.string().openapi({ example: '412.50000000' });
+const KpiSummarySchema = z
+  .object({
+    period: z.literal('month'),
+    timezone: z.string(),
+    period_start: z.string(),
+    period_end: z.string(),
+    as_of: z.string().nullable(),
+    month_to_date: z.object({ cost: money, tokens: z.int(), requests: z.int() }),
+    burn_rate_per_day: money,
+    forecast: z.object({ cost: money, low: money, high: money, method: z.string() }),
+    top_drivers: z.array(
+      z.object({ attribute: z.string(), value: z.string(), cost: money, share_pct: z.number().nullable() }),
+    ),
+    unpriced: z.object({ tokens: z.int(), events: z.int() }),
+  })
+  .openapi('KpiSummary');
+
+const getSummary = defineOperation({
+  method: 'get',
+  path: '/v1/kpis/summary',
+  tags: ['KPIs'],
+  summary: 'Month to date: spend, burn rate, month-end forecast with a band, top drivers, unpriced usage',
+  access: { scopes: ['read'] },
+  request: {
+    query: z.object({
+      period: z.literal('month').default('month'),
+      timezone: z.string().default('UTC').openapi({ description: 'IANA time zone of the month.' }),
+    }),
+  },
+  responses: {
+    200: { description: 'The summary', content: { 'application/json': { schema: KpiSummarySchema } } },
+  },
 });
+
+const AnomalySchema = z
+  .object({
+    id: z.string(),
+    type: z.literal('anomaly.detected.v1'),
+    tenant_id: z.string(),
+    time: z.string(),
+    data: z.object({
+      metric: z.string(),
+      subject: z.record(z.string(), z.string()),
+      date: z.string(),
+      value: z.number(),
+      expected: z.number(),
+      score: z.number(),
+      direction: z.enum(['spike', 'drop']),
+      severity: z.enum(['warning', 'critical']),
+    }),
+  })
+  .openapi('Anomaly');
+
+const listAnomaliesOperation = defineOperation({
+  method: 'get',
+  path: '/v1/anomalies',
+  tags: ['KPIs'],
+  summary: 'Anomalies found on totals and unit metrics, by day',
+  access: { scopes: ['read'] },
+  request: {
+    query: z.object({
+      from: z.iso.date().openapi({ description: 'First day (UTC), YYYY-MM-DD.' }),
+      to: z.iso.date().openapi({ description: 'Day after the last (UTC), YYYY-MM-DD.' }),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'Anomalies',
+      content: {
+        'application/json': { schema: z.object({ data: z.array(AnomalySchema), next_cursor: z.null() }) },
+      },
+    },
+  },
+});
+
+export const kpiRoutes = createRouter()
+  .openapi(getSummary, async (c) => {
+    const principal = c.var.principal;
+    if (principal.kind === 'tenant' && principal.restrict) {
+      throw new ForbiddenError(
+        'A restricted key reads its slice through GET /v1/kpis; the summary is tenant-wide.',
+        'RESTRICTED_KEY',
+      );
+    }
+    const { timezone } = c.req.valid('query');
+    return c.json(await summarizeMonth(c.var.runtime.db, tenantOf(c), timezone, new Date()), 200);
+  })
+  .openapi(listAnomaliesOperation, async (c) => {
+    const { from, to } = c.req.valid('query');
+    if (to <= from)
+      throw new ValidationError('"to" must be after "from".', [
+        { path: 'query.to', message: 'must be after from' },
+      ]);
+    const principal = c.var.principal;
+    const restrict = principal.kind === 'tenant' ? principal.restrict : null;
+    const anomalies = (await listAnomalies(c.var.runtime.db, tenantOf(c), from, to)).filter((event) => {
+      if (!restrict) return true;
+      const subject = (event.data as { subject?: Record<string, string> }).subject ?? {};
+      return Object.entries(restrict).every(([key, value]) => subject[key] === value);
+    });
+    return c.json({ data: anomalies as z.infer<typeof AnomalySchema>[], next_cursor: null }, 200);
+  })
+  .openapi(getKpis, async (c) => {
+    const query = c.req.valid('query');
+    const filters: Record<string, string> = {};
+    for (const [parameter, value] of Object.entries(c.req.query())) {
+      const match = FILTER_PARAMETER.exec(parameter);
+      if (match?.[1]) filters[match[1]] = value;
+    }
+    const groupBy = (query.group_by ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean);
+    if (new Set(groupBy).size !== groupBy.length) {
+      throw new ValidationError('group_by repeats an attribute.', [
+        { path: 'query.group_by', message: 'repeated' },
+      ]);
+    }
+    const principal = c.var.principal;
+    const result = await queryKpis(
+      c.var.runtime.db,
+      tenantOf(c),
+      {
+        metrics: parseMetrics(query.metrics),
+        from: new Date(query.from),
+        to: new Date(query.to),
+        granularity: query.granularity,
+        timezone: query.timezone,
+        groupBy,
+        filters,
+      },
+      principal.kind === 'tenant' ? principal.restrict : null,
+    );
+    if (query.format === 'csv') {
+      return c.body(toCsv(result, groupBy), 200, { 'content-type': 'text/csv; charset=utf-8' });
+    }
+    return c.json(result, 200);
+  });

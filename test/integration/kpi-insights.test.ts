@@ -1,0 +1,198 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
+import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
+
+const DAY = 86_400_000;
+const today = Math.floor(Date.now() / DAY) * DAY;
+const dayAt = (daysAgo: number, hour = 12) =>
+  new Date(today - daysAgo * DAY + hour * 3_600_000).toISOString();
+
+let tollgate: TestTollgate;
+let tenant: { id: string; key: string };
+const published: BusEvent[] = [];
+
+async function ingest(events: unknown[]) {
+  for (let start = 0; start < events.length; start += 500) {
+    const response = await tollgate.request('POST', '/v1/usage', {
+      key: tenant.key,
+      body: { events: events.slice(start, start + 500) },
+    });
+    expect(response.status).toBe(202);
+    expect((await response.json()).rejected).toEqual([]);
+  }
+}
+
+async function runRollup() {
+  const response = await tollgate.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${tenant.id}`, {
+    key: OPERATOR_KEY,
+  });
+  expect(response.status).toBe(200);
+  const summary = await response.json();
+  await (tollgate.runtime.bus as InProcessBus).drain();
+  return summary;
+}
+
+/** gpt-4o at $2.50 per 1M input tokens: 4,000 input tokens cost exactly $0.01. */
+const cent = (id: string, timestamp: string, dimensions: Record<string, string>) => ({
+  id,
+  timestamp,
+  provider: 'openai',
+  model: 'gpt-4o',
+  usage: { input_tokens: 4000 },
+  dimensions,
+});
+
+beforeAll(async () => {
+  tollgate = await createTestTollgate({ env: { TOLLGATE_ROLLUP_LAG_SECONDS: '0' } });
+  tenant = await tollgate.createTenant('Insights');
+  (tollgate.runtime.bus as InProcessBus).subscribe('', async (event) => {
+    published.push(event);
+  });
+  // 34 days of steady spend, weekdays $0.04 and weekends $0.02, spread over customers; yesterday
+  // one customer spends twenty times its usual amount.
+  const events: unknown[] = [];
+  for (let daysAgo = 34; daysAgo >= 1; daysAgo--) {
+    const weekday = new Date(today - daysAgo * DAY).getUTCDay();
+    const perDay = weekday === 0 || weekday === 6 ? 2 : 4;
+    for (let n = 0; n < perDay; n++) {
+      events.push(
+        cent(`d${daysAgo}-${n}`, dayAt(daysAgo, 8 + n), {
+          feature: n % 2 ? 'search' : 'chat',
+          customer: `c${n}`,
+        }),
+      );
+    }
+  }
+  for (let n = 0; n < 80; n++)
+    events.push(cent(`spike-${n}`, dayAt(1, 14), { feature: 'chat', customer: 'c0' }));
+  events.push({
+    id: 'unpriced-1',
+    timestamp: dayAt(2),
+    provider: 'custom',
+    model: 'mystery-model',
+    usage: { input_tokens: 777 },
+  });
+  await ingest(events);
+  await runRollup();
+});
+afterAll(() => tollgate.cleanup());
+
+describe('anomalies', () => {
+  it("finds yesterday's spike on totals and on one customer's share, publishes each once and lists them", async () => {
+    const anomalies = published.filter((event) => event.type === 'anomaly.detected.v1');
+    const metrics = anomalies.map((event) => event.data.metric).sort();
+    expect(metrics).toContain('cost');
+    expect(metrics).toContain('tokens');
+    expect(metrics).toContain('customer_spend_share');
+    const cost = anomalies.find((event) => event.data.metric === 'cost');
+    const yesterdayWeekday = new Date(today - DAY).getUTCDay();
+    const yesterdayCents = (yesterdayWeekday === 0 || yesterdayWeekday === 6 ? 2 : 4) + 80;
+    expect(cost?.data).toMatchObject({
+      direction: 'spike',
+      date: dayAt(1).slice(0, 10),
+      value: yesterdayCents / 100,
+    });
+    const share = anomalies.find((event) => event.data.metric === 'customer_spend_share');
+    expect(share?.data.subject).toEqual({ customer: 'c0' });
+    expect(cost?.tenant_id).toBe(tenant.id);
+
+    const listed = await tollgate.request(
+      'GET',
+      `/v1/anomalies?from=${dayAt(7).slice(0, 10)}&to=${dayAt(-1).slice(0, 10)}`,
+      { key: tenant.key },
+    );
+    expect(listed.status).toBe(200);
+    const body = await listed.json();
+    expect(body.data.map((event: BusEvent) => event.id).sort()).toEqual(
+      anomalies.map((event) => event.id).sort(),
+    );
+
+    const before = published.length;
+    await runRollup();
+    expect(published.length).toBe(before);
+
+    // A customer's view sees only the findings about that customer (here: its share dropped
+    // while c0 spiked), never the tenant-wide ones.
+    const view = await tollgate.mintKey(tenant.key, {
+      name: 'c1 view',
+      scopes: ['read'],
+      restrict: { customer: 'c1' },
+    });
+    const restricted = await (
+      await tollgate.request(
+        'GET',
+        `/v1/anomalies?from=${dayAt(7).slice(0, 10)}&to=${dayAt(-1).slice(0, 10)}`,
+        { key: view.key },
+      )
+    ).json();
+    expect(restricted.data.length).toBeGreaterThan(0);
+    expect(
+      restricted.data.every(
+        (event: BusEvent) => (event.data.subject as { customer?: string }).customer === 'c1',
+      ),
+    ).toBe(true);
+  });
+
+  it('does not flag the weekly rhythm', async () => {
+    const anomalies = published.filter((event) => event.type === 'anomaly.detected.v1');
+    expect(anomalies.every((event) => event.data.date === dayAt(1).slice(0, 10))).toBe(true);
+  });
+});
+
+describe('data quality', () => {
+  it('tells once about usage of a model with no price', async () => {
+    const notices = published.filter((event) => event.type === 'data_quality.unpriced_usage.v1');
+    expect(notices).toHaveLength(1);
+    expect(notices[0]?.data).toEqual({
+      provider: 'custom',
+      model: 'mystery-model',
+      date: dayAt(2).slice(0, 10),
+      unpriced_tokens: 777,
+    });
+  });
+});
+
+describe('GET /v1/kpis/summary', () => {
+  it('answers month to date, burn rate, a forecast inside its band, top drivers and unpriced usage', async () => {
+    const response = await tollgate.request('GET', '/v1/kpis/summary', { key: tenant.key });
+    expect(response.status).toBe(200);
+    const summary = await response.json();
+    // Expected from what was seeded in this month before today.
+    const monthStart = Date.UTC(new Date(today).getUTCFullYear(), new Date(today).getUTCMonth(), 1);
+    let cents = 0;
+    let unpriced = 0;
+    for (let daysAgo = 34; daysAgo >= 1; daysAgo--) {
+      const day = today - daysAgo * DAY;
+      if (day < monthStart) continue;
+      const weekday = new Date(day).getUTCDay();
+      cents += weekday === 0 || weekday === 6 ? 2 : 4;
+      if (daysAgo === 1) cents += 80;
+      if (daysAgo === 2) unpriced += 777;
+    }
+    expect(summary.month_to_date.cost).toBe((cents / 100).toFixed(8));
+    expect(summary.unpriced).toEqual({ tokens: unpriced, events: unpriced ? 1 : 0 });
+    expect(summary.period_start).toBe(new Date(monthStart).toISOString().replace('.000Z', 'Z'));
+    const [low, forecast, high] = [summary.forecast.low, summary.forecast.cost, summary.forecast.high].map(
+      Number,
+    ) as [number, number, number];
+    expect(low).toBeLessThanOrEqual(forecast);
+    expect(forecast).toBeLessThanOrEqual(high);
+    expect(forecast).toBeGreaterThanOrEqual(Number(summary.month_to_date.cost));
+    expect(summary.forecast.method).not.toBe('');
+    if (cents > 0) {
+      expect(summary.top_drivers[0]).toMatchObject({ cost: expect.any(String) });
+      expect(summary.top_drivers.map((driver: { attribute: string }) => driver.attribute)).toContain(
+        'customer',
+      );
+    }
+
+    const view = await tollgate.mintKey(tenant.key, {
+      name: 'view',
+      scopes: ['read'],
+      restrict: { customer: 'c0' },
+    });
+    const refused = await tollgate.request('GET', '/v1/kpis/summary', { key: view.key });
+    expect(refused.status).toBe(403);
+    expect((await refused.json()).code).toBe('RESTRICTED_KEY');
+  });
+});
