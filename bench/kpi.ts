@@ -28,6 +28,7 @@ import { rollupTenant } from '../shared/kpis/rollup.js';
 import { toDecimalString } from '../shared/money/money.js';
 import { cacheSavings, compactBreakdown, computeCost } from '../shared/pricing/cost.js';
 import { compactUsage } from '../shared/usage/service.js';
+import { mulberry32 } from '../test/helpers/random.js';
 
 const { values } = parseArgs({
   options: {
@@ -51,18 +52,6 @@ const MODELS: [string, string][] = [
   ['google', 'gemini-2.5-flash'],
   ['mistral', 'mistral-large-latest'],
 ];
-
-/** mulberry32: a small deterministic PRNG, so every run stores the same data. */
-function prng(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const dataDir = await mkdtemp(join(tmpdir(), 'tollgate-bench-kpi-'));
 const config = loadConfig({
@@ -100,7 +89,7 @@ async function writeAll(items: Record<string, unknown>[]) {
 }
 
 async function load(tenantId: string, events: number) {
-  const random = prng(events);
+  const random = mulberry32(events);
   const pricer = await services.pricing.tenantPricer(tenantId);
   const limit = pLimit(8);
   const pending: Promise<void>[] = [];
@@ -202,7 +191,7 @@ for (const size of SIZES) {
   }
   const rollupSeconds = (performance.now() - rollupStarted) / 1000;
 
-  const random = prng(7);
+  const random = mulberry32(7);
   const from = new Date(start).toISOString().replace('.000Z', 'Z');
   const to = new Date(end).toISOString().replace('.000Z', 'Z');
   const timings: number[] = [];

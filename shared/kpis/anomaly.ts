@@ -20,6 +20,8 @@
  * or missing `day`, there is nothing to say.
  */
 
+import { dayNumber, weekdayOf } from './calendar.js';
+
 export interface DailyValue {
   /** YYYY-MM-DD. */
   date: string;
@@ -49,8 +51,6 @@ export interface AnomalyOptions {
   minAbsoluteChange?: number;
 }
 
-const DAY_MS = 86_400_000;
-const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
 /** Days of history: 8 weeks, so each weekday's median rests on up to 8 values. */
 const HISTORY_DAYS = 56;
 /** Days whose value-to-baseline ratios make the recent level. */
@@ -67,22 +67,6 @@ const ABSOLUTE_FLOOR = 1e-9;
 const MIN_PROFILE = 0.1;
 
 const DEFAULTS = { minHistoryDays: 21, threshold: 3.5, criticalThreshold: 6, minAbsoluteChange: 0 };
-
-/** Day number (days since 1970-01-01) of a YYYY-MM-DD date; RangeError when it is not a calendar day. */
-function dayNumber(date: string): number {
-  if (!DATE_PATTERN.test(date)) throw new RangeError(`not a YYYY-MM-DD date: "${date}"`);
-  const ms = Date.parse(`${date}T00:00:00Z`);
-  // Date.parse rolls 2026-02-30 over to March; the round trip catches it.
-  if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== date) {
-    throw new RangeError(`not a calendar day: "${date}"`);
-  }
-  return ms / DAY_MS;
-}
-
-/** 0 = Sunday … 6 = Saturday; 1970-01-01 was a Thursday. */
-function weekdayOf(day: number): number {
-  return (((day + 4) % 7) + 7) % 7;
-}
 
 function median(values: number[]): number | undefined {
   if (values.length === 0) return undefined;

@@ -1,4 +1,5 @@
 import { Decimal, ZERO } from '../money/money.js';
+import { dayNumber, weekdayOf } from './calendar.js';
 
 /**
  * Month-end spend forecast for `GET /v1/kpis/summary`. Pure: the caller reads the daily totals.
@@ -55,9 +56,6 @@ export interface MonthForecast {
   method: string;
 }
 
-const DAY_MS = 86_400_000;
-const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
-
 /** Days of history the method looks at: 8 weeks, enough for a stable weekday profile. */
 const WINDOW_DAYS = 56;
 /** Below this the weekday profile would rest on a single week: fall back to a plain average. */
@@ -77,22 +75,6 @@ const FALLBACK_BAND = new Decimal('0.5');
 /** A weekday whose profile is below this (nothing is spent that day) says nothing about the level. */
 const MIN_PROFILE = new Decimal('0.05');
 const ONE = new Decimal(1);
-
-/** Day number (days since 1970-01-01) of a YYYY-MM-DD date; RangeError when it is not a calendar day. */
-function dayNumber(date: string): number {
-  if (!DATE_PATTERN.test(date)) throw new RangeError(`not a YYYY-MM-DD date: "${date}"`);
-  const ms = Date.parse(`${date}T00:00:00Z`);
-  // Date.parse rolls 2026-02-30 over to March; the round trip catches it.
-  if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== date) {
-    throw new RangeError(`not a calendar day: "${date}"`);
-  }
-  return ms / DAY_MS;
-}
-
-/** 0 = Sunday … 6 = Saturday; 1970-01-01 was a Thursday. */
-function weekdayOf(day: number): number {
-  return (((day + 4) % 7) + 7) % 7;
-}
 
 function median(values: Decimal[]): Decimal {
   const sorted = [...values].sort((a, b) => a.comparedTo(b));
