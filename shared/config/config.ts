@@ -26,7 +26,9 @@ const EnvironmentSchema = z.object({
   TOLLGATE_ANTHROPIC_BASE_URL: z.url().default('https://api.anthropic.com'),
   TOLLGATE_ROLLUP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
   TOLLGATE_ROLLUP_LAG_SECONDS: z.coerce.number().min(0).default(30),
-  TOLLGATE_ROLLUP_MAX_EVENTS: z.coerce.number().int().positive().default(50_000),
+  // A window ends between two ingestion instants, and one request's events (up to 1000) share
+  // one instant: a cap well above that always lets a window make progress.
+  TOLLGATE_ROLLUP_MAX_EVENTS: z.coerce.number().int().min(5_000).default(50_000),
   TOLLGATE_BILLING_PULL_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(3600),
   TOLLGATE_WEBHOOK_RETRY_SCHEDULE: secondsList.default([0, 5, 300, 1800, 7200, 18000, 36000, 36000]),
   TOLLGATE_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(50),

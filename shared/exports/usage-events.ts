@@ -1,9 +1,7 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
-import { RAW_EVENT_SHARDS, rawEventIngestedPartition } from '../db/keys.js';
-import { GSI2 } from '../db/table.js';
+import { RAW_EVENT_SHARDS } from '../db/keys.js';
 import { MAX_AGE_MS, MAX_FUTURE_MS } from '../ingest/pipeline.js';
-import { getRawEvents } from '../ingest/raw-event-repository.js';
+import { getRawEvents, ingestedKeyPages } from '../ingest/raw-event-repository.js';
 
 /** Index entries per query page: one BatchGetItem (100 keys) fetches a page's events. */
 const PAGE_SIZE = 100;
@@ -67,45 +65,35 @@ export async function* usageEventPages(
   };
   const shards = Array.from(
     { length: RAW_EVENT_SHARDS },
-    (_, shard) => () =>
-      shardPages(db, rawEventIngestedPartition(tenantId, 'usage', shard), window, pageSize, inRange),
+    (_, shard) => () => shardPages(db, tenantId, shard, window, pageSize, inRange),
   );
   yield* interleave(shards, options.concurrency ?? SHARD_CONCURRENCY);
 }
 
 async function* shardPages(
   db: Db,
-  partition: string,
+  tenantId: string,
+  shard: number,
   window: { from: Date; to: Date },
   pageSize: number,
   keep: (item: Record<string, unknown>) => boolean,
 ): AsyncGenerator<Record<string, unknown>[]> {
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await db.client.send(
-      new QueryCommand({
-        TableName: db.tableName,
-        IndexName: GSI2.indexName,
-        KeyConditionExpression: '#p = :p AND #s BETWEEN :from AND :to',
-        ExpressionAttributeNames: { '#p': GSI2.partitionKey, '#s': GSI2.sortKey },
-        ExpressionAttributeValues: {
-          ':p': partition,
-          ':from': window.from.toISOString(),
-          // Sort keys are `<ingested at>#<dedupe key>`; '~' sorts after '#', so `to` itself is included.
-          ':to': `${window.to.toISOString()}~`,
-        },
-        Limit: pageSize,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    startKey = page.LastEvaluatedKey;
-    const eventKeys = (page.Items ?? [])
-      .filter((item) => !String(item.sk).startsWith(CORRECTION_KEY_PREFIX))
-      .map((item) => ({ pk: item.pk as string, sk: item.sk as string }));
+  // The window's end is inclusive here; the index reader's is exclusive.
+  const toExclusive = new Date(window.to.getTime() + 1).toISOString();
+  for await (const page of ingestedKeyPages(
+    db,
+    tenantId,
+    'usage',
+    shard,
+    window.from.toISOString(),
+    toExclusive,
+    pageSize,
+  )) {
+    const eventKeys = page.filter((key) => !key.sk.startsWith(CORRECTION_KEY_PREFIX));
     if (eventKeys.length === 0) continue;
     const events = (await getRawEvents(db, eventKeys)).filter(keep);
     if (events.length > 0) yield events;
-  } while (startKey);
+  }
 }
 
 type Settled<T> = { index: number; result: IteratorResult<T> } | { index: number; error: unknown };

@@ -77,44 +77,85 @@ export interface IngestedKey {
   ingested: string;
 }
 
-/** The keys of events ingested in [fromIso, toIso), across all shards, oldest first per shard. */
+/**
+ * One shard's keys of events ingested in [fromIso, toIso), oldest first, a query page at a time:
+ * the one reader of the ingestion index (the rollup, re-pricing and exports all page through it).
+ */
+export async function* ingestedKeyPages(
+  db: Db,
+  tenantId: string,
+  kind: RawEventKind,
+  shard: number,
+  fromIso: string,
+  toIso: string,
+  pageSize?: number,
+): AsyncGenerator<IngestedKey[]> {
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await db.client.send(
+      new QueryCommand({
+        TableName: db.tableName,
+        IndexName: GSI2.indexName,
+        KeyConditionExpression: '#p = :p AND #s BETWEEN :from AND :to',
+        ExpressionAttributeNames: { '#p': GSI2.partitionKey, '#s': GSI2.sortKey },
+        ExpressionAttributeValues: {
+          ':p': rawEventIngestedPartition(tenantId, kind, shard),
+          ':from': fromIso,
+          // '#' sorts before every character of an ISO timestamp's continuation: [from, to) exactly.
+          ':to': `${toIso}#`,
+        },
+        ...(pageSize ? { Limit: pageSize } : {}),
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    startKey = page.LastEvaluatedKey;
+    const keys: IngestedKey[] = [];
+    for (const item of page.Items ?? []) {
+      const ingested = item[GSI2.sortKey] as string;
+      if (ingested < toIso) keys.push({ pk: item.pk as string, sk: item.sk as string, ingested });
+    }
+    yield keys;
+  } while (startKey);
+}
+
+export interface IngestedKeyListing {
+  keys: IngestedKey[];
+  /**
+   * With `maxPerShard`: the earliest ingestion instant (24-character ISO timestamp) from which
+   * some shard was not read to the end. Every event ingested before it is in `keys`.
+   */
+  completeBefore?: string;
+}
+
+/**
+ * The keys of events ingested in [fromIso, toIso), across all shards, oldest first per shard.
+ * `maxPerShard` bounds the work when a backlog is larger than the caller will take at once.
+ */
 export async function listIngestedKeys(
   db: Db,
   tenantId: string,
   kind: RawEventKind,
   fromIso: string,
   toIso: string,
-): Promise<IngestedKey[]> {
+  options: { maxPerShard?: number } = {},
+): Promise<IngestedKeyListing> {
+  let completeBefore: string | undefined;
   const perShard = await Promise.all(
     Array.from({ length: RAW_EVENT_SHARDS }, async (_, shard) => {
       const found: IngestedKey[] = [];
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const page = await db.client.send(
-          new QueryCommand({
-            TableName: db.tableName,
-            IndexName: GSI2.indexName,
-            KeyConditionExpression: '#p = :p AND #s BETWEEN :from AND :to',
-            ExpressionAttributeNames: { '#p': GSI2.partitionKey, '#s': GSI2.sortKey },
-            ExpressionAttributeValues: {
-              ':p': rawEventIngestedPartition(tenantId, kind, shard),
-              ':from': fromIso,
-              // '#' sorts before every character of an ISO timestamp's continuation: [from, to) exactly.
-              ':to': `${toIso}#`,
-            },
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        for (const item of page.Items ?? []) {
-          const ingested = item[GSI2.sortKey] as string;
-          if (ingested < toIso) found.push({ pk: item.pk as string, sk: item.sk as string, ingested });
+      for await (const page of ingestedKeyPages(db, tenantId, kind, shard, fromIso, toIso)) {
+        found.push(...page);
+        if (options.maxPerShard !== undefined && found.length >= options.maxPerShard) {
+          const last = (found[found.length - 1] as IngestedKey).ingested.slice(0, 24);
+          if (completeBefore === undefined || last < completeBefore) completeBefore = last;
+          break;
         }
-        startKey = page.LastEvaluatedKey;
-      } while (startKey);
+      }
       return found;
     }),
   );
-  return perShard.flat();
+  const keys = perShard.flat();
+  return completeBefore === undefined ? { keys } : { keys, completeBefore };
 }
 
 /** Reads events by key, 100 per BatchGetItem, retrying what the engine leaves unprocessed. */

@@ -31,12 +31,28 @@ export interface RollupResult {
 
 const EPOCH = '1970-01-01T00:00:00.000Z';
 
-async function keysInWindow(db: Db, tenantId: string, from: string, to: string): Promise<IngestedKey[]> {
+/**
+ * Usage and outcome keys of a window. With a cap, each shard is read only up to the cap, so a
+ * large backlog costs what the window takes, not the whole backlog; `completeBefore` says up to
+ * when the listing is whole.
+ */
+async function keysInWindow(
+  db: Db,
+  tenantId: string,
+  from: string,
+  to: string,
+  maxPerShard?: number,
+): Promise<{ keys: IngestedKey[]; completeBefore?: string }> {
+  const options = maxPerShard === undefined ? {} : { maxPerShard };
   const [usage, outcomes] = await Promise.all([
-    listIngestedKeys(db, tenantId, 'usage', from, to),
-    listIngestedKeys(db, tenantId, 'outcome', from, to),
+    listIngestedKeys(db, tenantId, 'usage', from, to, options),
+    listIngestedKeys(db, tenantId, 'outcome', from, to, options),
   ]);
-  return [...usage, ...outcomes];
+  const bounds = [usage.completeBefore, outcomes.completeBefore]
+    .filter((bound) => bound !== undefined)
+    .sort();
+  const keys = [...usage.keys, ...outcomes.keys];
+  return bounds[0] === undefined ? { keys } : { keys, completeBefore: bounds[0] };
 }
 
 /**
@@ -54,19 +70,26 @@ export async function rollupTenant(db: Db, tenantId: string, options: RollupOpti
   if (cursor?.state === 'applying' && cursor.planned_until) {
     // A run stopped (or is running) mid-window: finish that exact window.
     window = { seq: cursor.seq, from: cursor.until, to: cursor.planned_until };
-    keys = await keysInWindow(db, tenantId, window.from, window.to);
+    keys = (await keysInWindow(db, tenantId, window.from, window.to)).keys;
   } else {
     const from = cursor?.until ?? EPOCH;
     let to = new Date(options.now.getTime() - options.lagMs).toISOString();
     if (to <= from) return { events: 0, unpriced: [], cells: 0, caughtUp: true };
-    keys = await keysInWindow(db, tenantId, from, to);
+    const listing = await keysInWindow(db, tenantId, from, to, options.maxEvents);
+    keys = listing.keys;
+    if (listing.completeBefore !== undefined) {
+      // A shard had more than the cap: only events ingested before its last listed one are sure.
+      to = listing.completeBefore;
+      caughtUp = false;
+    }
     if (keys.length > options.maxEvents) {
       keys.sort((a, b) => (a.ingested < b.ingested ? -1 : 1));
       // End the window at the first event left out; events of that same instant all wait.
-      to = (keys[options.maxEvents] as IngestedKey).ingested.slice(0, 24);
-      keys = keys.filter((key) => key.ingested < to);
+      const cut = (keys[options.maxEvents] as IngestedKey).ingested.slice(0, 24);
+      if (cut < to) to = cut;
       caughtUp = false;
     }
+    keys = keys.filter((key) => key.ingested < to);
     if (keys.length === 0) {
       // Nothing new: move the cursor on without a window, so the next run reads less.
       const moved: RollupCursor = { seq: cursor?.seq ?? 0, until: to, state: 'done' };

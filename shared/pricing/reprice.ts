@@ -80,7 +80,7 @@ export async function repriceUsage(
   const ingestedTo = new Date(Math.min(now.getTime() + 1000, to.getTime() + MAX_AGE_MS + 1000)).toISOString();
   const candidates = await getRawEvents(
     db,
-    await listIngestedKeys(db, tenantId, 'usage', ingestedFrom, ingestedTo),
+    (await listIngestedKeys(db, tenantId, 'usage', ingestedFrom, ingestedTo)).keys,
   );
   const events = candidates.filter((event) => {
     const at = Date.parse(event.ts as string);

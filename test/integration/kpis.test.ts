@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cellKeys } from '../../shared/kpis/cells.js';
 import { getCursor, putCursor } from '../../shared/kpis/repository.js';
+import { rollupTenant } from '../../shared/kpis/rollup.js';
 import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
 
 let tollgate: TestTollgate;
@@ -351,5 +352,45 @@ describe('the kpi-rollup job', () => {
     expect((await again.json()).changed).toBe(0);
     await rollup();
     expect((await kpis('metrics=cost,unpriced_tokens')).body.totals).toEqual(body.totals);
+  });
+});
+
+describe('a rollup catching up a backlog larger than its cap', () => {
+  it('takes it in capped windows, losing and repeating nothing', async () => {
+    const backlog = await tollgate.createTenant('Backlog');
+    // 8 requests of 3 events; each request's events share one ingestion instant.
+    for (let request = 0; request < 8; request++) {
+      const events = [0, 1, 2].map((n) => ({
+        id: `b${request}-${n}`,
+        timestamp: at(D1, '12'),
+        provider: 'openai',
+        model: 'gpt-4o-mini',
+        usage: { input_tokens: 1000 },
+      }));
+      const response = await tollgate.request('POST', '/v1/usage', { key: backlog.key, body: { events } });
+      expect((await response.json()).accepted).toBe(3);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    let rolled = 0;
+    let windows = 0;
+    for (;;) {
+      const result = await rollupTenant(tollgate.store.db, backlog.id, {
+        now: new Date(),
+        lagMs: 0,
+        maxEvents: 4,
+      });
+      rolled += result.events;
+      if (result.events > 0) windows++;
+      expect(result.events).toBeLessThanOrEqual(4);
+      if (result.caughtUp) break;
+      expect(windows).toBeLessThan(30);
+    }
+    expect(rolled).toBe(24);
+    expect(windows).toBeGreaterThan(1);
+    const response = await tollgate.request('GET', `/v1/kpis?from=${FROM}&to=${TO}&metrics=cost,events`, {
+      key: backlog.key,
+    });
+    // 24 × 1000 × $0.15 per 1M = $0.0036
+    expect((await response.json()).totals).toEqual({ cost: '0.00360000', events: 24 });
   });
 });

@@ -30,7 +30,7 @@ async function storedEvents(tenantId: string) {
     '2000-01-01T00:00:00.000Z',
     '2100-01-01T00:00:00.000Z',
   );
-  return getRawEvents(tollgate.store.db, keys);
+  return getRawEvents(tollgate.store.db, keys.keys);
 }
 
 describe('POST /v1/usage', () => {
@@ -357,7 +357,7 @@ describe('POST /v1/outcomes', () => {
       '2000-01-01T00:00:00.000Z',
       '2100-01-01T00:00:00.000Z',
     );
-    const stored = await getRawEvents(tollgate.store.db, keys);
+    const stored = await getRawEvents(tollgate.store.db, keys.keys);
     expect(stored.map((event) => [event.id, event.name, event.value]).sort()).toEqual([
       ['o1', 'ticket_resolved', '1'],
       ['o2', 'revenue_usd', '129'],
