@@ -12,7 +12,7 @@
  * Then prints the ratio of the two p95s (target ≤ 1.5: query cost must not grow with events)
  * and checks p95 ≤ 200 ms.
  *
- * Options: --sizes=100000,1000000 --queries=60
+ * Options: --sizes=100000,1000000 --queries=200
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -33,7 +33,7 @@ import { mulberry32 } from '../test/helpers/random.js';
 const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '100000,1000000' },
-    queries: { type: 'string', default: '60' },
+    queries: { type: 'string', default: '200' },
   },
 });
 const SIZES = values.sizes.split(',').map(Number);

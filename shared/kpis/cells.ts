@@ -150,19 +150,27 @@ export function attributesOfEvent(item: Record<string, unknown>): [Attribute, st
 export const utcDay = (iso: string) => iso.slice(0, 10);
 export const utcHour = (iso: string) => `${iso.slice(0, 13)}:00`;
 
-/** Where a cell lives. */
-export interface CellKey {
+/**
+ * Where a value's sums live: a cell partition (`pk`), its UTC day or hour (`time`), and the
+ * attribute value (`''` in the total cells). Every value of one partition and time is kept in
+ * one item (or a few, when there are very many values), so a query reads one item per bucket
+ * whatever the number of events or values behind it.
+ */
+export interface CellRef {
   pk: string;
-  sk: string;
+  time: string;
+  value: string;
 }
 
-const kpi = (tenantId: string) => `${tenantPartition(tenantId)}#kpi`;
+/** `v2`: the wide layout. A new layout version rebuilds the cells from the raw events. */
+const kpi = (tenantId: string) => `${tenantPartition(tenantId)}#kpi2`;
 
 export const cellKeys = {
-  dayTotal: (tenantId: string, day: string): CellKey => ({ pk: `${kpi(tenantId)}#d0`, sk: day }),
-  daySingle: (tenantId: string, attribute: Attribute, day: string, value: string): CellKey => ({
+  dayTotal: (tenantId: string, day: string): CellRef => ({ pk: `${kpi(tenantId)}#d0`, time: day, value: '' }),
+  daySingle: (tenantId: string, attribute: Attribute, day: string, value: string): CellRef => ({
     pk: `${kpi(tenantId)}#d1#${attribute}`,
-    sk: `${day}#${value}`,
+    time: day,
+    value,
   }),
   dayPair: (
     tenantId: string,
@@ -171,26 +179,32 @@ export const cellKeys = {
     by: Attribute,
     day: string,
     value: string,
-  ): CellKey => ({
+  ): CellRef => ({
     pk: `${kpi(tenantId)}#d2#${fixed}=${fixedValue}#${by}`,
-    sk: `${day}#${value}`,
+    time: day,
+    value,
   }),
-  hourTotal: (tenantId: string, hour: string): CellKey => ({ pk: `${kpi(tenantId)}#h0`, sk: hour }),
-  hourSingle: (tenantId: string, attribute: Attribute, hour: string, value: string): CellKey => ({
+  hourTotal: (tenantId: string, hour: string): CellRef => ({
+    pk: `${kpi(tenantId)}#h0`,
+    time: hour,
+    value: '',
+  }),
+  hourSingle: (tenantId: string, attribute: Attribute, hour: string, value: string): CellRef => ({
     pk: `${kpi(tenantId)}#h1#${attribute}`,
-    sk: `${hour}#${value}`,
+    time: hour,
+    value,
   }),
-  cursor: (tenantId: string): CellKey => ({ pk: tenantPartition(tenantId), sk: 'v1#kpi-rollup-cursor' }),
-  attributes: (tenantId: string): CellKey => ({ pk: tenantPartition(tenantId), sk: 'v1#kpi-attributes' }),
+  cursor: (tenantId: string) => ({ pk: tenantPartition(tenantId), sk: 'v2#kpi-rollup-cursor' }),
+  attributes: (tenantId: string) => ({ pk: tenantPartition(tenantId), sk: 'v1#kpi-attributes' }),
 };
 
 /** Every cell one event adds to. */
-export function cellsOfEvent(tenantId: string, item: Record<string, unknown>): CellKey[] {
+export function cellsOfEvent(tenantId: string, item: Record<string, unknown>): CellRef[] {
   const timestamp = item.ts as string;
   const day = utcDay(timestamp);
   const hour = utcHour(timestamp);
   const attributes = attributesOfEvent(item);
-  const cells: CellKey[] = [cellKeys.dayTotal(tenantId, day), cellKeys.hourTotal(tenantId, hour)];
+  const cells: CellRef[] = [cellKeys.dayTotal(tenantId, day), cellKeys.hourTotal(tenantId, hour)];
   for (const [attribute, value] of attributes) {
     cells.push(
       cellKeys.daySingle(tenantId, attribute, day, value),

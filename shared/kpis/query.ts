@@ -352,6 +352,16 @@ export async function queryKpis(
         to: `${query.to.toISOString().slice(0, 13)}:00`,
       };
 
+  // Rows of one time share a bucket: compute it once per time (time zone math is the costly part).
+  const bucketCache = new Map<string, string>();
+  const bucketOfRow = (time: string) => {
+    let bucket = bucketCache.get(time);
+    if (bucket === undefined) {
+      bucket = bucketOf(time, query.granularity, query.timezone);
+      bucketCache.set(time, bucket);
+    }
+    return bucket;
+  };
   const rows = contradictory ? [] : await readRows(db, tenantId, attributes, filters, daily, range);
   // Attribution coverage: the cost of the events that carry the dimension, per group and bucket.
   const coverage = new Map<string, Map<string, Decimal>>();
@@ -360,7 +370,7 @@ export async function queryKpis(
     const dimension = attributeOf(metric.argument);
     const withDimension = [...new Set([...attributes, dimension])];
     for (const row of await readRows(db, tenantId, withDimension, filters, daily, range)) {
-      const key = `${groupKeyOf(groupAttributes, row.values)}\u0001${bucketOf(row.time, query.granularity, query.timezone)}`;
+      const key = `${groupKeyOf(groupAttributes, row.values)}\u0001${bucketOfRow(row.time)}`;
       const perKey = coverage.get(key) ?? new Map<string, Decimal>();
       perKey.set(metric.argument, (perKey.get(metric.argument) ?? ZERO).plus(row.sums.cost));
       coverage.set(key, perKey);
@@ -375,13 +385,18 @@ export async function queryKpis(
       group: Object.fromEntries(groupAttributes.map((a) => [nameOf(a), row.values[a] as string])),
       byBucket: new Map(),
     };
-    const bucket = bucketOf(row.time, query.granularity, query.timezone);
-    entry.byBucket.set(bucket, addSums(entry.byBucket.get(bucket) ?? emptySums(), row.sums));
+    const bucket = bucketOfRow(row.time);
+    const current = entry.byBucket.get(bucket);
+    // A row's sums are its own (decoded per query), so the first one of a bucket is used as is.
+    entry.byBucket.set(bucket, current ? addSums(current, row.sums) : row.sums);
     series.set(groupKey, entry);
   }
 
   const values = (sums: CellSums, covered: Map<string, Decimal>) =>
     Object.fromEntries(query.metrics.map((metric) => [metric.name, metricValue(metric, sums, covered)]));
+  // Zero-filled points all read the same: compute them once.
+  const noCoverage = new Map<string, Decimal>();
+  const emptyValues = values(emptySums(), noCoverage);
   const overall = emptySums();
   const overallCovered = new Map<string, Decimal>();
   const result: KpiSeries[] = [];
@@ -396,9 +411,10 @@ export async function queryKpis(
     const seriesTotal = emptySums();
     const seriesCovered = new Map<string, Decimal>();
     const points = buckets.map((start) => {
-      const sums = entry.byBucket.get(start) ?? emptySums();
+      const sums = entry.byBucket.get(start);
+      if (!sums) return { start, values: { ...emptyValues } };
       addSums(seriesTotal, sums);
-      const covered = coverage.get(`${groupKey}\u0001${start}`) ?? new Map<string, Decimal>();
+      const covered = coverage.get(`${groupKey}\u0001${start}`) ?? noCoverage;
       for (const [dimension, cost] of covered) {
         seriesCovered.set(dimension, (seriesCovered.get(dimension) ?? ZERO).plus(cost));
         overallCovered.set(dimension, (overallCovered.get(dimension) ?? ZERO).plus(cost));

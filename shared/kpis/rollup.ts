@@ -1,16 +1,8 @@
 import pLimit from 'p-limit';
 import type { Db } from '../db/client.js';
 import { getRawEvents, type IngestedKey, listIngestedKeys } from '../ingest/raw-event-repository.js';
-import {
-  addSums,
-  attributesOfEvent,
-  type CellKey,
-  type CellSums,
-  cellsOfEvent,
-  emptySums,
-  sumsOfEvent,
-} from './cells.js';
-import { applyToCell, getCursor, putCursor, type RollupCursor, recordAttributes } from './repository.js';
+import { addSums, attributesOfEvent, type CellSums, cellsOfEvent, emptySums, sumsOfEvent } from './cells.js';
+import { applyToCells, getCursor, putCursor, type RollupCursor, recordAttributes } from './repository.js';
 
 export interface RollupOptions {
   now: Date;
@@ -107,19 +99,25 @@ export async function rollupTenant(db: Db, tenantId: string, options: RollupOpti
   }
 
   const events = await getRawEvents(db, keys);
-  const cells = new Map<string, { key: CellKey; sums: CellSums }>();
+  // Deltas per cell item (partition and time), then per value: one read and one write per item.
+  const cells = new Map<string, { pk: string; time: string; deltas: Map<string, CellSums> }>();
   for (const event of events) {
     const delta = sumsOfEvent(event);
-    for (const key of cellsOfEvent(tenantId, event)) {
-      const id = `${key.pk}\u0000${key.sk}`;
-      const cell = cells.get(id) ?? { key, sums: emptySums() };
-      addSums(cell.sums, delta);
-      cells.set(id, cell);
+    for (const ref of cellsOfEvent(tenantId, event)) {
+      const id = `${ref.pk}\u0000${ref.time}`;
+      let cell = cells.get(id);
+      if (!cell) {
+        cell = { pk: ref.pk, time: ref.time, deltas: new Map() };
+        cells.set(id, cell);
+      }
+      cell.deltas.set(ref.value, addSums(cell.deltas.get(ref.value) ?? emptySums(), delta));
     }
   }
-  const limit = pLimit(32);
+  const limit = pLimit(16);
   await Promise.all(
-    [...cells.values()].map((cell) => limit(() => applyToCell(db, cell.key, cell.sums, window.seq))),
+    [...cells.values()].map((cell) =>
+      limit(() => applyToCells(db, cell.pk, cell.time, cell.deltas, window.seq)),
+    ),
   );
   const attributes = new Set(
     events.flatMap((event) => attributesOfEvent(event).map(([attribute]) => attribute)),
