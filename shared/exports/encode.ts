@@ -10,8 +10,20 @@ export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
 
 type Cell = string | number | boolean | null;
 
-// csv-stringify writes booleans as "1" and ""; FOCUS readers expect true/false.
-const csvCell = (value: Cell) => (typeof value === 'boolean' ? String(value) : value);
+const NUMBER_TEXT = /^-?\d+(\.\d+)?(e-?\d+)?$/i;
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * A cell as CSV should carry it. Dimension values come from tenant apps, and a spreadsheet runs
+ * a cell that starts like a formula (`=HYPERLINK(…)`): such text gets a leading apostrophe
+ * (OWASP's advice), numbers written as text (`-0.5`) stay as they are. csv-stringify writes
+ * booleans as "1" and ""; FOCUS readers expect true/false.
+ */
+export function csvCell(value: Cell): string | number | null {
+  if (typeof value === 'boolean') return String(value);
+  if (typeof value === 'string' && FORMULA_START.test(value) && !NUMBER_TEXT.test(value)) return `'${value}`;
+  return value;
+}
 
 /** CSV text of some rows (and the header first, when asked), columns in the given order. */
 export function csvLines<C extends string>(

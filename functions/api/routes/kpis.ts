@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { stringify } from 'csv-stringify/sync';
 import { ForbiddenError, ValidationError } from '../../../shared/errors/errors.js';
+import { csvCell } from '../../../shared/exports/encode.js';
 import { listAnomalies } from '../../../shared/kpis/anomalies.js';
 import { GRANULARITIES, type KpiResult, parseMetrics, queryKpis } from '../../../shared/kpis/query.js';
 import { summarizeMonth } from '../../../shared/kpis/summary.js';
@@ -68,7 +69,7 @@ function toCsv(result: KpiResult, groupBy: string[]): string {
   const header = [...groupBy, 'start', ...result.metrics];
   const rows = result.series.flatMap((series) =>
     series.points.map((point) => [
-      ...groupBy.map((name) => series.group[name] ?? ''),
+      ...groupBy.map((name) => csvCell(series.group[name] ?? '')),
       point.start,
       ...result.metrics.map((metric) => point.values[metric] ?? ''),
     ]),
