@@ -12,6 +12,7 @@ const banner = [
   `  Tollgate is running (local mode, data in ${config.dataDir})`,
   `  API           ${tollgate.url}`,
   `  Docs          ${tollgate.url}/docs`,
+  `  Dashboard     ${tollgate.url}/dashboard`,
   `  OpenAPI       ${tollgate.url}/openapi.json`,
   `  Operator key  ${tollgate.operatorKey}`,
   `  Schedules     ${tollgate.schedules.length ? tollgate.schedules.join(', ') : 'none registered'}`,
