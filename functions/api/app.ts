@@ -15,6 +15,7 @@ import { ingestRoutes } from './routes/ingest.js';
 import { kpiRoutes } from './routes/kpis.js';
 import { priceRoutes } from './routes/prices.js';
 import { tenantRoutes } from './routes/tenants.js';
+import { webhookRoutes } from './routes/webhooks.js';
 
 export interface AppOptions {
   /**
@@ -56,6 +57,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}) {
   app.route('/', priceRoutes);
   app.route('/', kpiRoutes);
   app.route('/', exportRoutes);
+  app.route('/', webhookRoutes);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
