@@ -70,13 +70,10 @@ export const WebhookEndpointSchema = z
       format: 'date-time',
       description: 'The first failed attempt since the last success; after 5 days the endpoint is disabled.',
     }),
-    previous_secret_expires_at: z
-      .string()
-      .nullable()
-      .openapi({
-        format: 'date-time',
-        description: 'Until then, the secret before the last rotation also signs.',
-      }),
+    previous_secret_expires_at: z.string().nullable().openapi({
+      format: 'date-time',
+      description: 'Until then, the secret before the last rotation also signs.',
+    }),
     created_at: z.string().openapi({ format: 'date-time' }),
     updated_at: z.string().openapi({ format: 'date-time' }),
   })
