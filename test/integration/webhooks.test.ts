@@ -432,3 +432,214 @@ describe('delivery to a real receiver', () => {
     expect(hook.received).toHaveLength(2);
   });
 });
+
+describe('secret rotation', () => {
+  it('signs with both secrets for 24 hours, each signature verifiable by its own secret, then with the new one only', async () => {
+    let offsetMs = 0;
+    const tollgate = await tollgateWith('0,1', { now: () => new Date(Date.now() + offsetMs) });
+    const tenant = await tollgate.createTenant('Rotation');
+    const hook = await receiver();
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const oldSecret = endpoint.secret;
+
+    const rotation = await tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/rotate-secret`, {
+      key: tenant.key,
+    });
+    expect(rotation.status).toBe(200);
+    const rotated = await rotation.json();
+    expect(rotated.secret).toMatch(/^whsec_/);
+    expect(rotated.secret).not.toBe(oldSecret);
+    expect(Date.parse(rotated.previous_secret_expires_at) - Date.now()).toBeGreaterThan(
+      24 * 3_600_000 - 60_000,
+    );
+    const newSecret = rotated.secret as string;
+    const shown = await (
+      await tollgate.request('GET', `/v1/webhook-endpoints/${endpoint.id}`, { key: tenant.key })
+    ).json();
+    expect(shown.previous_secret_expires_at).toBe(rotated.previous_secret_expires_at);
+    expect(JSON.stringify(shown)).not.toContain('whsec_');
+
+    await tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/test`, { key: tenant.key });
+    const during = hook.received[0];
+    if (!during) throw new Error('nothing received');
+    const signatures = String(during.headers['webhook-signature']).split(' ');
+    expect(signatures).toHaveLength(2);
+    expect(new Webhook(newSecret).verify(during.body, headersOf(during))).toMatchObject({
+      type: 'webhook.test',
+    });
+    expect(new Webhook(oldSecret).verify(during.body, headersOf(during))).toMatchObject({
+      type: 'webhook.test',
+    });
+    const withOnly = (signature: string) => ({ ...headersOf(during), 'webhook-signature': signature });
+    const [first, second] = signatures as [string, string];
+    expect(() => new Webhook(newSecret).verify(during.body, withOnly(first))).not.toThrow();
+    expect(() => new Webhook(oldSecret).verify(during.body, withOnly(first))).toThrow();
+    expect(() => new Webhook(oldSecret).verify(during.body, withOnly(second))).not.toThrow();
+    expect(() => new Webhook(newSecret).verify(during.body, withOnly(second))).toThrow();
+
+    // A day and a second later (the clock is Tollgate's; the receiver's check of the timestamp
+    // would reject a message from the future, so the signature is compared directly).
+    offsetMs = 24 * 3_600_000 + 1000;
+    await tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/test`, { key: tenant.key });
+    const after = hook.received[1];
+    if (!after) throw new Error('nothing received');
+    const id = String(after.headers['webhook-id']);
+    const timestamp = new Date(Number(after.headers['webhook-timestamp']) * 1000);
+    expect(timestamp.getTime()).toBeGreaterThan(Date.now() + 24 * 3_600_000 - 60_000);
+    expect(after.headers['webhook-signature']).toBe(new Webhook(newSecret).sign(id, timestamp, after.body));
+    expect(after.headers['webhook-signature']).not.toContain(
+      new Webhook(oldSecret).sign(id, timestamp, after.body),
+    );
+    const later = await (
+      await tollgate.request('GET', `/v1/webhook-endpoints/${endpoint.id}`, { key: tenant.key })
+    ).json();
+    expect(later.previous_secret_expires_at).toBeNull();
+  });
+});
+
+describe('endpoints that keep failing', () => {
+  it('are disabled after 5 days of failures, with the reason on the endpoint; a success restarts the count', async () => {
+    let offsetMs = 0;
+    const tollgate = await tollgateWith('0', { now: () => new Date(Date.now() + offsetMs) });
+    const tenant = await tollgate.createTenant('Failing');
+    const failing = await receiver(() => ({ status: 500 }));
+    const recovering = await receiver((index) => ({ status: index === 1 ? 200 : 500 }));
+    const dead = await createEndpoint(tollgate, tenant.key, { url: failing.url });
+    const flaky = await createEndpoint(tollgate, tenant.key, { url: recovering.url });
+    const get = async (id: string) =>
+      (await tollgate.request('GET', `/v1/webhook-endpoints/${id}`, { key: tenant.key })).json();
+    const day = 86_400_000;
+
+    await publish(tollgate, busEvent(tenant.id, 'anomaly.detected.v1'));
+    const firstFailure = (await get(dead.id)).failing_since;
+    expect(firstFailure).toEqual(expect.any(String));
+    offsetMs = 2 * day;
+    await publish(tollgate, busEvent(tenant.id, 'anomaly.detected.v1'));
+    expect(await get(dead.id)).toMatchObject({ status: 'enabled', failing_since: firstFailure });
+    expect((await get(flaky.id)).failing_since).toBeNull();
+    offsetMs = 5 * day + 1000;
+    await publish(tollgate, busEvent(tenant.id, 'anomaly.detected.v1'));
+    const disabled = await get(dead.id);
+    expect(disabled).toMatchObject({ status: 'disabled' });
+    expect(disabled.disabled_reason).toBe(`every delivery attempt failed for 5 days (since ${firstFailure})`);
+    // The flaky endpoint succeeded on day 2: its failures started again after that.
+    expect(await get(flaky.id)).toMatchObject({ status: 'enabled', disabled_reason: null });
+    expect(failing.received).toHaveLength(3);
+
+    await publish(tollgate, busEvent(tenant.id, 'anomaly.detected.v1'));
+    expect(failing.received).toHaveLength(3);
+    expect(recovering.received).toHaveLength(4);
+  });
+});
+
+describe('restart', () => {
+  it('sends the deliveries a stopped runtime persisted, from the retry job of a new runtime', async () => {
+    const { createTestStore } = await import('../helpers/tollgate.js');
+    const store = await createTestStore();
+    try {
+      const env = { TOLLGATE_ALLOW_PRIVATE_URLS: 'true', TOLLGATE_WEBHOOK_RETRY_SCHEDULE: '1,1' };
+      const before = await createTestTollgate({ store, env });
+      const tenant = await before.createTenant('Restart');
+      const hook = await receiver((index) => ({ status: index === 0 ? 503 : 200 }));
+      const endpoint = await createEndpoint(before, tenant.key, { url: hook.url });
+      const event = busEvent(tenant.id, 'budget.exceeded.v1', { spent: '101.00' });
+      // The first attempt is due in a second: the process stops before making it.
+      await publish(before, event);
+      expect(hook.received).toHaveLength(0);
+      expect((await deliveries(before, tenant.key, endpoint.id))[0]).toMatchObject({
+        state: 'pending',
+        attempts: 0,
+      });
+      await before.cleanup();
+
+      const after = await createTestTollgate({ store, env });
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await retryUntil(
+        after,
+        async () => (await deliveries(after, tenant.key, endpoint.id))[0]?.state === 'delivered',
+      );
+      await after.cleanup();
+      expect(hook.received).toHaveLength(2);
+      const delivered = hook.received[1];
+      if (!delivered) throw new Error('nothing delivered');
+      expect(new Webhook(endpoint.secret).verify(delivered.body, headersOf(delivered))).toMatchObject({
+        id: event.id,
+        type: 'budget.exceeded',
+        data: { spent: '101.00' },
+      });
+    } finally {
+      await store.cleanup();
+    }
+  });
+});
+
+describe('private addresses (TOLLGATE_ALLOW_PRIVATE_URLS=false)', () => {
+  const table: Record<string, string[]> = {
+    'hooks.example.test': ['93.184.216.34'],
+    'internal.example.test': ['10.0.0.5'],
+    'split.example.test': ['93.184.216.34', '192.168.0.9'],
+    'v6.example.test': ['fd00::1'],
+  };
+  const resolve = async (hostname: string): Promise<ResolvedAddress[]> => {
+    const addresses = table[hostname];
+    if (!addresses) throw new Error(`ENOTFOUND ${hostname}`);
+    return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+  };
+  let tollgate: TestTollgate;
+  let tenant: { id: string; key: string };
+  beforeAll(async () => {
+    tollgate = await tollgateWith('0,60', { resolve }, { TOLLGATE_ALLOW_PRIVATE_URLS: 'false' });
+    tenant = await tollgate.createTenant('Guarded');
+  });
+
+  it('refuses URLs that reach private, loopback, link-local, metadata or CGNAT addresses, and plain http', async () => {
+    const refused: Array<[string, RegExp]> = [
+      ['https://internal.example.test/hook', /10\.0\.0\.5, a private address/],
+      ['https://split.example.test/hook', /192\.168\.0\.9, a private address/],
+      ['https://v6.example.test/hook', /unique-local/],
+      ['https://unknown.example.test/hook', /could not be resolved/],
+      ['https://127.0.0.1/hook', /loopback/],
+      ['https://localhost/hook', /could not be resolved|loopback/],
+      ['https://[::1]/hook', /loopback/],
+      ['https://169.254.169.254/latest/meta-data/', /metadata/],
+      ['https://[fd00:ec2::254]/', /metadata/],
+      ['https://100.64.1.1/', /carrier-grade NAT/],
+      ['https://[::ffff:10.0.0.1]/', /private/],
+      ['http://hooks.example.test/hook', /https/],
+    ];
+    for (const [url, reason] of refused) {
+      const response = await tollgate.request('POST', '/v1/webhook-endpoints', {
+        key: tenant.key,
+        body: { url },
+      });
+      expect(response.status, url).toBe(400);
+      const problem = await response.json();
+      expect(problem.code, url).toBe('WEBHOOK_URL_REFUSED');
+      expect(problem.errors[0].path).toBe('url');
+      expect(problem.errors[0].message, url).toMatch(reason);
+    }
+    const accepted = await createEndpoint(tollgate, tenant.key, { url: 'https://hooks.example.test/hook' });
+    const moved = await tollgate.request('PATCH', `/v1/webhook-endpoints/${accepted.id}`, {
+      key: tenant.key,
+      body: { url: 'https://internal.example.test/hook' },
+    });
+    expect(moved.status).toBe(400);
+    expect((await moved.json()).code).toBe('WEBHOOK_URL_REFUSED');
+  });
+
+  it('checks again at send time: a host rebound to a private address is refused without connecting', async () => {
+    table['rebind.example.test'] = ['93.184.216.34'];
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: 'https://rebind.example.test/hook' });
+    table['rebind.example.test'] = ['127.0.0.1'];
+    const response = await tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/test`, {
+      key: tenant.key,
+    });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toMatchObject({
+      state: 'pending',
+      attempts: 1,
+      status_code: null,
+      last_error: 'refused: rebind.example.test resolves to 127.0.0.1, a loopback address',
+    });
+  });
+});
