@@ -643,3 +643,39 @@ describe('private addresses (TOLLGATE_ALLOW_PRIVATE_URLS=false)', () => {
     });
   });
 });
+
+describe('the delivery step as a Lambda handler calls it', () => {
+  it('takes an EventBridge event, then a due delivery id', async () => {
+    const { handleWebhookDelivery } = await import('../../shared/webhooks/entry.js');
+    const tollgate = await tollgateWith('0,1');
+    const tenant = await tollgate.createTenant('Lambda');
+    const hook = await receiver((index) => ({ status: index === 0 ? 500 : 200 }));
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const event = busEvent(tenant.id, 'data_quality.unpriced_usage.v1', { model: 'mystery' });
+    const created = await handleWebhookDelivery(tollgate.runtime.webhooks.deliverer, {
+      'detail-type': event.type,
+      detail: event,
+    });
+    expect(created).toEqual({ created: [expect.stringMatching(/^del_/)] });
+    const deliveryId = (created as { created: string[] }).created[0] as string;
+    const input = { tenant_id: tenant.id, delivery_id: deliveryId };
+    expect(await handleWebhookDelivery(tollgate.runtime.webhooks.deliverer, input)).toEqual({
+      result: 'not-due',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await handleWebhookDelivery(tollgate.runtime.webhooks.deliverer, input)).toEqual({
+      result: 'delivered',
+    });
+    expect(await handleWebhookDelivery(tollgate.runtime.webhooks.deliverer, input)).toEqual({
+      result: 'settled',
+    });
+    expect(hook.received.map((r) => JSON.parse(r.body).type)).toEqual([
+      'data_quality.unpriced_usage',
+      'data_quality.unpriced_usage',
+    ]);
+    expect((await deliveries(tollgate, tenant.key, endpoint.id))[0]).toMatchObject({
+      state: 'delivered',
+      attempts: 2,
+    });
+  });
+});
