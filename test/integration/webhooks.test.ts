@@ -4,7 +4,13 @@ import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
 import { newId } from '../../shared/ids.js';
 import type { ResolvedAddress } from '../../shared/webhooks/address-guard.js';
 import type { WebhookOptions } from '../../shared/webhooks/index.js';
-import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
+import {
+  createTestTollgate,
+  ENGINES,
+  type Engine,
+  OPERATOR_KEY,
+  type TestTollgate,
+} from '../helpers/tollgate.js';
 import { startReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const receivers: WebhookReceiver[] = [];
@@ -26,8 +32,10 @@ async function tollgateWith(
   schedule = '0,1,1,1',
   webhooks: WebhookOptions = {},
   env: Record<string, string> = {},
+  engine: Engine = 'dynamodb-local',
 ) {
   const tollgate = await createTestTollgate({
+    engine,
     env: { TOLLGATE_ALLOW_PRIVATE_URLS: 'true', TOLLGATE_WEBHOOK_RETRY_SCHEDULE: schedule, ...env },
     webhooks: { timeoutMs: 2000, ...webhooks },
   });
@@ -677,5 +685,33 @@ describe('the delivery step as a Lambda handler calls it', () => {
       state: 'delivered',
       attempts: 2,
     });
+  });
+});
+
+describe.each(ENGINES)('the delivery lifecycle on %s', (engine) => {
+  it('persists, retries, logs, dead-letters and replays', async () => {
+    const tollgate = await tollgateWith('0,1', {}, {}, engine);
+    const tenant = await tollgate.createTenant('Engines');
+    const hook = await receiver((index) => ({ status: index < 4 ? 502 : 200 }));
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    await publish(
+      tollgate,
+      busEvent(tenant.id, 'budget.exceeded.v1'),
+      busEvent(tenant.id, 'budget.resolved.v1'),
+    );
+    await retryUntil(tollgate, async () =>
+      (await deliveries(tollgate, tenant.key, endpoint.id)).every((delivery) => delivery.state !== 'pending'),
+    );
+    const log = await deliveries(tollgate, tenant.key, endpoint.id);
+    expect(log.map((delivery) => [delivery.state, delivery.attempts]).sort()).toEqual([
+      ['failed', 2],
+      ['failed', 2],
+    ]);
+    const replay = await tollgate.request('POST', `/v1/webhook-deliveries/${log[0]?.id}/replay`, {
+      key: tenant.key,
+    });
+    expect(await replay.json()).toMatchObject({ state: 'delivered', attempts: 1, replay_of: log[0]?.id });
+    expect(hook.received).toHaveLength(5);
+    expect(await deliveries(tollgate, tenant.key, endpoint.id)).toHaveLength(3);
   });
 });
