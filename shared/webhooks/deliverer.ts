@@ -51,7 +51,8 @@ export type DeliverResult = 'delivered' | 'retrying' | 'failed' | 'not-due' | 'b
 /** Who is told what when an endpoint is disabled: the endpoint's status and reason, and this log line. */
 function reportDisabled(logger: Logger, endpoint: StoredEndpoint, reason: string) {
   logger.warn(
-    { tenant_id: endpoint.tenant_id, endpoint_id: endpoint.id, url: endpoint.url, reason },
+    // Not the URL: receivers often carry a token in it.
+    { tenant_id: endpoint.tenant_id, endpoint_id: endpoint.id, reason },
     'webhook endpoint disabled',
   );
 }
@@ -136,6 +137,8 @@ export function createWebhookDeliverer(
       if (wakeUpAt && wakeUpAt < dueAt) await scheduler.settle(tenantId, deliveryId, wakeUpAt);
       return 'not-due';
     }
+    // Someone is making this attempt (or crashed making it: the lease runs out, then it is retried).
+    if (delivery.lease_until && delivery.lease_until > started.toISOString()) return 'busy';
     const token = randomUUID();
     const leaseUntil = new Date(started.getTime() + options.timeoutMs + 60_000).toISOString();
     if (

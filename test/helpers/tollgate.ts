@@ -7,7 +7,7 @@ import { InProcessBus } from '../../shared/bus/bus.js';
 import { loadConfig } from '../../shared/config/config.js';
 import { closeDb, createDb, type Db } from '../../shared/db/client.js';
 import { ensureTable } from '../../shared/db/ensure-table.js';
-import { createLogger } from '../../shared/observability/logger.js';
+import { createLogger, type Logger } from '../../shared/observability/logger.js';
 import { createRuntime, type Runtime } from '../../shared/runtime.js';
 import { subscribeWebhooks, type WebhookOptions } from '../../shared/webhooks/index.js';
 
@@ -76,6 +76,8 @@ export async function createTestTollgate(
     /** Another runtime over this store (a restart): its table is not created nor deleted. */
     store?: TestStore;
     webhooks?: WebhookOptions;
+    /** Where the runtime logs (to assert on log lines); silent by default. */
+    logger?: Logger;
   } = {},
 ): Promise<TestTollgate> {
   const ownsStore = !options.store;
@@ -88,7 +90,7 @@ export async function createTestTollgate(
     AWS_REGION: 'local',
     ...options.env,
   });
-  const logger = createLogger(config.logLevel);
+  const logger = options.logger ?? createLogger(config.logLevel);
   const bus = new InProcessBus(logger);
   const runtime = createRuntime({ config, bus, logger, db: store.db, webhooks: options.webhooks });
   subscribeWebhooks(bus, runtime.webhooks);

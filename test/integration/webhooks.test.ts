@@ -1,7 +1,9 @@
+import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
 import { newId } from '../../shared/ids.js';
+import type { Logger } from '../../shared/observability/logger.js';
 import type { ResolvedAddress } from '../../shared/webhooks/address-guard.js';
 import type { WebhookOptions } from '../../shared/webhooks/index.js';
 import {
@@ -33,9 +35,11 @@ async function tollgateWith(
   webhooks: WebhookOptions = {},
   env: Record<string, string> = {},
   engine: Engine = 'dynamodb-local',
+  logger?: Logger,
 ) {
   const tollgate = await createTestTollgate({
     engine,
+    logger,
     env: { TOLLGATE_ALLOW_PRIVATE_URLS: 'true', TOLLGATE_WEBHOOK_RETRY_SCHEDULE: schedule, ...env },
     webhooks: { timeoutMs: 2000, ...webhooks },
   });
@@ -508,7 +512,18 @@ describe('secret rotation', () => {
 describe('endpoints that keep failing', () => {
   it('are disabled after 5 days of failures, with the reason on the endpoint; a success restarts the count', async () => {
     let offsetMs = 0;
-    const tollgate = await tollgateWith('0', { now: () => new Date(Date.now() + offsetMs) });
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino(
+      { level: 'warn' },
+      { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
+    );
+    const tollgate = await tollgateWith(
+      '0',
+      { now: () => new Date(Date.now() + offsetMs) },
+      {},
+      'dynamodb-local',
+      logger,
+    );
     const tenant = await tollgate.createTenant('Failing');
     const failing = await receiver(() => ({ status: 500 }));
     const recovering = await receiver((index) => ({ status: index === 1 ? 200 : 500 }));
@@ -530,6 +545,14 @@ describe('endpoints that keep failing', () => {
     const disabled = await get(dead.id);
     expect(disabled).toMatchObject({ status: 'disabled' });
     expect(disabled.disabled_reason).toBe(`every delivery attempt failed for 5 days (since ${firstFailure})`);
+    // The operator's log says so too, once.
+    expect(lines.filter((line) => line.msg === 'webhook endpoint disabled')).toEqual([
+      expect.objectContaining({
+        tenant_id: tenant.id,
+        endpoint_id: dead.id,
+        reason: disabled.disabled_reason,
+      }),
+    ]);
     // The flaky endpoint succeeded on day 2: its failures started again after that.
     expect(await get(flaky.id)).toMatchObject({ status: 'enabled', disabled_reason: null });
     expect(failing.received).toHaveLength(3);
