@@ -11,6 +11,7 @@ import { ensureTable } from '../shared/db/ensure-table.js';
 import { jobSchedules } from '../shared/jobs/schedules.js';
 import { createLogger, type Logger } from '../shared/observability/logger.js';
 import { createRuntime, type Runtime } from '../shared/runtime.js';
+import { subscribeWebhooks } from '../shared/webhooks/index.js';
 import { startEmbeddedDynamo } from './embedded-dynamo.js';
 import { resolveOperatorKey } from './operator-key.js';
 import { LocalScheduler } from './scheduler.js';
@@ -55,6 +56,8 @@ export async function startLocalTollgate(
   const bus = new InProcessBus(logger);
   const operatorKey = await resolveOperatorKey(config.adminKey, dataDir);
   const runtime = createRuntime({ config, bus, operatorKey, logger, db });
+  // The in-process stand-in for the EventBridge rules that route events to webhook delivery.
+  subscribeWebhooks(bus, runtime.webhooks);
 
   const docsScript = await loadDocsScript();
   const app = createApp(runtime, docsScript ? { docsScriptUrl: DOCS_SCRIPT_PATH } : {});

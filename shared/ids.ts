@@ -1,4 +1,5 @@
-import { monotonicFactory } from 'ulid';
+import { createHash } from 'node:crypto';
+import { encodeTime, monotonicFactory } from 'ulid';
 
 const nextUlid = monotonicFactory();
 
@@ -19,6 +20,20 @@ export type IdPrefix =
 
 export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   return `${prefix}_${nextUlid(now)}`;
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/**
+ * An id that is the same every time for the same `seed` (and time): its random part is drawn from
+ * the seed's hash. For objects that must exist once per cause, such as one webhook delivery per
+ * event and endpoint, so that writing it again is a conditional-write conflict, not a twin.
+ */
+export function seededId(prefix: IdPrefix, time: number, seed: string): string {
+  const digest = createHash('sha256').update(seed).digest();
+  let random = '';
+  for (let i = 0; i < 16; i++) random += CROCKFORD[(digest[i] ?? 0) & 31];
+  return `${prefix}_${encodeTime(time, 10)}${random}`;
 }
 
 const ULID = '[0-9A-HJKMNP-TV-Z]{26}';

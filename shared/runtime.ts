@@ -10,6 +10,7 @@ import { createOutcomeService } from './outcomes/service.js';
 import { createPricingService } from './pricing/service.js';
 import { createTenantService } from './tenants/service.js';
 import { createUsageService } from './usage/service.js';
+import { createWebhooks, type WebhookOptions, type Webhooks } from './webhooks/index.js';
 
 /**
  * The composition root: what one process (a Lambda container, or the local runner) builds once
@@ -25,9 +26,11 @@ export interface Runtime {
   /** The operator key in force; undefined refuses every operator request. */
   operatorKey: string | undefined;
   services: ReturnType<typeof createServices>;
+  /** Webhook delivery: the bus consumer and the delivery step (`deliverer`) entry points call. */
+  webhooks: Webhooks;
 }
 
-function createServices(db: Db) {
+function createServices(db: Db, webhooks: Webhooks) {
   const apiKeys = createApiKeyService(db);
   const pricing = createPricingService(db);
   return {
@@ -36,6 +39,7 @@ function createServices(db: Db) {
     pricing,
     usage: createUsageService(db, pricing),
     outcomes: createOutcomeService(db),
+    webhooks: webhooks.service,
   };
 }
 
@@ -46,6 +50,8 @@ export interface RuntimeParts {
   operatorKey?: string | undefined;
   logger?: Logger;
   db?: Db;
+  /** Webhook delivery settings beyond config (tests: a short timeout, a fake resolver, a clock). */
+  webhooks?: WebhookOptions;
 }
 
 export function createRuntime(parts: RuntimeParts): Runtime {
@@ -54,12 +60,15 @@ export function createRuntime(parts: RuntimeParts): Runtime {
   const db =
     parts.db ??
     createDb({ tableName: config.tableName, region: config.awsRegion, endpoint: config.dynamoEndpoint });
-  const jobs = new JobRegistry().register(
-    createKpiRollupJob(db, parts.bus, logger, {
-      lagSeconds: config.rollupLagSeconds,
-      maxEvents: config.rollupMaxEvents,
-    }),
-  );
+  const webhooks = createWebhooks(db, logger, config, parts.webhooks);
+  const jobs = new JobRegistry()
+    .register(
+      createKpiRollupJob(db, parts.bus, logger, {
+        lagSeconds: config.rollupLagSeconds,
+        maxEvents: config.rollupMaxEvents,
+      }),
+    )
+    .register(webhooks.retryJob);
   return {
     config,
     logger,
@@ -68,6 +77,7 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     jobs,
     rateLimiter: new TokenBucketLimiter(config.rateLimit),
     operatorKey: parts.operatorKey ?? config.adminKey,
-    services: createServices(db),
+    services: createServices(db, webhooks),
+    webhooks,
   };
 }

@@ -16,6 +16,7 @@ import { ingestRoutes } from './routes/ingest.js';
 import { kpiRoutes } from './routes/kpis.js';
 import { priceRoutes } from './routes/prices.js';
 import { tenantRoutes } from './routes/tenants.js';
+import { webhookRoutes } from './routes/webhooks.js';
 
 export interface AppOptions {
   /**
@@ -57,6 +58,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}) {
   app.route('/', priceRoutes);
   app.route('/', kpiRoutes);
   app.route('/', exportRoutes);
+  app.route('/', webhookRoutes);
   app.route('/', dashboardRoutes);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {

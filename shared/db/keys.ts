@@ -31,6 +31,36 @@ export const keys = {
     sk: `${loadId}#${provider}/${model}`,
   }),
 
+  /** A webhook endpoint: its URL, filters, status and signing secrets. */
+  webhookEndpoint: (tenantId: string, endpointId: string) => ({
+    pk: tenantPartition(tenantId),
+    sk: `${V}#webhook-endpoint#${endpointId}`,
+  }),
+  webhookEndpointPrefix: () => `${V}#webhook-endpoint#`,
+  /** One event to deliver to one endpoint, with its attempts. */
+  webhookDelivery: (tenantId: string, deliveryId: string) => ({
+    pk: tenantPartition(tenantId),
+    sk: `${V}#webhook-delivery#${deliveryId}`,
+  }),
+  /** gsi1: an endpoint's deliveries, newest last (ids sort by time): the delivery log. */
+  webhookDeliveryLog: (tenantId: string, endpointId: string, deliveryId: string) => ({
+    gsi1pk: webhookDeliveryLogPartition(tenantId, endpointId),
+    gsi1sk: deliveryId,
+  }),
+  /**
+   * A delivery attempt that is due at `dueAt`, for the local `webhook-retry` job. One operator
+   * partition for every tenant rather than one per tenant: the job runs every second, and one
+   * Query with `sk <= now` costs the same with ten tenants or ten thousand, where a per-tenant
+   * layout would cost a Query per tenant per second even when nothing is due. The partition only
+   * holds attempts waiting for their time (written when an attempt is scheduled, deleted when it
+   * is made), and on AWS the SQS delay queue takes this role, so it never becomes a hot spot.
+   */
+  webhookDue: (dueAt: string, tenantId: string, deliveryId: string) => ({
+    pk: `${V}#operator#webhook-due`,
+    sk: `${dueAt}#${tenantId}#${deliveryId}`,
+  }),
+  webhookDuePartition: () => `${V}#operator#webhook-due`,
+
   /**
    * A raw event, stored under the key that makes it unique per tenant (its dedupe key), in one
    * of SHARDS partitions so a busy tenant's writes spread out.
@@ -45,6 +75,10 @@ export const keys = {
     gsi2sk: `${ingestedAt}#${dedupeKey}`,
   }),
 };
+
+export function webhookDeliveryLogPartition(tenantId: string, endpointId: string): string {
+  return `${tenantPartition(tenantId)}#webhook-deliveries#${endpointId}`;
+}
 
 export type RawEventKind = 'usage' | 'outcome';
 

@@ -7,8 +7,9 @@ import { InProcessBus } from '../../shared/bus/bus.js';
 import { loadConfig } from '../../shared/config/config.js';
 import { closeDb, createDb, type Db } from '../../shared/db/client.js';
 import { ensureTable } from '../../shared/db/ensure-table.js';
-import { createLogger } from '../../shared/observability/logger.js';
+import { createLogger, type Logger } from '../../shared/observability/logger.js';
 import { createRuntime, type Runtime } from '../../shared/runtime.js';
+import { subscribeWebhooks, type WebhookOptions } from '../../shared/webhooks/index.js';
 
 export type Engine = 'dynamodb-local' | 'dynalite';
 export const ENGINES: Engine[] = ['dynamodb-local', 'dynalite'];
@@ -69,9 +70,18 @@ export interface TestTollgate {
 
 /** The real app on a real table, with config given the way the environment would give it. */
 export async function createTestTollgate(
-  options: { engine?: Engine; env?: Record<string, string> } = {},
+  options: {
+    engine?: Engine;
+    env?: Record<string, string>;
+    /** Another runtime over this store (a restart): its table is not created nor deleted. */
+    store?: TestStore;
+    webhooks?: WebhookOptions;
+    /** Where the runtime logs (to assert on log lines); silent by default. */
+    logger?: Logger;
+  } = {},
 ): Promise<TestTollgate> {
-  const store = await createTestStore(options.engine);
+  const ownsStore = !options.store;
+  const store = options.store ?? (await createTestStore(options.engine));
   const config = loadConfig({
     TOLLGATE_DYNAMODB_ENDPOINT: store.endpoint,
     TOLLGATE_TABLE_NAME: store.db.tableName,
@@ -80,8 +90,10 @@ export async function createTestTollgate(
     AWS_REGION: 'local',
     ...options.env,
   });
-  const logger = createLogger(config.logLevel);
-  const runtime = createRuntime({ config, bus: new InProcessBus(logger), logger, db: store.db });
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const bus = new InProcessBus(logger);
+  const runtime = createRuntime({ config, bus, logger, db: store.db, webhooks: options.webhooks });
+  subscribeWebhooks(bus, runtime.webhooks);
   const app = createApp(runtime);
 
   const request = (
@@ -119,6 +131,9 @@ export async function createTestTollgate(
         throw new Error(`key creation failed: ${response.status} ${await response.text()}`);
       return (await response.json()) as { id: string; key: string };
     },
-    cleanup: () => store.cleanup(),
+    cleanup: async () => {
+      await bus.drain();
+      if (ownsStore) await store.cleanup();
+    },
   };
 }

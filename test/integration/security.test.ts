@@ -23,7 +23,32 @@ let intruder: { id: string; key: string };
 const ownedObjectFactories: Record<string, () => Promise<string>> = {
   '/v1/api-keys/{id}': async () =>
     (await tollgate.mintKey(owner.key, { name: 'victim', scopes: ['read'] })).id,
+  '/v1/webhook-endpoints/{id}': () => ownedWebhookEndpoint(),
+  '/v1/webhook-endpoints/{id}/rotate-secret': () => ownedWebhookEndpoint(),
+  '/v1/webhook-endpoints/{id}/test': () => ownedWebhookEndpoint(),
+  '/v1/webhook-endpoints/{id}/deliveries': () => ownedWebhookEndpoint(),
+  '/v1/webhook-deliveries/{id}/replay': async () => {
+    const endpointId = await ownedWebhookEndpoint();
+    const test = await tollgate.request('POST', `/v1/webhook-endpoints/${endpointId}/test`, {
+      key: owner.key,
+    });
+    expect(test.status).toBe(202);
+    return (await test.json()).id;
+  },
 };
+
+/**
+ * An endpoint of `owner`. Its port is the discard port on 127.0.0.1, where nothing listens: a
+ * test event to it fails at once and nothing leaves the machine.
+ */
+async function ownedWebhookEndpoint(): Promise<string> {
+  const response = await tollgate.request('POST', '/v1/webhook-endpoints', {
+    key: owner.key,
+    body: { url: 'http://127.0.0.1:9/victim' },
+  });
+  expect(response.status).toBe(201);
+  return (await response.json()).id;
+}
 
 /**
  * Tenant paths whose parameters name no object (an upsert keyed by the caller's own names): for
@@ -54,7 +79,7 @@ const operatorPathValues: Record<string, () => string> = {
 };
 
 beforeAll(async () => {
-  tollgate = await createTestTollgate();
+  tollgate = await createTestTollgate({ env: { TOLLGATE_ALLOW_PRIVATE_URLS: 'true' } });
   owner = await tollgate.createTenant('Owner');
   intruder = await tollgate.createTenant('Intruder');
   const document = await (await tollgate.request('GET', '/openapi.json')).json();

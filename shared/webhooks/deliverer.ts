@@ -1,0 +1,296 @@
+import { randomUUID } from 'node:crypto';
+import pLimit from 'p-limit';
+import type { BusEvent } from '../bus/bus.js';
+import type { Db } from '../db/client.js';
+import { seededId } from '../ids.js';
+import type { Logger } from '../observability/logger.js';
+import { checkedAddresses, type Resolver } from './address-guard.js';
+import { postWebhook } from './http-sender.js';
+import {
+  allEndpoints,
+  disableEndpoint,
+  failDeliveryWithoutAttempt,
+  getDelivery,
+  getEndpoint,
+  leaseDelivery,
+  markEndpointFailing,
+  markEndpointHealthy,
+  putDelivery,
+  recordAttempt,
+  type StoredDelivery,
+  type StoredEndpoint,
+} from './repository.js';
+import { nextAttemptAt } from './retry-policy.js';
+import type { RetryScheduler } from './retry-scheduler.js';
+import type { WebhookPayload } from './schema.js';
+import { signatureHeaders } from './signing.js';
+
+export interface DelivererOptions {
+  /** Seconds to wait before attempt 1, 2, 3…: config `webhookRetrySchedule`. */
+  retrySchedule: readonly number[];
+  /** Per attempt, up to the response's status (15 s in production). */
+  timeoutMs: number;
+  /** When false, every attempt resolves and checks the URL's host first (address-guard.ts). */
+  allowPrivateUrls: boolean;
+  resolve: Resolver;
+  /** The most a receiver's `Retry-After` may stretch one wait. */
+  retryAfterCapSeconds: number;
+  /** An endpoint whose every attempt failed for this long is disabled. */
+  disableAfterFailingMs: number;
+  now: () => Date;
+}
+
+/** Bus events are versioned `x.y.v1`; the webhook type is the contract's `x.y`. */
+const BUS_VERSION_SUFFIX = '.v1';
+
+/** A wake-up for a delivery not written yet may come first (the schedule is written before it). */
+const MISSING_DELIVERY_GRACE_MS = 60_000;
+
+export type DeliverResult = 'delivered' | 'retrying' | 'failed' | 'not-due' | 'busy' | 'settled' | 'missing';
+
+/** Who is told what when an endpoint is disabled: the endpoint's status and reason, and this log line. */
+function reportDisabled(logger: Logger, endpoint: StoredEndpoint, reason: string) {
+  logger.warn(
+    // Not the URL: receivers often carry a token in it.
+    { tenant_id: endpoint.tenant_id, endpoint_id: endpoint.id, reason },
+    'webhook endpoint disabled',
+  );
+}
+
+export function signingSecrets(endpoint: StoredEndpoint, now: Date): string[] {
+  const previousValid =
+    endpoint.previous_secret &&
+    endpoint.previous_secret_expires_at &&
+    Date.parse(endpoint.previous_secret_expires_at) > now.getTime();
+  return previousValid ? [endpoint.secret, endpoint.previous_secret as string] : [endpoint.secret];
+}
+
+/**
+ * The delivery step: turns events into persisted deliveries and makes attempts. Every entry point
+ * (the in-process bus, the retry job, an API call, a Lambda handler) calls `fromBusEvent` with one
+ * event or `deliver` with one delivery id.
+ */
+export function createWebhookDeliverer(
+  db: Db,
+  logger: Logger,
+  scheduler: RetryScheduler,
+  options: DelivererOptions,
+) {
+  const { now } = options;
+
+  /**
+   * Persists a delivery before any attempt: its wake-up first, then the delivery itself, so a
+   * crash in between leaves a wake-up for nothing (ignored) rather than a delivery nobody wakes.
+   * Answers undefined when the delivery exists already.
+   */
+  async function enqueue(
+    tenantId: string,
+    endpointId: string,
+    deliveryId: string,
+    payload: WebhookPayload,
+    replayOf: string | null,
+  ): Promise<StoredDelivery | undefined> {
+    const createdAt = now();
+    const dueAt = new Date(createdAt.getTime() + (options.retrySchedule[0] ?? 0) * 1000).toISOString();
+    const delivery: StoredDelivery = {
+      id: deliveryId,
+      tenant_id: tenantId,
+      endpoint_id: endpointId,
+      event_id: payload.id,
+      event_type: payload.type,
+      payload: JSON.stringify(payload),
+      state: 'pending',
+      attempts: 0,
+      attempt_log: [],
+      status_code: null,
+      latency_ms: null,
+      last_error: null,
+      next_attempt_at: dueAt,
+      lease_until: null,
+      lease_token: null,
+      replay_of: replayOf,
+      created_at: createdAt.toISOString(),
+      updated_at: createdAt.toISOString(),
+    };
+    await scheduler.schedule(tenantId, deliveryId, dueAt);
+    return (await putDelivery(db, tenantId, delivery)) ? delivery : undefined;
+  }
+
+  /** The first attempt is immediate when the schedule says so; otherwise the retry job makes it. */
+  const firstAttemptIsImmediate = () => (options.retrySchedule[0] ?? 0) === 0;
+
+  async function deliver(tenantId: string, deliveryId: string, wakeUpAt?: string): Promise<DeliverResult> {
+    const started = now();
+    const delivery = await getDelivery(db, tenantId, deliveryId);
+    if (!delivery) {
+      if (wakeUpAt && started.getTime() - Date.parse(wakeUpAt) > MISSING_DELIVERY_GRACE_MS)
+        await scheduler.settle(tenantId, deliveryId, wakeUpAt);
+      return 'missing';
+    }
+    const dueAt = delivery.next_attempt_at;
+    if (delivery.state !== 'pending' || !dueAt) {
+      if (wakeUpAt) await scheduler.settle(tenantId, deliveryId, wakeUpAt);
+      return 'settled';
+    }
+    if (dueAt > started.toISOString()) {
+      // A wake-up older than the delivery's own due time belongs to an attempt already made.
+      if (wakeUpAt && wakeUpAt < dueAt) await scheduler.settle(tenantId, deliveryId, wakeUpAt);
+      return 'not-due';
+    }
+    // Someone is making this attempt (or crashed making it: the lease runs out, then it is retried).
+    if (delivery.lease_until && delivery.lease_until > started.toISOString()) return 'busy';
+    const token = randomUUID();
+    const leaseUntil = new Date(started.getTime() + options.timeoutMs + 60_000).toISOString();
+    if (
+      !(await leaseDelivery(
+        db,
+        tenantId,
+        deliveryId,
+        delivery.attempts,
+        token,
+        started.toISOString(),
+        leaseUntil,
+      ))
+    )
+      return 'busy';
+    const settleWakeUps = async () => {
+      await scheduler.settle(tenantId, deliveryId, dueAt);
+      if (wakeUpAt && wakeUpAt !== dueAt) await scheduler.settle(tenantId, deliveryId, wakeUpAt);
+    };
+
+    const endpoint = await getEndpoint(db, tenantId, delivery.endpoint_id);
+    if (endpoint?.status !== 'enabled') {
+      const reason = endpoint ? 'the endpoint is disabled' : 'the endpoint was deleted';
+      await failDeliveryWithoutAttempt(db, tenantId, deliveryId, token, reason, started.toISOString());
+      await settleWakeUps();
+      return 'failed';
+    }
+
+    const sentAt = now();
+    const outcome = await postWebhook(
+      endpoint.url,
+      delivery.payload,
+      signatureHeaders(delivery.event_id, sentAt, delivery.payload, signingSecrets(endpoint, sentAt)),
+      {
+        timeoutMs: options.timeoutMs,
+        addresses: options.allowPrivateUrls ? undefined : (url) => checkedAddresses(url, options.resolve),
+        now,
+      },
+    );
+    const finished = now();
+    const attempt = delivery.attempts + 1;
+    const succeeded = outcome.statusCode !== null && outcome.statusCode >= 200 && outcome.statusCode < 300;
+    const gone = outcome.statusCode === 410;
+    const next =
+      succeeded || gone
+        ? undefined
+        : nextAttemptAt(
+            options.retrySchedule,
+            attempt,
+            finished,
+            outcome.retryAfterSeconds,
+            options.retryAfterCapSeconds,
+          );
+    const state = succeeded ? 'delivered' : next ? 'pending' : 'failed';
+    const error =
+      outcome.error ??
+      (succeeded
+        ? null
+        : outcome.statusCode !== null && outcome.statusCode < 400 && outcome.statusCode >= 300
+          ? `redirect (${outcome.statusCode}) not followed`
+          : `HTTP ${outcome.statusCode}`);
+    if (next) await scheduler.schedule(tenantId, deliveryId, next.toISOString());
+    const recorded = await recordAttempt(db, tenantId, deliveryId, token, {
+      attempt: {
+        attempt,
+        at: sentAt.toISOString(),
+        status_code: outcome.statusCode,
+        latency_ms: outcome.latencyMs,
+        error,
+      },
+      state,
+      nextAttemptAt: next?.toISOString() ?? null,
+      at: finished.toISOString(),
+    });
+    if (recorded) await settleWakeUps();
+    await updateEndpointHealth(endpoint, succeeded, gone, finished);
+    logger.debug(
+      { tenant_id: tenantId, delivery_id: deliveryId, attempt, status_code: outcome.statusCode, state },
+      'webhook attempt',
+    );
+    return succeeded ? 'delivered' : state === 'pending' ? 'retrying' : 'failed';
+  }
+
+  async function updateEndpointHealth(endpoint: StoredEndpoint, succeeded: boolean, gone: boolean, at: Date) {
+    const tenantId = endpoint.tenant_id;
+    if (succeeded) {
+      if (endpoint.failing_since) await markEndpointHealthy(db, tenantId, endpoint.id);
+      return;
+    }
+    if (gone) {
+      const reason = 'the endpoint answered 410 Gone';
+      if (await disableEndpoint(db, tenantId, endpoint.id, reason, at.toISOString()))
+        reportDisabled(logger, endpoint, reason);
+      return;
+    }
+    const failingSince = await markEndpointFailing(db, tenantId, endpoint.id, at.toISOString());
+    if (failingSince && at.getTime() - Date.parse(failingSince) >= options.disableAfterFailingMs) {
+      const days = Math.round(options.disableAfterFailingMs / 86_400_000);
+      const reason = `every delivery attempt failed for ${days} days (since ${failingSince})`;
+      if (await disableEndpoint(db, tenantId, endpoint.id, reason, at.toISOString()))
+        reportDisabled(logger, endpoint, reason);
+    }
+  }
+
+  /**
+   * The bus consumer: one delivery per enabled endpoint whose filter takes the event, each
+   * persisted before its first attempt. Idempotent: the delivery id is derived from the event id
+   * and the endpoint, so a redelivered event finds its deliveries made and makes nothing new.
+   */
+  async function fromBusEvent(event: BusEvent): Promise<{ created: string[] }> {
+    if (!event.type.endsWith(BUS_VERSION_SUFFIX)) {
+      logger.debug({ type: event.type }, 'bus event of another version: not a webhook');
+      return { created: [] };
+    }
+    const type = event.type.slice(0, -BUS_VERSION_SUFFIX.length);
+    const payload: WebhookPayload = {
+      id: event.id,
+      type,
+      created_at: event.time,
+      tenant_id: event.tenant_id,
+      data: event.data,
+    };
+    const endpoints = (await allEndpoints(db, event.tenant_id)).filter(
+      (endpoint) =>
+        endpoint.status === 'enabled' && (!endpoint.event_types || endpoint.event_types.includes(type)),
+    );
+    const created: string[] = [];
+    for (const endpoint of endpoints) {
+      const deliveryId = seededId('del', Date.parse(event.time) || 0, `${event.id}#${endpoint.id}`);
+      if (await enqueue(event.tenant_id, endpoint.id, deliveryId, payload, null)) created.push(deliveryId);
+    }
+    if (firstAttemptIsImmediate()) {
+      const limit = pLimit(4);
+      await Promise.all(created.map((id) => limit(() => deliver(event.tenant_id, id))));
+    }
+    return { created };
+  }
+
+  /** A new delivery of `payload` to one endpoint (test events, replays), attempted now. */
+  async function deliverNow(
+    tenantId: string,
+    endpointId: string,
+    deliveryId: string,
+    payload: WebhookPayload,
+    replayOf: string | null,
+  ): Promise<StoredDelivery> {
+    const delivery = await enqueue(tenantId, endpointId, deliveryId, payload, replayOf);
+    if (!delivery) throw new Error(`delivery ${deliveryId} exists already`);
+    if (firstAttemptIsImmediate()) await deliver(tenantId, deliveryId);
+    return (await getDelivery(db, tenantId, deliveryId)) ?? delivery;
+  }
+
+  return { fromBusEvent, deliver, deliverNow };
+}
+
+export type WebhookDeliverer = ReturnType<typeof createWebhookDeliverer>;

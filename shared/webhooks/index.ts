@@ -1,0 +1,63 @@
+import type { BusEvent, InProcessBus } from '../bus/bus.js';
+import type { Db } from '../db/client.js';
+import type { Logger } from '../observability/logger.js';
+import { type Resolver, systemResolver } from './address-guard.js';
+import { createWebhookDeliverer } from './deliverer.js';
+import { createWebhookRetryJob } from './job.js';
+import { DueMarkerScheduler } from './retry-scheduler.js';
+import { createWebhookService } from './service.js';
+
+/** What tests and special deployments may change; everything else comes from config. */
+export interface WebhookOptions {
+  /** Per attempt; 15 s by default. */
+  timeoutMs?: number;
+  resolve?: Resolver;
+  now?: () => Date;
+  retryAfterCapSeconds?: number;
+  disableAfterFailingMs?: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 15_000;
+/** A receiver's Retry-After is honoured up to a day. */
+export const DEFAULT_RETRY_AFTER_CAP_SECONDS = 86_400;
+/** An endpoint failing for 5 days is disabled. */
+export const DEFAULT_DISABLE_AFTER_FAILING_MS = 5 * 86_400_000;
+
+/** The bus type prefixes whose events become webhooks (EventBridge rules match the same prefixes). */
+export const WEBHOOK_BUS_PREFIXES = ['budget.', 'anomaly.', 'billing.', 'data_quality.'] as const;
+
+/** The webhook capability as one process builds it: service, deliverer and retry job. */
+export function createWebhooks(
+  db: Db,
+  logger: Logger,
+  config: { webhookRetrySchedule: number[]; allowPrivateUrls: boolean },
+  options: WebhookOptions = {},
+) {
+  const now = options.now ?? (() => new Date());
+  const resolve = options.resolve ?? systemResolver;
+  const scheduler = new DueMarkerScheduler(db);
+  const deliverer = createWebhookDeliverer(db, logger, scheduler, {
+    retrySchedule: config.webhookRetrySchedule,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    allowPrivateUrls: config.allowPrivateUrls,
+    resolve,
+    retryAfterCapSeconds: options.retryAfterCapSeconds ?? DEFAULT_RETRY_AFTER_CAP_SECONDS,
+    disableAfterFailingMs: options.disableAfterFailingMs ?? DEFAULT_DISABLE_AFTER_FAILING_MS,
+    now,
+  });
+  return {
+    service: createWebhookService(db, deliverer, { allowPrivateUrls: config.allowPrivateUrls, resolve, now }),
+    deliverer,
+    retryJob: createWebhookRetryJob(scheduler, deliverer, logger, now),
+  };
+}
+
+export type Webhooks = ReturnType<typeof createWebhooks>;
+
+/** Wires the webhook consumer to the in-process bus, as EventBridge rules do on AWS. */
+export function subscribeWebhooks(bus: InProcessBus, webhooks: Webhooks): void {
+  const consume = async (event: BusEvent) => {
+    await webhooks.deliverer.fromBusEvent(event);
+  };
+  for (const prefix of WEBHOOK_BUS_PREFIXES) bus.subscribe(prefix, consume);
+}

@@ -1,0 +1,569 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Db } from '../db/client.js';
+import { keys, tenantPartition, webhookDeliveryLogPartition } from '../db/keys.js';
+import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
+import type { DeliveryAttempt, DeliveryState } from './schema.js';
+
+/** An endpoint as stored: the public fields plus its secrets. */
+export interface StoredEndpoint {
+  id: string;
+  tenant_id: string;
+  url: string;
+  description: string | null;
+  event_types: string[] | null;
+  status: 'enabled' | 'disabled';
+  disabled_reason: string | null;
+  disabled_at: string | null;
+  failing_since: string | null;
+  secret: string;
+  /** The secret before the last rotation; it signs too until `previous_secret_expires_at`. */
+  previous_secret: string | null;
+  previous_secret_expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A delivery as stored: one event for one endpoint, the exact body, and every attempt. */
+export interface StoredDelivery {
+  id: string;
+  tenant_id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  /** The body, fixed when the delivery is made: every attempt and signature covers these bytes. */
+  payload: string;
+  state: DeliveryState;
+  attempts: number;
+  attempt_log: DeliveryAttempt[];
+  status_code: number | null;
+  latency_ms: number | null;
+  last_error: string | null;
+  next_attempt_at: string | null;
+  lease_until: string | null;
+  lease_token: string | null;
+  replay_of: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+const orNull = <T>(value: unknown): T | null => (value === undefined ? null : (value as T));
+
+function toEndpoint(item: Record<string, unknown>): StoredEndpoint {
+  return {
+    id: item.endpoint_id as string,
+    tenant_id: item.tenant_id as string,
+    url: item.url as string,
+    description: orNull(item.description),
+    event_types: orNull(item.event_types),
+    status: item.status as StoredEndpoint['status'],
+    disabled_reason: orNull(item.disabled_reason),
+    disabled_at: orNull(item.disabled_at),
+    failing_since: orNull(item.failing_since),
+    secret: item.secret as string,
+    previous_secret: orNull(item.previous_secret),
+    previous_secret_expires_at: orNull(item.previous_secret_expires_at),
+    created_at: item.created_at as string,
+    updated_at: item.updated_at as string,
+  };
+}
+
+function toDelivery(item: Record<string, unknown>): StoredDelivery {
+  return {
+    id: item.delivery_id as string,
+    tenant_id: item.tenant_id as string,
+    endpoint_id: item.endpoint_id as string,
+    event_id: item.event_id as string,
+    event_type: item.event_type as string,
+    payload: item.payload as string,
+    state: item.state as DeliveryState,
+    attempts: item.attempts as number,
+    attempt_log: (item.attempt_log as DeliveryAttempt[] | undefined) ?? [],
+    status_code: orNull(item.status_code),
+    latency_ms: orNull(item.latency_ms),
+    last_error: orNull(item.last_error),
+    next_attempt_at: orNull(item.next_attempt_at),
+    lease_until: orNull(item.lease_until),
+    lease_token: orNull(item.lease_token),
+    replay_of: orNull(item.replay_of),
+    created_at: item.created_at as string,
+    updated_at: item.updated_at as string,
+  };
+}
+
+const isConflict = (error: unknown) => error instanceof ConditionalCheckFailedException;
+
+// ── endpoints ────────────────────────────────────────────────────────────────────────────────
+
+export async function putEndpoint(db: Db, tenantId: string, endpoint: StoredEndpoint): Promise<void> {
+  await db.client.send(
+    new PutCommand({
+      TableName: db.tableName,
+      Item: {
+        ...keys.webhookEndpoint(tenantId, endpoint.id),
+        entity: 'webhook_endpoint',
+        ...endpointAttributes(endpoint),
+        tenant_id: tenantId,
+      },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
+}
+
+function endpointAttributes(endpoint: StoredEndpoint) {
+  return {
+    endpoint_id: endpoint.id,
+    url: endpoint.url,
+    description: endpoint.description ?? undefined,
+    event_types: endpoint.event_types ?? undefined,
+    status: endpoint.status,
+    disabled_reason: endpoint.disabled_reason ?? undefined,
+    disabled_at: endpoint.disabled_at ?? undefined,
+    failing_since: endpoint.failing_since ?? undefined,
+    secret: endpoint.secret,
+    previous_secret: endpoint.previous_secret ?? undefined,
+    previous_secret_expires_at: endpoint.previous_secret_expires_at ?? undefined,
+    created_at: endpoint.created_at,
+    updated_at: endpoint.updated_at,
+  };
+}
+
+export async function getEndpoint(
+  db: Db,
+  tenantId: string,
+  endpointId: string,
+): Promise<StoredEndpoint | undefined> {
+  const { Item } = await db.client.send(
+    new GetCommand({
+      TableName: db.tableName,
+      Key: keys.webhookEndpoint(tenantId, endpointId),
+      ConsistentRead: true,
+    }),
+  );
+  return Item ? toEndpoint(Item) : undefined;
+}
+
+export function listEndpoints(db: Db, tenantId: string, page: PageRequest): Promise<Page<StoredEndpoint>> {
+  return queryPage(
+    db,
+    { partition: tenantPartition(tenantId), sortKeyPrefix: keys.webhookEndpointPrefix() },
+    page,
+    toEndpoint,
+  );
+}
+
+/** Every endpoint of the tenant (the consumer matches an event against all of them). */
+export async function allEndpoints(db: Db, tenantId: string): Promise<StoredEndpoint[]> {
+  const endpoints: StoredEndpoint[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await listEndpoints(db, tenantId, { limit: 500, cursor });
+    endpoints.push(...page.data);
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  return endpoints;
+}
+
+/**
+ * Sets and removes some of an endpoint's attributes, if it exists (and `condition` holds);
+ * answers the endpoint after the change, or undefined when it does not exist or the condition
+ * failed. Field-wise, so a concurrent failure-streak update or rotation is never overwritten.
+ */
+export async function updateEndpoint(
+  db: Db,
+  tenantId: string,
+  endpointId: string,
+  change: { set: Record<string, unknown>; remove?: string[] },
+  condition?: { expression: string; names?: Record<string, string>; values: Record<string, unknown> },
+): Promise<StoredEndpoint | undefined> {
+  const names: Record<string, string> = { ...condition?.names };
+  const values: Record<string, unknown> = { ...condition?.values };
+  const sets = Object.entries(change.set).map(([name, value], index) => {
+    names[`#s${index}`] = name;
+    values[`:s${index}`] = value;
+    return `#s${index} = :s${index}`;
+  });
+  const removes = (change.remove ?? []).map((name, index) => {
+    names[`#r${index}`] = name;
+    return `#r${index}`;
+  });
+  const expression = [
+    sets.length ? `SET ${sets.join(', ')}` : '',
+    removes.length ? `REMOVE ${removes.join(', ')}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  try {
+    const { Attributes } = await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.webhookEndpoint(tenantId, endpointId),
+        UpdateExpression: expression,
+        ConditionExpression: condition
+          ? `attribute_exists(pk) AND (${condition.expression})`
+          : 'attribute_exists(pk)',
+        ExpressionAttributeNames: names,
+        ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return Attributes ? toEndpoint(Attributes) : undefined;
+  } catch (error) {
+    if (isConflict(error)) return undefined;
+    throw error;
+  }
+}
+
+export async function deleteEndpoint(db: Db, tenantId: string, endpointId: string): Promise<boolean> {
+  try {
+    await db.client.send(
+      new DeleteCommand({
+        TableName: db.tableName,
+        Key: keys.webhookEndpoint(tenantId, endpointId),
+        ConditionExpression: 'attribute_exists(pk)',
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConflict(error)) return false;
+    throw error;
+  }
+}
+
+/** Records a failed attempt; answers when the current failure streak began. */
+export async function markEndpointFailing(
+  db: Db,
+  tenantId: string,
+  endpointId: string,
+  at: string,
+): Promise<string | undefined> {
+  try {
+    const { Attributes } = await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.webhookEndpoint(tenantId, endpointId),
+        UpdateExpression: 'SET failing_since = if_not_exists(failing_since, :at)',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':at': at },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return Attributes?.failing_since as string | undefined;
+  } catch (error) {
+    if (isConflict(error)) return undefined;
+    throw error;
+  }
+}
+
+/** A success ends the failure streak. */
+export async function markEndpointHealthy(db: Db, tenantId: string, endpointId: string): Promise<void> {
+  try {
+    await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.webhookEndpoint(tenantId, endpointId),
+        UpdateExpression: 'REMOVE failing_since',
+        ConditionExpression: 'attribute_exists(pk)',
+      }),
+    );
+  } catch (error) {
+    if (!isConflict(error)) throw error;
+  }
+}
+
+/** Disables an enabled endpoint; answers whether this call did it (so it is reported once). */
+export async function disableEndpoint(
+  db: Db,
+  tenantId: string,
+  endpointId: string,
+  reason: string,
+  at: string,
+): Promise<boolean> {
+  try {
+    await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.webhookEndpoint(tenantId, endpointId),
+        UpdateExpression:
+          'SET #status = :disabled, disabled_reason = :reason, disabled_at = :at, updated_at = :at',
+        ConditionExpression: 'attribute_exists(pk) AND #status = :enabled',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':disabled': 'disabled',
+          ':enabled': 'enabled',
+          ':reason': reason,
+          ':at': at,
+        },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConflict(error)) return false;
+    throw error;
+  }
+}
+
+// ── deliveries ───────────────────────────────────────────────────────────────────────────────
+
+/** Stores a new delivery; answers false when one with this id exists already (a redelivered event). */
+export async function putDelivery(db: Db, tenantId: string, delivery: StoredDelivery): Promise<boolean> {
+  try {
+    await db.client.send(
+      new PutCommand({
+        TableName: db.tableName,
+        Item: {
+          ...keys.webhookDelivery(tenantId, delivery.id),
+          ...keys.webhookDeliveryLog(tenantId, delivery.endpoint_id, delivery.id),
+          entity: 'webhook_delivery',
+          delivery_id: delivery.id,
+          tenant_id: tenantId,
+          endpoint_id: delivery.endpoint_id,
+          event_id: delivery.event_id,
+          event_type: delivery.event_type,
+          payload: delivery.payload,
+          state: delivery.state,
+          attempts: delivery.attempts,
+          attempt_log: delivery.attempt_log,
+          next_attempt_at: delivery.next_attempt_at ?? undefined,
+          replay_of: delivery.replay_of ?? undefined,
+          created_at: delivery.created_at,
+          updated_at: delivery.updated_at,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConflict(error)) return false;
+    throw error;
+  }
+}
+
+export async function getDelivery(
+  db: Db,
+  tenantId: string,
+  deliveryId: string,
+): Promise<StoredDelivery | undefined> {
+  const { Item } = await db.client.send(
+    new GetCommand({
+      TableName: db.tableName,
+      Key: keys.webhookDelivery(tenantId, deliveryId),
+      ConsistentRead: true,
+    }),
+  );
+  return Item ? toDelivery(Item) : undefined;
+}
+
+/** An endpoint's deliveries, newest first. The log is on gsi1, so it may trail by a moment. */
+export function listDeliveries(
+  db: Db,
+  tenantId: string,
+  endpointId: string,
+  page: PageRequest,
+): Promise<Page<StoredDelivery>> {
+  return queryPage(
+    db,
+    { partition: webhookDeliveryLogPartition(tenantId, endpointId), onGsi1: true, descending: true },
+    page,
+    toDelivery,
+  );
+}
+
+/**
+ * Takes the right to make the delivery's next attempt: only while it is pending, still at
+ * `attempts`, and nobody else holds an unexpired lease. Two runners (the consumer's immediate
+ * attempt and the retry job, or two job runs) never send the same attempt twice.
+ */
+export async function leaseDelivery(
+  db: Db,
+  tenantId: string,
+  deliveryId: string,
+  attempts: number,
+  token: string,
+  now: string,
+  until: string,
+): Promise<boolean> {
+  try {
+    await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.webhookDelivery(tenantId, deliveryId),
+        UpdateExpression: 'SET lease_until = :until, lease_token = :token',
+        ConditionExpression:
+          '#state = :pending AND attempts = :attempts AND (attribute_not_exists(lease_until) OR lease_until < :now)',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: {
+          ':until': until,
+          ':token': token,
+          ':pending': 'pending',
+          ':attempts': attempts,
+          ':now': now,
+        },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConflict(error)) return false;
+    throw error;
+  }
+}
+
+export interface AttemptRecord {
+  attempt: DeliveryAttempt;
+  state: DeliveryState;
+  nextAttemptAt: string | null;
+  at: string;
+}
+
+/** Writes an attempt's outcome and releases the lease, if the lease is still ours. */
+export async function recordAttempt(
+  db: Db,
+  tenantId: string,
+  deliveryId: string,
+  token: string,
+  record: AttemptRecord,
+): Promise<boolean> {
+  const { attempt } = record;
+  const sets = [
+    'attempts = attempts + :one',
+    'attempt_log = list_append(if_not_exists(attempt_log, :empty), :entry)',
+    '#state = :state',
+    'status_code = :status',
+    'latency_ms = :latency',
+    'last_error = :error',
+    'updated_at = :at',
+  ];
+  const values: Record<string, unknown> = {
+    ':one': 1,
+    ':empty': [],
+    ':entry': [attempt],
+    ':state': record.state,
+    ':status': attempt.status_code,
+    ':latency': attempt.latency_ms,
+    ':error': attempt.error,
+    ':at': record.at,
+    ':token': token,
+  };
+  const removes = ['lease_until', 'lease_token'];
+  if (record.nextAttemptAt) {
+    sets.push('next_attempt_at = :next');
+    values[':next'] = record.nextAttemptAt;
+  } else removes.push('next_attempt_at');
+  try {
+    await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.webhookDelivery(tenantId, deliveryId),
+        UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
+        ConditionExpression: 'lease_token = :token',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: values,
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConflict(error)) return false;
+    throw error;
+  }
+}
+
+/** Ends a pending delivery without an attempt (its endpoint is gone or disabled): dead-lettered. */
+export async function failDeliveryWithoutAttempt(
+  db: Db,
+  tenantId: string,
+  deliveryId: string,
+  token: string,
+  reason: string,
+  at: string,
+): Promise<void> {
+  try {
+    await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.webhookDelivery(tenantId, deliveryId),
+        UpdateExpression:
+          'SET #state = :failed, last_error = :reason, updated_at = :at REMOVE lease_until, lease_token, next_attempt_at',
+        ConditionExpression: 'lease_token = :token',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':failed': 'failed', ':reason': reason, ':at': at, ':token': token },
+      }),
+    );
+  } catch (error) {
+    if (!isConflict(error)) throw error;
+  }
+}
+
+// ── due markers (the local retry scheduler) ─────────────────────────────────────────────────
+
+export interface DueMarker {
+  dueAt: string;
+  tenantId: string;
+  deliveryId: string;
+}
+
+export async function putDueMarker(db: Db, marker: DueMarker): Promise<void> {
+  await db.client.send(
+    new PutCommand({
+      TableName: db.tableName,
+      Item: {
+        ...keys.webhookDue(marker.dueAt, marker.tenantId, marker.deliveryId),
+        entity: 'webhook_due',
+        due_at: marker.dueAt,
+        tenant_id: marker.tenantId,
+        delivery_id: marker.deliveryId,
+      },
+    }),
+  );
+}
+
+export async function deleteDueMarker(db: Db, marker: DueMarker): Promise<void> {
+  await db.client.send(
+    new DeleteCommand({
+      TableName: db.tableName,
+      Key: keys.webhookDue(marker.dueAt, marker.tenantId, marker.deliveryId),
+    }),
+  );
+}
+
+/** The markers due at or before `now`, oldest first, at most `limit`. */
+export async function dueMarkers(
+  db: Db,
+  now: string,
+  limit: number,
+  tenantId?: string,
+): Promise<DueMarker[]> {
+  const markers: DueMarker[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await db.client.send(
+      new QueryCommand({
+        TableName: db.tableName,
+        // ISO instants have one length, so `<= "<now>#~"` takes every marker due up to now ('~'
+        // sorts after any tenant id).
+        KeyConditionExpression: 'pk = :pk AND sk <= :upTo',
+        ...(tenantId
+          ? {
+              FilterExpression: 'tenant_id = :tenant',
+              ExpressionAttributeValues: {
+                ':pk': keys.webhookDuePartition(),
+                ':upTo': `${now}#~`,
+                ':tenant': tenantId,
+              },
+            }
+          : { ExpressionAttributeValues: { ':pk': keys.webhookDuePartition(), ':upTo': `${now}#~` } }),
+        ConsistentRead: true,
+        Limit: limit,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      markers.push({
+        dueAt: item.due_at as string,
+        tenantId: item.tenant_id as string,
+        deliveryId: item.delivery_id as string,
+      });
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey && markers.length < limit);
+  return markers.slice(0, limit);
+}

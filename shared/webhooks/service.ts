@@ -1,0 +1,279 @@
+import type { Db } from '../db/client.js';
+import type { Page, PageRequest } from '../db/pagination.js';
+import { ConflictError, NotFoundError, ValidationError } from '../errors/errors.js';
+import { newId } from '../ids.js';
+import { checkedAddresses, RefusedUrlError, type Resolver } from './address-guard.js';
+import type { WebhookDeliverer } from './deliverer.js';
+import {
+  deleteEndpoint,
+  getDelivery,
+  getEndpoint,
+  listDeliveries,
+  listEndpoints,
+  putEndpoint,
+  type StoredDelivery,
+  type StoredEndpoint,
+  updateEndpoint,
+} from './repository.js';
+import type {
+  CreateWebhookEndpoint,
+  UpdateWebhookEndpoint,
+  WebhookDelivery,
+  WebhookEndpoint,
+  WebhookPayload,
+} from './schema.js';
+import { newWebhookSecret } from './signing.js';
+
+/** How long the secret before a rotation keeps signing. */
+export const ROTATION_OVERLAP_MS = 24 * 3_600_000;
+
+export interface WebhookServiceOptions {
+  allowPrivateUrls: boolean;
+  resolve: Resolver;
+  now: () => Date;
+}
+
+function toPublicEndpoint(endpoint: StoredEndpoint, now: Date): WebhookEndpoint {
+  const overlapEnds = endpoint.previous_secret_expires_at;
+  return {
+    id: endpoint.id,
+    url: endpoint.url,
+    description: endpoint.description,
+    event_types: endpoint.event_types as WebhookEndpoint['event_types'],
+    status: endpoint.status,
+    disabled_reason: endpoint.disabled_reason,
+    disabled_at: endpoint.disabled_at,
+    failing_since: endpoint.failing_since,
+    // Expiry is checked on read: an overlap that ended is no longer reported.
+    previous_secret_expires_at: overlapEnds && Date.parse(overlapEnds) > now.getTime() ? overlapEnds : null,
+    created_at: endpoint.created_at,
+    updated_at: endpoint.updated_at,
+  };
+}
+
+export function toPublicDelivery(delivery: StoredDelivery): WebhookDelivery {
+  return {
+    id: delivery.id,
+    endpoint_id: delivery.endpoint_id,
+    event_id: delivery.event_id,
+    event_type: delivery.event_type,
+    state: delivery.state,
+    attempts: delivery.attempts,
+    status_code: delivery.status_code,
+    latency_ms: delivery.latency_ms,
+    last_error: delivery.last_error,
+    next_retry_at: delivery.state === 'pending' ? delivery.next_attempt_at : null,
+    replay_of: delivery.replay_of,
+    created_at: delivery.created_at,
+    updated_at: delivery.updated_at,
+    attempt_log: delivery.attempt_log,
+  };
+}
+
+const endpointNotFound = (id: string) =>
+  new NotFoundError(`No webhook endpoint ${id}.`, 'WEBHOOK_ENDPOINT_NOT_FOUND');
+
+/** Endpoints (CRUD, rotation), test events, the delivery log and replays, for one tenant at a time. */
+export function createWebhookService(db: Db, deliverer: WebhookDeliverer, options: WebhookServiceOptions) {
+  const { now } = options;
+
+  /**
+   * The URL policy: http(s) only; https unless private URLs are allowed (plain http is only for
+   * local receivers); no credentials in the URL; and, unless private URLs are allowed, a host
+   * whose every address is public. Checked here and again before every attempt.
+   */
+  async function checkUrl(url: string, path = 'url'): Promise<void> {
+    const refuse = (message: string) =>
+      new ValidationError('The webhook URL is refused.', [{ path, message }], 'WEBHOOK_URL_REFUSED');
+    const parsed = new URL(url);
+    if (parsed.username || parsed.password) throw refuse('credentials in the URL are not accepted');
+    if (options.allowPrivateUrls) return;
+    if (parsed.protocol !== 'https:') throw refuse('must be an https URL');
+    try {
+      await checkedAddresses(parsed, options.resolve);
+    } catch (error) {
+      if (error instanceof RefusedUrlError) throw refuse(error.message);
+      throw error;
+    }
+  }
+
+  async function load(tenantId: string, endpointId: string): Promise<StoredEndpoint> {
+    const endpoint = await getEndpoint(db, tenantId, endpointId);
+    if (!endpoint) throw endpointNotFound(endpointId);
+    return endpoint;
+  }
+
+  const ensureEnabled = (endpoint: StoredEndpoint) => {
+    if (endpoint.status !== 'enabled')
+      throw new ConflictError(
+        `Webhook endpoint ${endpoint.id} is disabled (${endpoint.disabled_reason ?? 'no reason'}); enable it first.`,
+        'WEBHOOK_ENDPOINT_DISABLED',
+      );
+  };
+
+  return {
+    async create(
+      tenantId: string,
+      input: CreateWebhookEndpoint,
+    ): Promise<WebhookEndpoint & { secret: string }> {
+      await checkUrl(input.url);
+      const createdAt = now();
+      const endpoint: StoredEndpoint = {
+        id: newId('whe', createdAt.getTime()),
+        tenant_id: tenantId,
+        url: input.url,
+        description: input.description ?? null,
+        event_types: input.event_types ?? null,
+        status: 'enabled',
+        disabled_reason: null,
+        disabled_at: null,
+        failing_since: null,
+        secret: newWebhookSecret(),
+        previous_secret: null,
+        previous_secret_expires_at: null,
+        created_at: createdAt.toISOString(),
+        updated_at: createdAt.toISOString(),
+      };
+      await putEndpoint(db, tenantId, endpoint);
+      return { ...toPublicEndpoint(endpoint, createdAt), secret: endpoint.secret };
+    },
+
+    async list(tenantId: string, page: PageRequest): Promise<Page<WebhookEndpoint>> {
+      const result = await listEndpoints(db, tenantId, page);
+      const at = now();
+      return {
+        data: result.data.map((endpoint) => toPublicEndpoint(endpoint, at)),
+        next_cursor: result.next_cursor,
+      };
+    },
+
+    async get(tenantId: string, endpointId: string): Promise<WebhookEndpoint> {
+      return toPublicEndpoint(await load(tenantId, endpointId), now());
+    },
+
+    async update(
+      tenantId: string,
+      endpointId: string,
+      patch: UpdateWebhookEndpoint,
+    ): Promise<WebhookEndpoint> {
+      if (patch.url !== undefined) await checkUrl(patch.url);
+      const at = now().toISOString();
+      const set: Record<string, unknown> = { updated_at: at };
+      const remove: string[] = [];
+      if (patch.url !== undefined) set.url = patch.url;
+      if (patch.event_types !== undefined) {
+        if (patch.event_types === null) remove.push('event_types');
+        else set.event_types = patch.event_types;
+      }
+      if (patch.description !== undefined) {
+        if (patch.description === null) remove.push('description');
+        else set.description = patch.description;
+      }
+      if (patch.status === 'enabled') {
+        set.status = 'enabled';
+        remove.push('disabled_reason', 'disabled_at', 'failing_since');
+      } else if (patch.status === 'disabled') {
+        // Disabling twice keeps the first reason and time.
+        const current = await load(tenantId, endpointId);
+        if (current.status === 'enabled')
+          Object.assign(set, {
+            status: 'disabled',
+            disabled_reason: 'disabled by the tenant',
+            disabled_at: at,
+          });
+      }
+      const updated = await updateEndpoint(db, tenantId, endpointId, { set, remove });
+      if (!updated) throw endpointNotFound(endpointId);
+      return toPublicEndpoint(updated, now());
+    },
+
+    async remove(tenantId: string, endpointId: string): Promise<void> {
+      if (!(await deleteEndpoint(db, tenantId, endpointId))) throw endpointNotFound(endpointId);
+    },
+
+    /** A new secret; the current one keeps signing beside it for 24 h (ROTATION_OVERLAP_MS). */
+    async rotateSecret(
+      tenantId: string,
+      endpointId: string,
+    ): Promise<{ id: string; secret: string; previous_secret_expires_at: string }> {
+      for (;;) {
+        const current = await load(tenantId, endpointId);
+        const at = now();
+        const secret = newWebhookSecret();
+        const expiresAt = new Date(at.getTime() + ROTATION_OVERLAP_MS).toISOString();
+        // Conditional on the secret read: of two concurrent rotations, each keeps the secret it replaced.
+        const updated = await updateEndpoint(
+          db,
+          tenantId,
+          endpointId,
+          {
+            set: {
+              secret,
+              previous_secret: current.secret,
+              previous_secret_expires_at: expiresAt,
+              updated_at: at.toISOString(),
+            },
+          },
+          { expression: 'secret = :current', values: { ':current': current.secret } },
+        );
+        if (updated) return { id: endpointId, secret, previous_secret_expires_at: expiresAt };
+      }
+    },
+
+    /** Sends a `webhook.test` event to this endpoint alone, whatever its filter. */
+    async sendTest(tenantId: string, endpointId: string): Promise<WebhookDelivery> {
+      const endpoint = await load(tenantId, endpointId);
+      ensureEnabled(endpoint);
+      const at = now();
+      const payload: WebhookPayload = {
+        id: newId('evt', at.getTime()),
+        type: 'webhook.test',
+        created_at: at.toISOString(),
+        tenant_id: tenantId,
+        data: { endpoint_id: endpointId, message: 'A test event from Tollgate.' },
+      };
+      return toPublicDelivery(
+        await deliverer.deliverNow(tenantId, endpointId, newId('del', at.getTime()), payload, null),
+      );
+    },
+
+    async listDeliveries(
+      tenantId: string,
+      endpointId: string,
+      page: PageRequest,
+    ): Promise<Page<WebhookDelivery>> {
+      await load(tenantId, endpointId);
+      const result = await listDeliveries(db, tenantId, endpointId, page);
+      return { data: result.data.map(toPublicDelivery), next_cursor: result.next_cursor };
+    },
+
+    /**
+     * Sends a delivery's event again, as a new delivery with its own attempts (`replay_of` names
+     * the original). The body and `webhook-id` are the original's, so receivers that dedupe on
+     * the id still can.
+     */
+    async replay(tenantId: string, deliveryId: string): Promise<WebhookDelivery> {
+      const original = await getDelivery(db, tenantId, deliveryId);
+      if (!original)
+        throw new NotFoundError(`No webhook delivery ${deliveryId}.`, 'WEBHOOK_DELIVERY_NOT_FOUND');
+      const endpoint = await getEndpoint(db, tenantId, original.endpoint_id);
+      if (!endpoint)
+        throw new NotFoundError(
+          `The endpoint of delivery ${deliveryId} was deleted.`,
+          'WEBHOOK_ENDPOINT_NOT_FOUND',
+        );
+      ensureEnabled(endpoint);
+      const payload = JSON.parse(original.payload) as WebhookPayload;
+      const replayed = await deliverer.deliverNow(
+        tenantId,
+        endpoint.id,
+        newId('del', now().getTime()),
+        payload,
+        original.id,
+      );
+      return toPublicDelivery(replayed);
+    },
+  };
+}
+
+export type WebhookService = ReturnType<typeof createWebhookService>;

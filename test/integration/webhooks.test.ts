@@ -1,0 +1,740 @@
+import { pino } from 'pino';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
+import { newId } from '../../shared/ids.js';
+import type { Logger } from '../../shared/observability/logger.js';
+import type { ResolvedAddress } from '../../shared/webhooks/address-guard.js';
+import type { WebhookOptions } from '../../shared/webhooks/index.js';
+import {
+  createTestTollgate,
+  ENGINES,
+  type Engine,
+  OPERATOR_KEY,
+  type TestTollgate,
+} from '../helpers/tollgate.js';
+import { startReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+
+const receivers: WebhookReceiver[] = [];
+const tollgates: TestTollgate[] = [];
+afterEach(async () => {
+  await Promise.all(receivers.splice(0).map((receiver) => receiver.close()));
+});
+afterAll(async () => {
+  for (const tollgate of tollgates.splice(0)) await tollgate.cleanup();
+});
+
+async function receiver(...args: Parameters<typeof startReceiver>) {
+  const started = await startReceiver(...args);
+  receivers.push(started);
+  return started;
+}
+
+async function tollgateWith(
+  schedule = '0,1,1,1',
+  webhooks: WebhookOptions = {},
+  env: Record<string, string> = {},
+  engine: Engine = 'dynamodb-local',
+  logger?: Logger,
+) {
+  const tollgate = await createTestTollgate({
+    engine,
+    logger,
+    env: { TOLLGATE_ALLOW_PRIVATE_URLS: 'true', TOLLGATE_WEBHOOK_RETRY_SCHEDULE: schedule, ...env },
+    webhooks: { timeoutMs: 2000, ...webhooks },
+  });
+  tollgates.push(tollgate);
+  return tollgate;
+}
+
+function busEvent(tenantId: string, type: string, data: Record<string, unknown> = {}): BusEvent {
+  return { id: newId('evt'), type, tenant_id: tenantId, time: new Date().toISOString(), data };
+}
+
+async function publish(tollgate: TestTollgate, ...events: BusEvent[]) {
+  await tollgate.runtime.bus.publish(events);
+  await (tollgate.runtime.bus as InProcessBus).drain();
+}
+
+async function createEndpoint(tollgate: TestTollgate, key: string, body: Record<string, unknown>) {
+  const response = await tollgate.request('POST', '/v1/webhook-endpoints', { key, body });
+  expect(response.status, await response.clone().text()).toBe(201);
+  return (await response.json()) as { id: string; secret: string; [field: string]: unknown };
+}
+
+async function deliveries(tollgate: TestTollgate, key: string, endpointId: string) {
+  const response = await tollgate.request('GET', `/v1/webhook-endpoints/${endpointId}/deliveries`, { key });
+  expect(response.status).toBe(200);
+  return (await response.json()).data as Array<
+    Record<string, unknown> & { attempt_log: Array<Record<string, unknown>> }
+  >;
+}
+
+async function runRetryJob(tollgate: TestTollgate) {
+  const response = await tollgate.request('POST', '/v1/admin/jobs/webhook-retry/run', { key: OPERATOR_KEY });
+  expect(response.status).toBe(200);
+  return response.json();
+}
+
+/** Runs the retry job until `done` holds (the schedule's 1 s gaps pass in real time). */
+async function retryUntil(tollgate: TestTollgate, done: () => Promise<boolean>, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error('the retries did not finish in time');
+    await runRetryJob(tollgate);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+}
+
+const headersOf = (received: { headers: Record<string, unknown> }) =>
+  Object.fromEntries(Object.entries(received.headers).map(([name, value]) => [name, String(value)]));
+
+describe('webhook endpoints', () => {
+  let tollgate: TestTollgate;
+  let tenant: { id: string; key: string };
+  beforeAll(async () => {
+    tollgate = await tollgateWith();
+    tenant = await tollgate.createTenant('Endpoints');
+  });
+
+  it('creates, reads, lists, updates and deletes an endpoint; the secret is shown on create only', async () => {
+    const created = await createEndpoint(tollgate, tenant.key, {
+      url: 'http://127.0.0.1:9/hook',
+      event_types: ['budget.exceeded', 'anomaly.detected'],
+      description: 'ops',
+    });
+    expect(created).toMatchObject({
+      id: expect.stringMatching(/^whe_[0-9A-Z]{26}$/),
+      url: 'http://127.0.0.1:9/hook',
+      event_types: ['budget.exceeded', 'anomaly.detected'],
+      description: 'ops',
+      status: 'enabled',
+      disabled_reason: null,
+      secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/),
+    });
+
+    const fetched = await (
+      await tollgate.request('GET', `/v1/webhook-endpoints/${created.id}`, { key: tenant.key })
+    ).json();
+    const { secret: _secret, ...withoutSecret } = created;
+    expect(fetched).toEqual(withoutSecret);
+    expect(JSON.stringify(fetched)).not.toContain('whsec_');
+
+    const listed = await (await tollgate.request('GET', '/v1/webhook-endpoints', { key: tenant.key })).json();
+    expect(listed.data.map((endpoint: { id: string }) => endpoint.id)).toContain(created.id);
+    expect(JSON.stringify(listed)).not.toContain('whsec_');
+
+    const patched = await tollgate.request('PATCH', `/v1/webhook-endpoints/${created.id}`, {
+      key: tenant.key,
+      body: { event_types: null, description: null, url: 'http://127.0.0.1:9/other' },
+    });
+    expect(patched.status).toBe(200);
+    expect(await patched.json()).toMatchObject({
+      event_types: null,
+      description: null,
+      url: 'http://127.0.0.1:9/other',
+    });
+
+    const disabled = await tollgate.request('PATCH', `/v1/webhook-endpoints/${created.id}`, {
+      key: tenant.key,
+      body: { status: 'disabled' },
+    });
+    expect(await disabled.json()).toMatchObject({
+      status: 'disabled',
+      disabled_reason: 'disabled by the tenant',
+    });
+    const enabled = await tollgate.request('PATCH', `/v1/webhook-endpoints/${created.id}`, {
+      key: tenant.key,
+      body: { status: 'enabled' },
+    });
+    expect(await enabled.json()).toMatchObject({
+      status: 'enabled',
+      disabled_reason: null,
+      disabled_at: null,
+    });
+
+    const deleted = await tollgate.request('DELETE', `/v1/webhook-endpoints/${created.id}`, {
+      key: tenant.key,
+    });
+    expect(deleted.status).toBe(204);
+    const gone = await tollgate.request('GET', `/v1/webhook-endpoints/${created.id}`, { key: tenant.key });
+    expect(gone.status).toBe(404);
+    expect(await gone.json()).toMatchObject({ code: 'WEBHOOK_ENDPOINT_NOT_FOUND' });
+    expect(
+      (await tollgate.request('DELETE', `/v1/webhook-endpoints/${created.id}`, { key: tenant.key })).status,
+    ).toBe(404);
+  });
+
+  it('refuses bad input with field paths', async () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{}, 'url'],
+      [{ url: 'ftp://example.com/x' }, 'url'],
+      [{ url: 'not a url' }, 'url'],
+      [{ url: 'http://127.0.0.1:9/x', event_types: ['budget.nope'] }, 'event_types.0'],
+      [{ url: 'http://127.0.0.1:9/x', event_types: [] }, 'event_types'],
+      [{ url: 'http://127.0.0.1:9/x', event_types: ['budget.exceeded', 'budget.exceeded'] }, 'event_types'],
+      [{ url: 'http://127.0.0.1:9/x', secret: 'whsec_mine' }, '(root)'],
+      [{ url: 'http://user:pass@127.0.0.1:9/x' }, 'url'],
+    ];
+    for (const [body, path] of cases) {
+      const response = await tollgate.request('POST', '/v1/webhook-endpoints', { key: tenant.key, body });
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      const problem = await response.json();
+      expect(
+        problem.errors.map((error: { path: string }) => error.path),
+        JSON.stringify(body),
+      ).toContain(path);
+    }
+    const created = await createEndpoint(tollgate, tenant.key, { url: 'http://127.0.0.1:9/x' });
+    const badPatch = await tollgate.request('PATCH', `/v1/webhook-endpoints/${created.id}`, {
+      key: tenant.key,
+      body: { status: 'paused' },
+    });
+    expect(badPatch.status).toBe(400);
+    expect((await badPatch.json()).errors[0].path).toBe('status');
+  });
+});
+
+describe('delivery to a real receiver', () => {
+  let tollgate: TestTollgate;
+  let tenant: { id: string; key: string };
+  beforeAll(async () => {
+    tollgate = await tollgateWith();
+    tenant = await tollgate.createTenant('Deliveries');
+  });
+
+  it('signs per Standard Webhooks: the receiver verifies with the secret', async () => {
+    const hook = await receiver();
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const event = busEvent(tenant.id, 'anomaly.detected.v1', { metric: 'cost', score: 7.2 });
+    await publish(tollgate, event);
+    expect(hook.received).toHaveLength(1);
+    const [received] = hook.received;
+    if (!received) throw new Error('nothing received');
+    const payload = new Webhook(endpoint.secret).verify(received.body, headersOf(received));
+    expect(payload).toEqual({
+      id: event.id,
+      type: 'anomaly.detected',
+      created_at: event.time,
+      tenant_id: tenant.id,
+      data: { metric: 'cost', score: 7.2 },
+    });
+    expect(received.headers['webhook-id']).toBe(event.id);
+    expect(received.headers['content-type']).toBe('application/json');
+    // Another secret does not verify it.
+    const other = await createEndpoint(tollgate, tenant.key, {
+      url: 'http://127.0.0.1:9/x',
+      event_types: ['budget.resolved'],
+    });
+    expect(() => new Webhook(other.secret).verify(received.body, headersOf(received))).toThrow(/signature/i);
+
+    const [log] = await deliveries(tollgate, tenant.key, endpoint.id);
+    expect(log).toMatchObject({
+      event_id: event.id,
+      event_type: 'anomaly.detected',
+      state: 'delivered',
+      attempts: 1,
+      status_code: 200,
+      next_retry_at: null,
+      latency_ms: expect.any(Number),
+    });
+  });
+
+  it('sends only the event types an endpoint asked for, and a redelivered bus event creates nothing new', async () => {
+    const budgetsOnly = await receiver();
+    const everything = await receiver();
+    const filtered = await createEndpoint(tollgate, tenant.key, {
+      url: budgetsOnly.url,
+      event_types: ['budget.exceeded'],
+    });
+    await createEndpoint(tollgate, tenant.key, { url: everything.url });
+    const anomaly = busEvent(tenant.id, 'anomaly.detected.v1');
+    const exceeded = busEvent(tenant.id, 'budget.exceeded.v1', { budget_id: 'bud_1' });
+    await publish(tollgate, anomaly, exceeded);
+    expect(budgetsOnly.received.map((r) => JSON.parse(r.body).type)).toEqual(['budget.exceeded']);
+    expect(everything.received.map((r) => JSON.parse(r.body).type).sort()).toEqual([
+      'anomaly.detected',
+      'budget.exceeded',
+    ]);
+    // The bus delivers at least once: the same event again is not sent again.
+    await publish(tollgate, exceeded, anomaly);
+    expect(budgetsOnly.received).toHaveLength(1);
+    expect(everything.received).toHaveLength(2);
+    expect(await deliveries(tollgate, tenant.key, filtered.id)).toHaveLength(1);
+    // Other tenants' events never reach this tenant's endpoints.
+    const other = await tollgate.createTenant('Other');
+    await publish(tollgate, busEvent(other.id, 'budget.exceeded.v1'));
+    expect(budgetsOnly.received).toHaveLength(1);
+  });
+
+  it('retries a failing receiver on the schedule: delivered once, every attempt in the log', async () => {
+    const hook = await receiver((index) => ({ status: index < 3 ? 500 : 200 }));
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const event = busEvent(tenant.id, 'budget.threshold_crossed.v1', { threshold: 80 });
+    await publish(tollgate, event);
+    expect(hook.received).toHaveLength(1);
+    const [pending] = await deliveries(tollgate, tenant.key, endpoint.id);
+    expect(pending).toMatchObject({
+      state: 'pending',
+      attempts: 1,
+      status_code: 500,
+      last_error: 'HTTP 500',
+    });
+    expect(Date.parse(pending?.next_retry_at as string)).toBeGreaterThan(Date.now() - 1000);
+
+    await retryUntil(
+      tollgate,
+      async () => (await deliveries(tollgate, tenant.key, endpoint.id))[0]?.state !== 'pending',
+    );
+    const [done] = await deliveries(tollgate, tenant.key, endpoint.id);
+    expect(done).toMatchObject({ state: 'delivered', attempts: 4, status_code: 200, next_retry_at: null });
+    expect(done?.attempt_log.map((attempt) => attempt.status_code)).toEqual([500, 500, 500, 200]);
+    expect(done?.attempt_log.map((attempt) => attempt.attempt)).toEqual([1, 2, 3, 4]);
+    for (const attempt of done?.attempt_log ?? []) expect(attempt.latency_ms).toEqual(expect.any(Number));
+    // Each retry waited its scheduled second.
+    const times = hook.received.map((r) => r.receivedAt);
+    for (let i = 1; i < times.length; i++)
+      expect((times[i] as number) - (times[i - 1] as number)).toBeGreaterThanOrEqual(950);
+    expect(hook.received).toHaveLength(4);
+    expect(new Set(hook.received.map((r) => r.headers['webhook-id']))).toEqual(new Set([event.id]));
+    // Every attempt is signed afresh and verifies.
+    for (const received of hook.received)
+      new Webhook(endpoint.secret).verify(received.body, headersOf(received));
+    // Nothing more is sent later.
+    await runRetryJob(tollgate);
+    expect(hook.received).toHaveLength(4);
+  });
+
+  it('dead-letters after the last attempt, keeps the delivery, and replays it', async () => {
+    const hook = await receiver(() => ({ status: 503 }));
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const event = busEvent(tenant.id, 'billing.drift_detected.v1', { drift_pct: '12.5' });
+    await publish(tollgate, event);
+    await retryUntil(
+      tollgate,
+      async () => (await deliveries(tollgate, tenant.key, endpoint.id))[0]?.state !== 'pending',
+    );
+    const [dead] = await deliveries(tollgate, tenant.key, endpoint.id);
+    expect(dead).toMatchObject({ state: 'failed', attempts: 4, status_code: 503, next_retry_at: null });
+    expect(hook.received).toHaveLength(4);
+
+    hook.answer(() => ({ status: 204 }));
+    const replay = await tollgate.request('POST', `/v1/webhook-deliveries/${dead?.id}/replay`, {
+      key: tenant.key,
+    });
+    expect(replay.status).toBe(202);
+    const replayed = await replay.json();
+    expect(replayed).toMatchObject({
+      id: expect.stringMatching(/^del_/),
+      replay_of: dead?.id,
+      event_id: event.id,
+      state: 'delivered',
+      attempts: 1,
+      status_code: 204,
+    });
+    expect(replayed.id).not.toBe(dead?.id);
+    expect(hook.received).toHaveLength(5);
+    const last = hook.received[4];
+    if (!last) throw new Error('no replay received');
+    expect(last.body).toBe(hook.received[0]?.body);
+    expect(new Webhook(endpoint.secret).verify(last.body, headersOf(last))).toMatchObject({ id: event.id });
+    const log = await deliveries(tollgate, tenant.key, endpoint.id);
+    expect(log.map((delivery) => delivery.id)).toEqual([replayed.id, dead?.id]);
+
+    const unknown = await tollgate.request('POST', `/v1/webhook-deliveries/${newId('del')}/replay`, {
+      key: tenant.key,
+    });
+    expect(unknown.status).toBe(404);
+    expect((await unknown.json()).code).toBe('WEBHOOK_DELIVERY_NOT_FOUND');
+  });
+
+  it('sends a test event on demand, whatever the filter', async () => {
+    const hook = await receiver();
+    const endpoint = await createEndpoint(tollgate, tenant.key, {
+      url: hook.url,
+      event_types: ['budget.resolved'],
+    });
+    const response = await tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/test`, {
+      key: tenant.key,
+    });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toMatchObject({
+      event_type: 'webhook.test',
+      state: 'delivered',
+      status_code: 200,
+      attempts: 1,
+    });
+    const [received] = hook.received;
+    if (!received) throw new Error('nothing received');
+    expect(new Webhook(endpoint.secret).verify(received.body, headersOf(received))).toMatchObject({
+      type: 'webhook.test',
+      tenant_id: tenant.id,
+      data: { endpoint_id: endpoint.id },
+    });
+  });
+
+  it('disables the endpoint on 410 Gone and sends it nothing more', async () => {
+    const hook = await receiver(() => ({ status: 410 }));
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    await publish(tollgate, busEvent(tenant.id, 'budget.exceeded.v1'));
+    const [delivery] = await deliveries(tollgate, tenant.key, endpoint.id);
+    expect(delivery).toMatchObject({ state: 'failed', attempts: 1, status_code: 410, next_retry_at: null });
+    const disabled = await (
+      await tollgate.request('GET', `/v1/webhook-endpoints/${endpoint.id}`, { key: tenant.key })
+    ).json();
+    expect(disabled).toMatchObject({ status: 'disabled', disabled_reason: 'the endpoint answered 410 Gone' });
+    expect(disabled.disabled_at).toEqual(expect.any(String));
+
+    await publish(tollgate, busEvent(tenant.id, 'budget.exceeded.v1'));
+    expect(hook.received).toHaveLength(1);
+    const test = await tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/test`, {
+      key: tenant.key,
+    });
+    expect(test.status).toBe(409);
+    expect((await test.json()).code).toBe('WEBHOOK_ENDPOINT_DISABLED');
+    const replay = await tollgate.request('POST', `/v1/webhook-deliveries/${delivery?.id}/replay`, {
+      key: tenant.key,
+    });
+    expect(replay.status).toBe(409);
+    await runRetryJob(tollgate);
+    expect(hook.received).toHaveLength(1);
+  });
+
+  it("waits at least the receiver's Retry-After", async () => {
+    const hook = await receiver((index) =>
+      index === 0 ? { status: 429, headers: { 'retry-after': '3' } } : { status: 200 },
+    );
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    await publish(tollgate, busEvent(tenant.id, 'budget.forecast_exceeded.v1'));
+    const [pending] = await deliveries(tollgate, tenant.key, endpoint.id);
+    expect(pending).toMatchObject({ state: 'pending', status_code: 429 });
+    const firstAt = Date.parse(pending?.attempt_log[0]?.at as string);
+    // The schedule says 1 s; the receiver asked for 3.
+    expect(Date.parse(pending?.next_retry_at as string) - firstAt).toBeGreaterThanOrEqual(3000);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await runRetryJob(tollgate);
+    expect(hook.received).toHaveLength(1);
+    await retryUntil(
+      tollgate,
+      async () => (await deliveries(tollgate, tenant.key, endpoint.id))[0]?.state === 'delivered',
+    );
+    expect(hook.received).toHaveLength(2);
+    expect(
+      (hook.received[1]?.receivedAt as number) - (hook.received[0]?.receivedAt as number),
+    ).toBeGreaterThanOrEqual(2900);
+  });
+
+  it('gives up on an attempt after the timeout and retries it', async () => {
+    const hook = await receiver((index) => (index === 0 ? { status: 200, hang: true } : { status: 200 }));
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const started = Date.now();
+    await publish(tollgate, busEvent(tenant.id, 'budget.resolved.v1'));
+    const [timedOut] = await deliveries(tollgate, tenant.key, endpoint.id);
+    expect(timedOut).toMatchObject({
+      state: 'pending',
+      status_code: null,
+      last_error: 'timeout after 2000 ms',
+    });
+    expect(timedOut?.latency_ms).toBeGreaterThanOrEqual(1990);
+    expect(Date.now() - started).toBeLessThan(8000);
+    await retryUntil(
+      tollgate,
+      async () => (await deliveries(tollgate, tenant.key, endpoint.id))[0]?.state === 'delivered',
+    );
+    expect(hook.received).toHaveLength(2);
+  });
+});
+
+describe('secret rotation', () => {
+  it('signs with both secrets for 24 hours, each signature verifiable by its own secret, then with the new one only', async () => {
+    let offsetMs = 0;
+    const tollgate = await tollgateWith('0,1', { now: () => new Date(Date.now() + offsetMs) });
+    const tenant = await tollgate.createTenant('Rotation');
+    const hook = await receiver();
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const oldSecret = endpoint.secret;
+
+    const rotation = await tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/rotate-secret`, {
+      key: tenant.key,
+    });
+    expect(rotation.status).toBe(200);
+    const rotated = await rotation.json();
+    expect(rotated.secret).toMatch(/^whsec_/);
+    expect(rotated.secret).not.toBe(oldSecret);
+    expect(Date.parse(rotated.previous_secret_expires_at) - Date.now()).toBeGreaterThan(
+      24 * 3_600_000 - 60_000,
+    );
+    const newSecret = rotated.secret as string;
+    const shown = await (
+      await tollgate.request('GET', `/v1/webhook-endpoints/${endpoint.id}`, { key: tenant.key })
+    ).json();
+    expect(shown.previous_secret_expires_at).toBe(rotated.previous_secret_expires_at);
+    expect(JSON.stringify(shown)).not.toContain('whsec_');
+
+    await tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/test`, { key: tenant.key });
+    const during = hook.received[0];
+    if (!during) throw new Error('nothing received');
+    const signatures = String(during.headers['webhook-signature']).split(' ');
+    expect(signatures).toHaveLength(2);
+    expect(new Webhook(newSecret).verify(during.body, headersOf(during))).toMatchObject({
+      type: 'webhook.test',
+    });
+    expect(new Webhook(oldSecret).verify(during.body, headersOf(during))).toMatchObject({
+      type: 'webhook.test',
+    });
+    const withOnly = (signature: string) => ({ ...headersOf(during), 'webhook-signature': signature });
+    const [first, second] = signatures as [string, string];
+    expect(() => new Webhook(newSecret).verify(during.body, withOnly(first))).not.toThrow();
+    expect(() => new Webhook(oldSecret).verify(during.body, withOnly(first))).toThrow();
+    expect(() => new Webhook(oldSecret).verify(during.body, withOnly(second))).not.toThrow();
+    expect(() => new Webhook(newSecret).verify(during.body, withOnly(second))).toThrow();
+
+    // A day and a second later (the clock is Tollgate's; the receiver's check of the timestamp
+    // would reject a message from the future, so the signature is compared directly).
+    offsetMs = 24 * 3_600_000 + 1000;
+    await tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/test`, { key: tenant.key });
+    const after = hook.received[1];
+    if (!after) throw new Error('nothing received');
+    const id = String(after.headers['webhook-id']);
+    const timestamp = new Date(Number(after.headers['webhook-timestamp']) * 1000);
+    expect(timestamp.getTime()).toBeGreaterThan(Date.now() + 24 * 3_600_000 - 60_000);
+    expect(after.headers['webhook-signature']).toBe(new Webhook(newSecret).sign(id, timestamp, after.body));
+    expect(after.headers['webhook-signature']).not.toContain(
+      new Webhook(oldSecret).sign(id, timestamp, after.body),
+    );
+    const later = await (
+      await tollgate.request('GET', `/v1/webhook-endpoints/${endpoint.id}`, { key: tenant.key })
+    ).json();
+    expect(later.previous_secret_expires_at).toBeNull();
+  });
+});
+
+describe('endpoints that keep failing', () => {
+  it('are disabled after 5 days of failures, with the reason on the endpoint; a success restarts the count', async () => {
+    let offsetMs = 0;
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino(
+      { level: 'warn' },
+      { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
+    );
+    const tollgate = await tollgateWith(
+      '0',
+      { now: () => new Date(Date.now() + offsetMs) },
+      {},
+      'dynamodb-local',
+      logger,
+    );
+    const tenant = await tollgate.createTenant('Failing');
+    const failing = await receiver(() => ({ status: 500 }));
+    const recovering = await receiver((index) => ({ status: index === 1 ? 200 : 500 }));
+    const dead = await createEndpoint(tollgate, tenant.key, { url: failing.url });
+    const flaky = await createEndpoint(tollgate, tenant.key, { url: recovering.url });
+    const get = async (id: string) =>
+      (await tollgate.request('GET', `/v1/webhook-endpoints/${id}`, { key: tenant.key })).json();
+    const day = 86_400_000;
+
+    await publish(tollgate, busEvent(tenant.id, 'anomaly.detected.v1'));
+    const firstFailure = (await get(dead.id)).failing_since;
+    expect(firstFailure).toEqual(expect.any(String));
+    offsetMs = 2 * day;
+    await publish(tollgate, busEvent(tenant.id, 'anomaly.detected.v1'));
+    expect(await get(dead.id)).toMatchObject({ status: 'enabled', failing_since: firstFailure });
+    expect((await get(flaky.id)).failing_since).toBeNull();
+    offsetMs = 5 * day + 1000;
+    await publish(tollgate, busEvent(tenant.id, 'anomaly.detected.v1'));
+    const disabled = await get(dead.id);
+    expect(disabled).toMatchObject({ status: 'disabled' });
+    expect(disabled.disabled_reason).toBe(`every delivery attempt failed for 5 days (since ${firstFailure})`);
+    // The operator's log says so too, once.
+    expect(lines.filter((line) => line.msg === 'webhook endpoint disabled')).toEqual([
+      expect.objectContaining({
+        tenant_id: tenant.id,
+        endpoint_id: dead.id,
+        reason: disabled.disabled_reason,
+      }),
+    ]);
+    // The flaky endpoint succeeded on day 2: its failures started again after that.
+    expect(await get(flaky.id)).toMatchObject({ status: 'enabled', disabled_reason: null });
+    expect(failing.received).toHaveLength(3);
+
+    await publish(tollgate, busEvent(tenant.id, 'anomaly.detected.v1'));
+    expect(failing.received).toHaveLength(3);
+    expect(recovering.received).toHaveLength(4);
+  });
+});
+
+describe('restart', () => {
+  it('sends the deliveries a stopped runtime persisted, from the retry job of a new runtime', async () => {
+    const { createTestStore } = await import('../helpers/tollgate.js');
+    const store = await createTestStore();
+    try {
+      const env = { TOLLGATE_ALLOW_PRIVATE_URLS: 'true', TOLLGATE_WEBHOOK_RETRY_SCHEDULE: '1,1' };
+      const before = await createTestTollgate({ store, env });
+      const tenant = await before.createTenant('Restart');
+      const hook = await receiver((index) => ({ status: index === 0 ? 503 : 200 }));
+      const endpoint = await createEndpoint(before, tenant.key, { url: hook.url });
+      const event = busEvent(tenant.id, 'budget.exceeded.v1', { spent: '101.00' });
+      // The first attempt is due in a second: the process stops before making it.
+      await publish(before, event);
+      expect(hook.received).toHaveLength(0);
+      expect((await deliveries(before, tenant.key, endpoint.id))[0]).toMatchObject({
+        state: 'pending',
+        attempts: 0,
+      });
+      await before.cleanup();
+
+      const after = await createTestTollgate({ store, env });
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await retryUntil(
+        after,
+        async () => (await deliveries(after, tenant.key, endpoint.id))[0]?.state === 'delivered',
+      );
+      await after.cleanup();
+      expect(hook.received).toHaveLength(2);
+      const delivered = hook.received[1];
+      if (!delivered) throw new Error('nothing delivered');
+      expect(new Webhook(endpoint.secret).verify(delivered.body, headersOf(delivered))).toMatchObject({
+        id: event.id,
+        type: 'budget.exceeded',
+        data: { spent: '101.00' },
+      });
+    } finally {
+      await store.cleanup();
+    }
+  });
+});
+
+describe('private addresses (TOLLGATE_ALLOW_PRIVATE_URLS=false)', () => {
+  const table: Record<string, string[]> = {
+    'hooks.example.test': ['93.184.216.34'],
+    'internal.example.test': ['10.0.0.5'],
+    'split.example.test': ['93.184.216.34', '192.168.0.9'],
+    'v6.example.test': ['fd00::1'],
+  };
+  const resolve = async (hostname: string): Promise<ResolvedAddress[]> => {
+    const addresses = table[hostname];
+    if (!addresses) throw new Error(`ENOTFOUND ${hostname}`);
+    return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+  };
+  let tollgate: TestTollgate;
+  let tenant: { id: string; key: string };
+  beforeAll(async () => {
+    tollgate = await tollgateWith('0,60', { resolve }, { TOLLGATE_ALLOW_PRIVATE_URLS: 'false' });
+    tenant = await tollgate.createTenant('Guarded');
+  });
+
+  it('refuses URLs that reach private, loopback, link-local, metadata or CGNAT addresses, and plain http', async () => {
+    const refused: Array<[string, RegExp]> = [
+      ['https://internal.example.test/hook', /10\.0\.0\.5, a private address/],
+      ['https://split.example.test/hook', /192\.168\.0\.9, a private address/],
+      ['https://v6.example.test/hook', /unique-local/],
+      ['https://unknown.example.test/hook', /could not be resolved/],
+      ['https://127.0.0.1/hook', /loopback/],
+      ['https://localhost/hook', /could not be resolved|loopback/],
+      ['https://[::1]/hook', /loopback/],
+      ['https://169.254.169.254/latest/meta-data/', /metadata/],
+      ['https://[fd00:ec2::254]/', /metadata/],
+      ['https://100.64.1.1/', /carrier-grade NAT/],
+      ['https://[::ffff:10.0.0.1]/', /private/],
+      ['http://hooks.example.test/hook', /https/],
+    ];
+    for (const [url, reason] of refused) {
+      const response = await tollgate.request('POST', '/v1/webhook-endpoints', {
+        key: tenant.key,
+        body: { url },
+      });
+      expect(response.status, url).toBe(400);
+      const problem = await response.json();
+      expect(problem.code, url).toBe('WEBHOOK_URL_REFUSED');
+      expect(problem.errors[0].path).toBe('url');
+      expect(problem.errors[0].message, url).toMatch(reason);
+    }
+    const accepted = await createEndpoint(tollgate, tenant.key, { url: 'https://hooks.example.test/hook' });
+    const moved = await tollgate.request('PATCH', `/v1/webhook-endpoints/${accepted.id}`, {
+      key: tenant.key,
+      body: { url: 'https://internal.example.test/hook' },
+    });
+    expect(moved.status).toBe(400);
+    expect((await moved.json()).code).toBe('WEBHOOK_URL_REFUSED');
+  });
+
+  it('checks again at send time: a host rebound to a private address is refused without connecting', async () => {
+    table['rebind.example.test'] = ['93.184.216.34'];
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: 'https://rebind.example.test/hook' });
+    table['rebind.example.test'] = ['127.0.0.1'];
+    const response = await tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/test`, {
+      key: tenant.key,
+    });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toMatchObject({
+      state: 'pending',
+      attempts: 1,
+      status_code: null,
+      last_error: 'refused: rebind.example.test resolves to 127.0.0.1, a loopback address',
+    });
+  });
+});
+
+describe('the delivery step as a Lambda handler calls it', () => {
+  it('takes an EventBridge event, then a due delivery id', async () => {
+    const { handleWebhookDelivery } = await import('../../shared/webhooks/entry.js');
+    const tollgate = await tollgateWith('0,1');
+    const tenant = await tollgate.createTenant('Lambda');
+    const hook = await receiver((index) => ({ status: index === 0 ? 500 : 200 }));
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const event = busEvent(tenant.id, 'data_quality.unpriced_usage.v1', { model: 'mystery' });
+    const created = await handleWebhookDelivery(tollgate.runtime.webhooks.deliverer, {
+      'detail-type': event.type,
+      detail: event,
+    });
+    expect(created).toEqual({ created: [expect.stringMatching(/^del_/)] });
+    const deliveryId = (created as { created: string[] }).created[0] as string;
+    const input = { tenant_id: tenant.id, delivery_id: deliveryId };
+    expect(await handleWebhookDelivery(tollgate.runtime.webhooks.deliverer, input)).toEqual({
+      result: 'not-due',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await handleWebhookDelivery(tollgate.runtime.webhooks.deliverer, input)).toEqual({
+      result: 'delivered',
+    });
+    expect(await handleWebhookDelivery(tollgate.runtime.webhooks.deliverer, input)).toEqual({
+      result: 'settled',
+    });
+    expect(hook.received.map((r) => JSON.parse(r.body).type)).toEqual([
+      'data_quality.unpriced_usage',
+      'data_quality.unpriced_usage',
+    ]);
+    expect((await deliveries(tollgate, tenant.key, endpoint.id))[0]).toMatchObject({
+      state: 'delivered',
+      attempts: 2,
+    });
+  });
+});
+
+describe.each(ENGINES)('the delivery lifecycle on %s', (engine) => {
+  it('persists, retries, logs, dead-letters and replays', async () => {
+    const tollgate = await tollgateWith('0,1', {}, {}, engine);
+    const tenant = await tollgate.createTenant('Engines');
+    const hook = await receiver((index) => ({ status: index < 4 ? 502 : 200 }));
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    await publish(
+      tollgate,
+      busEvent(tenant.id, 'budget.exceeded.v1'),
+      busEvent(tenant.id, 'budget.resolved.v1'),
+    );
+    await retryUntil(tollgate, async () =>
+      (await deliveries(tollgate, tenant.key, endpoint.id)).every((delivery) => delivery.state !== 'pending'),
+    );
+    const log = await deliveries(tollgate, tenant.key, endpoint.id);
+    expect(log.map((delivery) => [delivery.state, delivery.attempts]).sort()).toEqual([
+      ['failed', 2],
+      ['failed', 2],
+    ]);
+    const replay = await tollgate.request('POST', `/v1/webhook-deliveries/${log[0]?.id}/replay`, {
+      key: tenant.key,
+    });
+    expect(await replay.json()).toMatchObject({ state: 'delivered', attempts: 1, replay_of: log[0]?.id });
+    expect(hook.received).toHaveLength(5);
+    expect(await deliveries(tollgate, tenant.key, endpoint.id)).toHaveLength(3);
+  });
+});
