@@ -1,4 +1,5 @@
 import { createApiKeyService } from './api-keys/service.js';
+import { createBudgetService } from './budgets/service.js';
 import type { EventBus } from './bus/bus.js';
 import type { Config } from './config/config.js';
 import { createDb, type Db } from './db/client.js';
@@ -27,14 +28,16 @@ export interface Runtime {
   services: ReturnType<typeof createServices>;
 }
 
-function createServices(db: Db) {
+function createServices(db: Db, bus: EventBus, logger: Logger, now: () => Date) {
   const apiKeys = createApiKeyService(db);
   const pricing = createPricingService(db);
+  const budgets = createBudgetService(db, pricing, bus, { now, logger });
   return {
     apiKeys,
     tenants: createTenantService(db, apiKeys),
     pricing,
-    usage: createUsageService(db, pricing),
+    budgets,
+    usage: createUsageService(db, pricing, undefined, budgets),
     outcomes: createOutcomeService(db),
   };
 }
@@ -46,6 +49,8 @@ export interface RuntimeParts {
   operatorKey?: string | undefined;
   logger?: Logger;
   db?: Db;
+  /** The clock of budgets and jobs (tests move it to a new period); the system clock by default. */
+  now?: () => Date;
 }
 
 export function createRuntime(parts: RuntimeParts): Runtime {
@@ -54,10 +59,13 @@ export function createRuntime(parts: RuntimeParts): Runtime {
   const db =
     parts.db ??
     createDb({ tableName: config.tableName, region: config.awsRegion, endpoint: config.dynamoEndpoint });
+  const now = parts.now ?? (() => new Date());
+  const services = createServices(db, parts.bus, logger, now);
   const jobs = new JobRegistry().register(
     createKpiRollupJob(db, parts.bus, logger, {
       lagSeconds: config.rollupLagSeconds,
       maxEvents: config.rollupMaxEvents,
+      budgets: services.budgets,
     }),
   );
   return {
@@ -68,6 +76,6 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     jobs,
     rateLimiter: new TokenBucketLimiter(config.rateLimit),
     operatorKey: parts.operatorKey ?? config.adminKey,
-    services: createServices(db),
+    services,
   };
 }

@@ -69,7 +69,7 @@ export interface TestTollgate {
 
 /** The real app on a real table, with config given the way the environment would give it. */
 export async function createTestTollgate(
-  options: { engine?: Engine; env?: Record<string, string> } = {},
+  options: { engine?: Engine; env?: Record<string, string>; now?: () => Date } = {},
 ): Promise<TestTollgate> {
   const store = await createTestStore(options.engine);
   const config = loadConfig({
@@ -81,7 +81,13 @@ export async function createTestTollgate(
     ...options.env,
   });
   const logger = createLogger(config.logLevel);
-  const runtime = createRuntime({ config, bus: new InProcessBus(logger), logger, db: store.db });
+  const runtime = createRuntime({
+    config,
+    bus: new InProcessBus(logger),
+    logger,
+    db: store.db,
+    ...(options.now ? { now: options.now } : {}),
+  });
   const app = createApp(runtime);
 
   const request = (
