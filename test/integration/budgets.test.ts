@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
+import { createUsageService } from '../../shared/usage/service.js';
 import { createTestTollgate, type TestTollgate } from '../helpers/tollgate.js';
 
 /** A clock the test moves (a new budget period, an expired reservation). */
@@ -494,5 +495,60 @@ describe('evaluation and enforcement', () => {
         })
       ).status,
     ).toBe(403);
+  });
+});
+
+describe('a crash between storing usage and applying it to budgets', () => {
+  it('is repaired by the rollup, once', async () => {
+    const crashy = await createTestTollgate({ env: { TOLLGATE_ROLLUP_LAG_SECONDS: '0' } });
+    try {
+      const t = await crashy.createTenant('Crash');
+      const created = await crashy.request('POST', '/v1/budgets', {
+        key: t.key,
+        body: { name: 'tokens', period: 'day', limit: { tokens: 1000 } },
+      });
+      const budget = await created.json();
+      const { db, services } = crashy.runtime;
+      // The process "dies" after the claims: the counters never see the events.
+      const dying = createUsageService(db, services.pricing, undefined, {
+        planUsage: services.budgets.planUsage,
+        applyUsage: async () => {},
+      });
+      const result = await dying.ingest(t.id, [
+        {
+          index: 0,
+          event: { id: 'lost-1', provider: 'openai', model: 'gpt-4o', usage: { input_tokens: 300 } },
+        },
+        {
+          index: 1,
+          event: { id: 'lost-2', provider: 'openai', model: 'gpt-4o', usage: { input_tokens: 200 } },
+        },
+      ]);
+      expect(result.accepted).toBe(2);
+      const spent = async () =>
+        (await (await crashy.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json()).status.spent;
+      expect(await spent()).toBe(0);
+      for (let run = 0; run < 2; run++) {
+        const summary = await (
+          await crashy.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${t.id}`, {
+            key: 'tgop_test-operator-key-0123456789abcdef',
+          })
+        ).json();
+        expect(summary.errors).toEqual([]);
+        expect(await spent()).toBe(500);
+      }
+      // Events applied on the ingest path are not applied again by the rollup.
+      await crashy.request('POST', '/v1/usage', {
+        key: t.key,
+        body: { id: 'fine-1', provider: 'openai', model: 'gpt-4o', usage: { input_tokens: 100 } },
+      });
+      expect(await spent()).toBe(600);
+      await crashy.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${t.id}`, {
+        key: 'tgop_test-operator-key-0123456789abcdef',
+      });
+      expect(await spent()).toBe(600);
+    } finally {
+      await crashy.cleanup();
+    }
   });
 });
