@@ -175,6 +175,20 @@ describe('budgets CRUD', () => {
         dimensions: { feature: 'chat', customer: 'acme' },
       },
     ]);
+    const summary = await (await tollgate.request('GET', '/v1/kpis/summary', { key: t.key })).json();
+    expect(summary.budgets.map((b: { id: string }) => b.id)).toEqual([
+      root.id,
+      feature.id,
+      customer.id,
+      other.id,
+    ]);
+    expect(summary.budgets[2]).toMatchObject({
+      name: 'chat acme',
+      state: 'ok',
+      spent: '2.50000000',
+      limit: '100.00000000',
+      utilization_pct: 2.5,
+    });
     const tree = await (await tollgate.request('GET', '/v1/budgets?view=tree', { key: t.key })).json();
     expect(tree.data).toHaveLength(1);
     const [top] = tree.data;
