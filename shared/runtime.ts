@@ -1,4 +1,5 @@
 import { createApiKeyService } from './api-keys/service.js';
+import { createBudgetService } from './budgets/service.js';
 import type { EventBus } from './bus/bus.js';
 import type { Config } from './config/config.js';
 import { createDb, type Db } from './db/client.js';
@@ -30,14 +31,16 @@ export interface Runtime {
   webhooks: Webhooks;
 }
 
-function createServices(db: Db, webhooks: Webhooks) {
+function createServices(db: Db, bus: EventBus, logger: Logger, now: () => Date, webhooks: Webhooks) {
   const apiKeys = createApiKeyService(db);
   const pricing = createPricingService(db);
+  const budgets = createBudgetService(db, pricing, bus, { now, logger });
   return {
     apiKeys,
     tenants: createTenantService(db, apiKeys),
     pricing,
-    usage: createUsageService(db, pricing),
+    budgets,
+    usage: createUsageService(db, pricing, undefined, budgets),
     outcomes: createOutcomeService(db),
     webhooks: webhooks.service,
   };
@@ -52,6 +55,8 @@ export interface RuntimeParts {
   db?: Db;
   /** Webhook delivery settings beyond config (tests: a short timeout, a fake resolver, a clock). */
   webhooks?: WebhookOptions;
+  /** The clock of budgets and jobs (tests move it to a new period); the system clock by default. */
+  now?: () => Date;
 }
 
 export function createRuntime(parts: RuntimeParts): Runtime {
@@ -60,12 +65,15 @@ export function createRuntime(parts: RuntimeParts): Runtime {
   const db =
     parts.db ??
     createDb({ tableName: config.tableName, region: config.awsRegion, endpoint: config.dynamoEndpoint });
+  const now = parts.now ?? (() => new Date());
   const webhooks = createWebhooks(db, logger, config, parts.webhooks);
+  const services = createServices(db, parts.bus, logger, now, webhooks);
   const jobs = new JobRegistry()
     .register(
       createKpiRollupJob(db, parts.bus, logger, {
         lagSeconds: config.rollupLagSeconds,
         maxEvents: config.rollupMaxEvents,
+        budgets: services.budgets,
       }),
     )
     .register(webhooks.retryJob);
@@ -77,7 +85,7 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     jobs,
     rateLimiter: new TokenBucketLimiter(config.rateLimit),
     operatorKey: parts.operatorKey ?? config.adminKey,
-    services: createServices(db, webhooks),
+    services,
     webhooks,
   };
 }

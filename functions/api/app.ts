@@ -9,7 +9,9 @@ import { createRouter } from './openapi.js';
 import { adminJobRoutes } from './routes/admin-jobs.js';
 import { adminPriceRoutes, PRICE_FILE_PATH } from './routes/admin-prices.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
+import { budgetRoutes } from './routes/budgets.js';
 import { dashboardRoutes } from './routes/dashboard.js';
+import { enforcementRoutes } from './routes/enforcement.js';
 import { exportRoutes } from './routes/exports.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
@@ -58,6 +60,8 @@ export function createApp(runtime: Runtime, options: AppOptions = {}) {
   app.route('/', priceRoutes);
   app.route('/', kpiRoutes);
   app.route('/', exportRoutes);
+  app.route('/', budgetRoutes);
+  app.route('/', enforcementRoutes);
   app.route('/', webhookRoutes);
   app.route('/', dashboardRoutes);
 

@@ -62,6 +62,35 @@ export const keys = {
   webhookDuePartition: () => `${V}#operator#webhook-due`,
 
   /**
+   * Budgets live in a partition of their own: each definition (`v1#budget#<id>`) and the counters
+   * of its current and previous period (`v1#budget#<id>#period#<start>`), so one consistent Query
+   * reads everything an enforcement check needs.
+   */
+  budgetsPartition: (tenantId: string) => `${tenantPartition(tenantId)}#budgets`,
+  budget: (tenantId: string, budgetId: string) => ({
+    pk: `${tenantPartition(tenantId)}#budgets`,
+    sk: `${V}#budget#${budgetId}`,
+  }),
+  budgetCounter: (tenantId: string, budgetId: string, periodStart: string) => ({
+    pk: `${tenantPartition(tenantId)}#budgets`,
+    sk: `${V}#budget#${budgetId}#period#${periodStart}`,
+  }),
+  /** A reservation, by its id; and the caller's idempotency key that names it. */
+  reservation: (tenantId: string, reservationId: string) => ({
+    pk: `${tenantPartition(tenantId)}#reservations`,
+    sk: `${V}#reservation#${reservationId}`,
+  }),
+  authorization: (tenantId: string, requestId: string) => ({
+    pk: `${tenantPartition(tenantId)}#reservations`,
+    sk: `${V}#authorization#${requestId}`,
+  }),
+  /** Marks one ingest request's usage as applied to the budget counters. */
+  budgetBatch: (tenantId: string, batchId: string) => ({
+    pk: tenantPartition(tenantId),
+    sk: `${V}#budget-batch#${batchId}`,
+  }),
+
+  /**
    * A raw event, stored under the key that makes it unique per tenant (its dedupe key), in one
    * of SHARDS partitions so a busy tenant's writes spread out.
    */

@@ -39,6 +39,8 @@ export interface IngestOptions<S extends z.ZodType<ValidEvent>> {
   now: Date;
   schema: S;
   prepare(event: z.infer<S>, timestamp: Date): Prepared;
+  /** Runs once the claims have settled, with the attributes of the events this request stored. */
+  onAccepted?(stored: Record<string, unknown>[]): Promise<void>;
 }
 
 const issuesToErrors = (issues: z.core.$ZodIssue[]): FieldError[] =>
@@ -144,6 +146,16 @@ export async function ingestEvents<S extends z.ZodType<ValidEvent>>(
       `${failed.length} of ${toClaim.length} events could not be stored. Retry the whole batch: events already stored are reported as duplicates and counted once.`,
       'STORE_UNAVAILABLE',
       { cause: (failed[0] as PromiseRejectedResult).reason },
+    );
+  }
+  if (options.onAccepted) {
+    await options.onAccepted(
+      toClaim
+        .filter((_, position) => {
+          const outcome = outcomes[position];
+          return outcome?.status === 'fulfilled' && outcome.value === 'accepted';
+        })
+        .map((event) => event.attributes),
     );
   }
   outcomes.forEach((outcome, position) => {

@@ -1,4 +1,5 @@
 import pLimit from 'p-limit';
+import type { BudgetService, StoredUsage } from '../budgets/service.js';
 import type { EventBus } from '../bus/bus.js';
 import type { Db } from '../db/client.js';
 import type { Job, JobRunOptions, JobSummary } from '../jobs/registry.js';
@@ -29,7 +30,12 @@ export function createKpiRollupJob(
   db: Db,
   bus: EventBus,
   logger: Logger,
-  options: { lagSeconds: number; maxEvents: number; now?: () => Date },
+  options: {
+    lagSeconds: number;
+    maxEvents: number;
+    now?: () => Date;
+    budgets?: Pick<BudgetService, 'runTenantStep'>;
+  },
 ): Job {
   const now = options.now ?? (() => new Date());
   return {
@@ -43,6 +49,8 @@ export function createKpiRollupJob(
       let behind = 0;
       let anomalies = 0;
       let published = 0;
+      let budgetNotices = 0;
+      let reservationsExpired = 0;
       const errors: JobSummary['errors'] = [];
       await Promise.all(
         tenantIds.map((tenantId) =>
@@ -77,6 +85,14 @@ export function createKpiRollupJob(
                 const yesterday = new Date(at.getTime() - 86_400_000).toISOString().slice(0, 10);
                 anomalies += (await checkAnomalies(db, tenantId, yesterday, at)).length;
               }
+              if (options.budgets) {
+                const step = await options.budgets.runTenantStep(
+                  tenantId,
+                  result.budgetEvents as unknown as StoredUsage[],
+                );
+                budgetNotices += step.notices;
+                reservationsExpired += step.swept;
+              }
               published += await flushOutbox(db, tenantId, bus);
             } catch (error) {
               logger.error({ err: error, tenant_id: tenantId }, 'kpi rollup failed for a tenant');
@@ -90,7 +106,15 @@ export function createKpiRollupJob(
         started_at: startedAt.toISOString(),
         finished_at: now().toISOString(),
         tenants: tenantIds.length,
-        result: { events, cells, tenants_behind: behind, anomalies, notices_published: published },
+        result: {
+          events,
+          cells,
+          tenants_behind: behind,
+          anomalies,
+          budget_notices: budgetNotices,
+          reservations_expired: reservationsExpired,
+          notices_published: published,
+        },
         errors,
       };
     },

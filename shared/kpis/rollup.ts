@@ -19,6 +19,8 @@ export interface RollupResult {
   cells: number;
   /** False when the window was capped: more is waiting for the next run. */
   caughtUp: boolean;
+  /** Usage events of the window that ingestion marked for budget counters (the budgets step checks them). */
+  budgetEvents: Record<string, unknown>[];
 }
 
 const EPOCH = '1970-01-01T00:00:00.000Z';
@@ -66,7 +68,7 @@ export async function rollupTenant(db: Db, tenantId: string, options: RollupOpti
   } else {
     const from = cursor?.until ?? EPOCH;
     let to = new Date(options.now.getTime() - options.lagMs).toISOString();
-    if (to <= from) return { events: 0, unpriced: [], cells: 0, caughtUp: true };
+    if (to <= from) return { events: 0, unpriced: [], cells: 0, caughtUp: true, budgetEvents: [] };
     const listing = await keysInWindow(db, tenantId, from, to, options.maxEvents);
     keys = listing.keys;
     if (listing.completeBefore !== undefined) {
@@ -86,7 +88,7 @@ export async function rollupTenant(db: Db, tenantId: string, options: RollupOpti
       // Nothing new: move the cursor on without a window, so the next run reads less.
       const moved: RollupCursor = { seq: cursor?.seq ?? 0, until: to, state: 'done' };
       await putCursor(db, tenantId, moved, { seq: cursor?.seq, state: cursor?.state });
-      return { events: 0, unpriced: [], cells: 0, caughtUp };
+      return { events: 0, unpriced: [], cells: 0, caughtUp, budgetEvents: [] };
     }
     window = { seq: (cursor?.seq ?? 0) + 1, from, to };
     const started = await putCursor(
@@ -95,7 +97,7 @@ export async function rollupTenant(db: Db, tenantId: string, options: RollupOpti
       { seq: window.seq, until: from, planned_until: to, state: 'applying' },
       { seq: cursor?.seq, state: cursor?.state },
     );
-    if (!started) return { events: 0, unpriced: [], cells: 0, caughtUp: false }; // another run took this window
+    if (!started) return { events: 0, unpriced: [], cells: 0, caughtUp: false, budgetEvents: [] }; // another run took this window
   }
 
   const events = await getRawEvents(db, keys);
@@ -143,5 +145,11 @@ export async function rollupTenant(db: Db, tenantId: string, options: RollupOpti
     entry.tokens += sumsOfEvent(event).unpriced_tokens;
     unpriced.set(key, entry);
   }
-  return { events: events.length, unpriced: [...unpriced.values()], cells: cells.size, caughtUp };
+  return {
+    events: events.length,
+    unpriced: [...unpriced.values()],
+    cells: cells.size,
+    caughtUp,
+    budgetEvents: events.filter((event) => event.kind === 'usage' && event.bj !== undefined),
+  };
 }

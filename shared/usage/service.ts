@@ -1,3 +1,4 @@
+import type { BudgetService, StoredUsage } from '../budgets/service.js';
 import type { Db } from '../db/client.js';
 import type { EnvelopeItem } from '../ingest/envelope.js';
 import { ingestEvents } from '../ingest/pipeline.js';
@@ -21,14 +22,23 @@ export function expandUsage(stored: Record<string, number> | undefined): Canonic
   ) as unknown as CanonicalUsage;
 }
 
-export function createUsageService(db: Db, pricing: PricingService, now: () => Date = () => new Date()) {
+export function createUsageService(
+  db: Db,
+  pricing: PricingService,
+  now: () => Date = () => new Date(),
+  budgets?: Pick<BudgetService, 'planUsage' | 'applyUsage'>,
+) {
   return {
     /**
      * Validates, maps, prices and stores usage events exactly once. An event of a model with no
-     * price is kept and counted as tokens, marked unpriced, until a re-price prices it.
+     * price is kept and counted as tokens, marked unpriced, until a re-price prices it. Events
+     * are applied to the counters of the budgets they match before the request is answered.
      */
     async ingest(tenantId: string, items: EnvelopeItem[]): Promise<IngestResult> {
-      const pricer = await pricing.tenantPricer(tenantId);
+      const [pricer, plan] = await Promise.all([
+        pricing.tenantPricer(tenantId),
+        budgets?.planUsage(tenantId),
+      ]);
       return ingestEvents({
         db,
         tenantId,
@@ -36,6 +46,9 @@ export function createUsageService(db: Db, pricing: PricingService, now: () => D
         items,
         now: now(),
         schema: UsageEventSchema,
+        ...(plan && budgets
+          ? { onAccepted: (stored) => budgets.applyUsage(tenantId, plan, stored as unknown as StoredUsage[]) }
+          : {}),
         prepare(event, timestamp) {
           let usage: CanonicalUsage;
           let reportedTier: ServiceTier | undefined;
@@ -66,6 +79,12 @@ export function createUsageService(db: Db, pricing: PricingService, now: () => D
               ...(priced ? { cb: compactBreakdown(priced) } : {}),
               ...(event.cost ? { rcost: event.cost.amount } : {}),
               ...(event.reservation_id ? { rsv: event.reservation_id } : {}),
+              ...(plan
+                ? plan.attributesFor(
+                    { dimensions: event.dimensions, model: event.model, provider: event.provider },
+                    event.reservation_id,
+                  )
+                : {}),
             },
             answer:
               price && cost

@@ -78,6 +78,8 @@ export async function createTestTollgate(
     webhooks?: WebhookOptions;
     /** Where the runtime logs (to assert on log lines); silent by default. */
     logger?: Logger;
+    /** The clock of budgets and jobs. */
+    now?: () => Date;
   } = {},
 ): Promise<TestTollgate> {
   const ownsStore = !options.store;
@@ -92,7 +94,14 @@ export async function createTestTollgate(
   });
   const logger = options.logger ?? createLogger(config.logLevel);
   const bus = new InProcessBus(logger);
-  const runtime = createRuntime({ config, bus, logger, db: store.db, webhooks: options.webhooks });
+  const runtime = createRuntime({
+    config,
+    bus,
+    logger,
+    db: store.db,
+    webhooks: options.webhooks,
+    ...(options.now ? { now: options.now } : {}),
+  });
   subscribeWebhooks(bus, runtime.webhooks);
   const app = createApp(runtime);
 

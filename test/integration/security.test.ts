@@ -35,6 +35,25 @@ const ownedObjectFactories: Record<string, () => Promise<string>> = {
     expect(test.status).toBe(202);
     return (await test.json()).id;
   },
+  '/v1/budgets/{id}': async () => {
+    const response = await tollgate.request('POST', '/v1/budgets', {
+      key: owner.key,
+      body: { name: 'victim', period: 'month', limit: { tokens: 1000 } },
+    });
+    return (await response.json()).id;
+  },
+  '/v1/enforcement/reservations/{id}': async () => {
+    const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
+      key: owner.key,
+      body: {
+        id: `victim-${Math.random()}`,
+        model: 'gpt-4o',
+        estimated_input_tokens: 10,
+        max_output_tokens: 10,
+      },
+    });
+    return (await response.json()).reservation_id;
+  },
 };
 
 /**

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { stringify } from 'csv-stringify/sync';
+import { BUDGET_STATES } from '../../../shared/budgets/schema.js';
 import { ForbiddenError, ValidationError } from '../../../shared/errors/errors.js';
 import { csvCell } from '../../../shared/exports/encode.js';
 import { listAnomalies } from '../../../shared/kpis/anomalies.js';
@@ -92,6 +93,22 @@ const KpiSummarySchema = z
       z.object({ attribute: z.string(), value: z.string(), cost: money, share_pct: z.number().nullable() }),
     ),
     unpriced: z.object({ tokens: z.int(), events: z.int() }),
+    budgets: z
+      .array(
+        z.object({
+          id: z.string(),
+          name: z.string(),
+          scope: z.record(z.string(), z.string()),
+          state: z.enum(BUDGET_STATES),
+          unit: z.enum(['usd', 'tokens']),
+          spent: z.union([z.string(), z.int()]),
+          limit: z.union([z.string(), z.int()]),
+          utilization_pct: z.number(),
+          forecast: z.union([z.string(), z.int()]),
+          period_end: z.string(),
+        }),
+      )
+      .openapi({ description: "Every budget's state in its current period." }),
   })
   .openapi('KpiSummary');
 
@@ -163,7 +180,12 @@ export const kpiRoutes = createRouter()
       );
     }
     const { timezone } = c.req.valid('query');
-    return c.json(await summarizeMonth(c.var.runtime.db, tenantOf(c), timezone, new Date()), 200);
+    const { db, services } = c.var.runtime;
+    const [summary, budgets] = await Promise.all([
+      summarizeMonth(db, tenantOf(c), timezone, new Date()),
+      services.budgets.states(tenantOf(c)),
+    ]);
+    return c.json({ ...summary, budgets }, 200);
   })
   .openapi(listAnomaliesOperation, async (c) => {
     const { from, to } = c.req.valid('query');

@@ -1,0 +1,70 @@
+import { z } from '@hono/zod-openapi';
+import {
+  AuthorizeRequestSchema,
+  AuthorizeResultSchema,
+  CheckRequestSchema,
+  CheckResultSchema,
+} from '../../../shared/budgets/schema.js';
+import { tenantOf } from '../middleware/authorize.js';
+import { createRouter, defineOperation, notFoundProblem } from '../openapi.js';
+
+const check = defineOperation({
+  method: 'post',
+  path: '/v1/enforcement/check',
+  tags: ['Enforcement'],
+  summary: 'Should this call go ahead? The strictest action among the matching budgets',
+  description:
+    "One consistent read of the tenant's budgets: every usage event acknowledged before the call is counted. Decisions, from least to most strict: allow, warn, downgrade (call `model` instead), throttle, block.",
+  access: { scopes: ['ingest', 'admin'] },
+  request: { body: { required: true, content: { 'application/json': { schema: CheckRequestSchema } } } },
+  responses: {
+    200: { description: 'The decision', content: { 'application/json': { schema: CheckResultSchema } } },
+  },
+});
+
+const authorize = defineOperation({
+  method: 'post',
+  path: '/v1/enforcement/authorize',
+  tags: ['Enforcement'],
+  summary: 'Reserve the worst case of a call against every matching budget (race-free)',
+  description:
+    'Idempotent on `id`. A usage event carrying the `reservation_id` settles it (the actual cost replaces the hold); unsettled reservations expire after `ttl_seconds`.',
+  access: { scopes: ['ingest', 'admin'] },
+  request: { body: { required: true, content: { 'application/json': { schema: AuthorizeRequestSchema } } } },
+  responses: {
+    200: {
+      description: 'The decision and the reservation',
+      content: { 'application/json': { schema: AuthorizeResultSchema } },
+    },
+  },
+});
+
+const release = defineOperation({
+  method: 'delete',
+  path: '/v1/enforcement/reservations/{id}',
+  tags: ['Enforcement'],
+  summary: 'Release a reservation (the call was not made); idempotent',
+  access: { scopes: ['ingest', 'admin'] },
+  request: {
+    params: z.object({
+      id: z
+        .string()
+        .min(1)
+        .max(64)
+        .openapi({ param: { name: 'id', in: 'path' }, example: 'rsv_01JDQ7Z5M2X9K3V4W6Y8A0B1C2' }),
+    }),
+  },
+  responses: { 204: { description: 'Released' }, 404: notFoundProblem },
+});
+
+export const enforcementRoutes = createRouter()
+  .openapi(check, async (c) =>
+    c.json(await c.var.runtime.services.budgets.check(tenantOf(c), c.req.valid('json')), 200),
+  )
+  .openapi(authorize, async (c) =>
+    c.json(await c.var.runtime.services.budgets.authorize(tenantOf(c), c.req.valid('json')), 200),
+  )
+  .openapi(release, async (c) => {
+    await c.var.runtime.services.budgets.release(tenantOf(c), c.req.valid('param').id);
+    return c.body(null, 204);
+  });

@@ -1,0 +1,60 @@
+import { DateTime } from 'luxon';
+
+export const PERIODS = ['day', 'week', 'month', 'quarter', 'year'] as const;
+export type Period = (typeof PERIODS)[number];
+
+export const WEEKDAYS = [
+  'monday',
+  'tuesday',
+  'wednesday',
+  'thursday',
+  'friday',
+  'saturday',
+  'sunday',
+] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+export interface PeriodRule {
+  period: Period;
+  timezone: string;
+  /** Only for weeks; Monday when unset. */
+  week_start?: Weekday | undefined;
+}
+
+/** One calendar period: [start, end) as instants, aligned in the budget's time zone. */
+export interface PeriodWindow {
+  start: Date;
+  end: Date;
+}
+
+export function isTimeZone(zone: string): boolean {
+  return DateTime.now().setZone(zone).isValid;
+}
+
+/**
+ * The calendar period containing `at`, aligned to local midnight in the rule's zone (luxon does
+ * the DST arithmetic: a local day may last 23 or 25 hours). Weeks start on `week_start`.
+ */
+export function periodAt(rule: PeriodRule, at: Date): PeriodWindow {
+  const local = DateTime.fromJSDate(at, { zone: rule.timezone });
+  if (!local.isValid) throw new RangeError(`unknown time zone: ${rule.timezone}`);
+  let start: DateTime;
+  if (rule.period === 'week') {
+    const firstDay = WEEKDAYS.indexOf(rule.week_start ?? 'monday') + 1; // luxon: Monday = 1
+    const back = (local.weekday - firstDay + 7) % 7;
+    start = local.startOf('day').minus({ days: back });
+  } else {
+    start = local.startOf(rule.period);
+  }
+  const end = start.plus({ [`${rule.period}s`]: 1 });
+  return { start: start.toJSDate(), end: end.toJSDate() };
+}
+
+/** The period just before the one containing `at`. */
+export function previousPeriod(rule: PeriodRule, at: Date): PeriodWindow {
+  const current = periodAt(rule, at);
+  return periodAt(rule, new Date(current.start.getTime() - 1));
+}
+
+/** A period's key: its start as an ISO instant (UTC, milliseconds), stable and sortable. */
+export const periodKey = (window: PeriodWindow) => window.start.toISOString();

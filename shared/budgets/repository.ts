@@ -1,0 +1,499 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  GetCommand,
+  NumberValue,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { Db } from '../db/client.js';
+import { keys } from '../db/keys.js';
+import { type Decimal, parseDecimal, toDecimalString, ZERO } from '../money/money.js';
+import type { BudgetDefinition } from './schema.js';
+
+/**
+ * The budget store. Counters hold exact numbers (DynamoDB adds decimals exactly, 38 digits) and
+ * are read through `exactClient`, so no float ever touches money. A counter keeps:
+ * - `spent`: usage applied to the period; `reserved`: live and not-yet-swept reservations;
+ * - `used` = spent + reserved, kept by the same UpdateItem that changes either, so that an
+ *   authorization's condition `used <= :max` needs no arithmetic in the engine;
+ * - one attribute `r_<reservation id>` = {a: amount, x: expiry in epoch ms} per reservation, which
+ *   makes taking and giving back a reservation idempotent (conditional on the attribute);
+ * - `fired`: the notices already recorded for the period (so evaluation does not re-try them).
+ */
+export interface CounterRecord {
+  budgetId: string;
+  periodStart: string;
+  periodEnd: string;
+  spent: Decimal;
+  used: Decimal;
+  reservations: { id: string; amount: Decimal; expiresAt: number }[];
+  fired: Set<string>;
+}
+
+export interface BudgetPartition {
+  definitions: BudgetDefinition[];
+  /** Per budget, its counters by period start. */
+  counters: Map<string, Map<string, CounterRecord>>;
+}
+
+const RESERVATION_ATTRIBUTE = 'r_';
+const COUNTER_RETENTION_MS = 2 * 24 * 3600 * 1000;
+
+const number = (value: Decimal) => NumberValue.from(toDecimalString(value));
+
+function toCounter(item: Record<string, unknown>): CounterRecord {
+  const reservations: CounterRecord['reservations'] = [];
+  for (const [name, value] of Object.entries(item)) {
+    if (!name.startsWith(RESERVATION_ATTRIBUTE)) continue;
+    const entry = value as { a: string; x: string };
+    reservations.push({
+      id: name.slice(RESERVATION_ATTRIBUTE.length),
+      amount: parseDecimal(entry.a),
+      expiresAt: Number(entry.x),
+    });
+  }
+  return {
+    budgetId: item.bid as string,
+    periodStart: item.ps as string,
+    periodEnd: item.pe as string,
+    spent: item.spent === undefined ? ZERO : parseDecimal(item.spent as string),
+    used: item.used === undefined ? ZERO : parseDecimal(item.used as string),
+    reservations,
+    fired: new Set((item.fired as Set<string> | undefined) ?? []),
+  };
+}
+
+/** Every definition and counter of the tenant's budgets, in one consistent read (paged if large). */
+export async function loadBudgetPartition(db: Db, tenantId: string): Promise<BudgetPartition> {
+  const definitions: BudgetDefinition[] = [];
+  const counters = new Map<string, Map<string, CounterRecord>>();
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await db.exactClient.send(
+      new QueryCommand({
+        TableName: db.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.budgetsPartition(tenantId) },
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      if (item.entity === 'budget') definitions.push(JSON.parse(item.doc as string) as BudgetDefinition);
+      else if (item.entity === 'budget_counter') {
+        const counter = toCounter(item);
+        const perBudget = counters.get(counter.budgetId) ?? new Map<string, CounterRecord>();
+        perBudget.set(counter.periodStart, counter);
+        counters.set(counter.budgetId, perBudget);
+      }
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return { definitions, counters };
+}
+
+/** Writes a definition; `expectedUpdatedAt` makes it a compare-and-set on the stored one. */
+export async function putBudgetDefinition(
+  db: Db,
+  tenantId: string,
+  definition: BudgetDefinition,
+  expectedUpdatedAt?: string,
+): Promise<boolean> {
+  try {
+    await db.client.send(
+      new PutCommand({
+        TableName: db.tableName,
+        Item: {
+          ...keys.budget(tenantId, definition.id),
+          entity: 'budget',
+          updated: definition.updated_at,
+          doc: JSON.stringify(definition),
+        },
+        ...(expectedUpdatedAt === undefined
+          ? { ConditionExpression: 'attribute_not_exists(pk)' }
+          : {
+              ConditionExpression: 'attribute_exists(pk) AND #u = :u',
+              ExpressionAttributeNames: { '#u': 'updated' },
+              ExpressionAttributeValues: { ':u': expectedUpdatedAt },
+            }),
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+}
+
+export async function deleteBudgetItems(db: Db, tenantId: string, budgetId: string): Promise<boolean> {
+  try {
+    await db.client.send(
+      new DeleteCommand({
+        TableName: db.tableName,
+        Key: keys.budget(tenantId, budgetId),
+        ConditionExpression: 'attribute_exists(pk)',
+      }),
+    );
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+  const { Items = [] } = await db.client.send(
+    new QueryCommand({
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: {
+        ':pk': keys.budgetsPartition(tenantId),
+        ':prefix': `${keys.budget(tenantId, budgetId).sk}#`,
+      },
+      ProjectionExpression: 'pk, sk',
+    }),
+  );
+  for (const item of Items) {
+    await db.client.send(new DeleteCommand({ TableName: db.tableName, Key: { pk: item.pk, sk: item.sk } }));
+  }
+  return true;
+}
+
+export interface CounterTarget {
+  budgetId: string;
+  periodStart: string;
+  periodEnd: string;
+}
+
+/** The attributes every counter write (re)states: an UpdateItem creates the counter when missing. */
+function counterIdentity(target: CounterTarget) {
+  return {
+    set: 'bid = :bid, ps = :ps, pe = :pe, entity = :entity, expires_at_epoch = :exp',
+    values: {
+      ':bid': target.budgetId,
+      ':ps': target.periodStart,
+      ':pe': target.periodEnd,
+      ':entity': 'budget_counter',
+      ':exp': Math.ceil((Date.parse(target.periodEnd) + COUNTER_RETENTION_MS) / 1000),
+    },
+  };
+}
+
+/** Usage spends unconditionally: what was used was used. Answers the counter after the change. */
+export async function addSpend(
+  db: Db,
+  tenantId: string,
+  target: CounterTarget,
+  amount: Decimal,
+): Promise<CounterRecord> {
+  const identity = counterIdentity(target);
+  const { Attributes } = await db.exactClient.send(
+    new UpdateCommand({
+      TableName: db.tableName,
+      Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
+      UpdateExpression: `SET ${identity.set} ADD spent :a, used :a`,
+      ExpressionAttributeValues: { ...identity.values, ':a': number(amount) },
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  return toCounter(Attributes ?? {});
+}
+
+/**
+ * Takes `amount` of a counter for a reservation. With `maxUsed`, only while used ≤ maxUsed (the
+ * caller computed maxUsed = block level − amount): the engine checks and adds in one step, so
+ * concurrent reservations can never take together more than the level. Answers the counter after
+ * the change, or undefined when refused (or already taken by this reservation).
+ */
+export async function reserveOnCounter(
+  db: Db,
+  tenantId: string,
+  target: CounterTarget,
+  reservation: { id: string; amount: Decimal; expiresAt: number },
+  maxUsed: { value: Decimal; strict: boolean } | undefined,
+): Promise<CounterRecord | undefined> {
+  const identity = counterIdentity(target);
+  const values: Record<string, unknown> = {
+    ...identity.values,
+    ':a': number(reservation.amount),
+    ':entry': { a: number(reservation.amount), x: reservation.expiresAt },
+  };
+  let condition = 'attribute_not_exists(#r)';
+  if (maxUsed) {
+    // A zero-amount reservation must still find the level not yet reached: strict.
+    condition += ` AND (attribute_not_exists(used) OR used ${maxUsed.strict ? '<' : '<='} :max)`;
+    values[':max'] = number(maxUsed.value);
+  }
+  try {
+    const { Attributes } = await db.exactClient.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
+        UpdateExpression: `SET ${identity.set}, #r = :entry ADD reserved :a, used :a`,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: { '#r': `${RESERVATION_ATTRIBUTE}${reservation.id}` },
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return toCounter(Attributes ?? {});
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Gives a reservation's amount back to a counter, once: the condition on its attribute makes a
+ * second release (settlement racing expiry, a retried DELETE) a no-op. True when it released.
+ */
+export async function releaseOnCounter(
+  db: Db,
+  tenantId: string,
+  target: { budgetId: string; periodStart: string },
+  reservation: { id: string; amount: Decimal },
+): Promise<boolean> {
+  try {
+    await db.exactClient.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
+        UpdateExpression: 'REMOVE #r ADD reserved :minus, used :minus',
+        ConditionExpression: 'attribute_exists(#r) AND #r.a = :a',
+        ExpressionAttributeNames: { '#r': `${RESERVATION_ATTRIBUTE}${reservation.id}` },
+        ExpressionAttributeValues: {
+          ':minus': number(reservation.amount.negated()),
+          ':a': number(reservation.amount),
+        },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+}
+
+/** Remembers notices recorded for a counter's period, so later evaluations skip them. */
+export async function markFired(
+  db: Db,
+  tenantId: string,
+  target: { budgetId: string; periodStart: string },
+  names: string[],
+): Promise<void> {
+  if (names.length === 0) return;
+  await db.client
+    .send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
+        UpdateExpression: 'ADD fired :names',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':names': new Set(names) },
+      }),
+    )
+    .catch((error: unknown) => {
+      // The counter was cleaned up meanwhile: nothing left to remember on.
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    });
+}
+
+export async function deleteCounter(
+  db: Db,
+  tenantId: string,
+  target: { budgetId: string; periodStart: string },
+): Promise<void> {
+  await db.client.send(
+    new DeleteCommand({
+      TableName: db.tableName,
+      Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
+    }),
+  );
+}
+
+/** A reservation as stored: what it took from which counters, and the answer its caller got. */
+export interface ReservationRecord {
+  id: string;
+  request_id: string;
+  state: 'pending' | 'reserved' | 'blocked' | 'settled' | 'released';
+  created_at: string;
+  expires_at: number;
+  /** Per counter, the amount taken (in the budget's unit: USD or tokens), as a decimal string. */
+  holds: { budgetId: string; periodStart: string; amount: string }[];
+  answer: Record<string, unknown>;
+}
+
+/** Claims the caller's idempotency key for a reservation id; false when it was claimed already. */
+export async function claimAuthorization(
+  db: Db,
+  tenantId: string,
+  requestId: string,
+  reservationId: string,
+  expiresAt: number,
+): Promise<boolean> {
+  try {
+    await db.client.send(
+      new PutCommand({
+        TableName: db.tableName,
+        Item: {
+          ...keys.authorization(tenantId, requestId),
+          rsv: reservationId,
+          // The key is kept a day past the reservation: a retry arriving later than that is a new call.
+          expires_at_epoch: Math.ceil(expiresAt / 1000) + 86_400,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+}
+
+export async function getAuthorization(
+  db: Db,
+  tenantId: string,
+  requestId: string,
+): Promise<string | undefined> {
+  const { Item } = await db.client.send(
+    new GetCommand({
+      TableName: db.tableName,
+      Key: keys.authorization(tenantId, requestId),
+      ConsistentRead: true,
+    }),
+  );
+  return Item?.rsv as string | undefined;
+}
+
+export async function putReservation(db: Db, tenantId: string, record: ReservationRecord): Promise<void> {
+  await db.client.send(
+    new PutCommand({
+      TableName: db.tableName,
+      Item: {
+        ...keys.reservation(tenantId, record.id),
+        entity: 'reservation',
+        record,
+        expires_at_epoch: Math.ceil(record.expires_at / 1000) + 86_400,
+      },
+    }),
+  );
+}
+
+export async function getReservation(
+  db: Db,
+  tenantId: string,
+  reservationId: string,
+): Promise<ReservationRecord | undefined> {
+  const { Item } = await db.client.send(
+    new GetCommand({
+      TableName: db.tableName,
+      Key: keys.reservation(tenantId, reservationId),
+      ConsistentRead: true,
+    }),
+  );
+  return Item?.record as ReservationRecord | undefined;
+}
+
+export async function getReservations(
+  db: Db,
+  tenantId: string,
+  reservationIds: string[],
+): Promise<ReservationRecord[]> {
+  const found: ReservationRecord[] = [];
+  for (let start = 0; start < reservationIds.length; start += 100) {
+    let pending: Record<string, unknown>[] = reservationIds
+      .slice(start, start + 100)
+      .map((id) => keys.reservation(tenantId, id));
+    for (let attempt = 0; pending.length > 0 && attempt < 10; attempt++) {
+      const result = await db.client.send(
+        new BatchGetCommand({ RequestItems: { [db.tableName]: { Keys: pending, ConsistentRead: true } } }),
+      );
+      for (const item of result.Responses?.[db.tableName] ?? []) found.push(item.record as ReservationRecord);
+      pending = result.UnprocessedKeys?.[db.tableName]?.Keys ?? [];
+    }
+  }
+  return found;
+}
+
+/**
+ * Moves a reservation from one of `from` to `to`; false when it is in none of them (it was settled
+ * or released meanwhile). The record's state decides who gives the amount back: only the caller
+ * whose move succeeded does.
+ */
+export async function moveReservation(
+  db: Db,
+  tenantId: string,
+  reservationId: string,
+  from: ReservationRecord['state'][],
+  to: ReservationRecord['state'],
+  answer?: Record<string, unknown>,
+): Promise<boolean> {
+  const values: Record<string, unknown> = { ':to': to };
+  from.forEach((state, index) => {
+    values[`:from${index}`] = state;
+  });
+  if (answer) values[':answer'] = answer;
+  try {
+    await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.reservation(tenantId, reservationId),
+        UpdateExpression: `SET #rec.#state = :to${answer ? ', #rec.answer = :answer' : ''}`,
+        ConditionExpression: `#rec.#state IN (${from.map((_, index) => `:from${index}`).join(', ')})`,
+        ExpressionAttributeNames: { '#rec': 'record', '#state': 'state' },
+        ExpressionAttributeValues: values,
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+}
+
+/** Usage batches (ingest requests) whose counters were updated, among `batchIds`. */
+export async function appliedBatches(db: Db, tenantId: string, batchIds: string[]): Promise<Set<string>> {
+  const applied = new Set<string>();
+  for (let start = 0; start < batchIds.length; start += 100) {
+    let pending: Record<string, unknown>[] = batchIds
+      .slice(start, start + 100)
+      .map((id) => keys.budgetBatch(tenantId, id));
+    for (let attempt = 0; pending.length > 0 && attempt < 10; attempt++) {
+      const result = await db.client.send(
+        new BatchGetCommand({ RequestItems: { [db.tableName]: { Keys: pending, ConsistentRead: true } } }),
+      );
+      for (const item of result.Responses?.[db.tableName] ?? []) applied.add(item.batch as string);
+      pending = result.UnprocessedKeys?.[db.tableName]?.Keys ?? [];
+    }
+  }
+  return applied;
+}
+
+/** Marks a usage batch applied to the counters; kept three days (past the rollup's reach). */
+export async function markBatchApplied(
+  db: Db,
+  tenantId: string,
+  batchId: string,
+  by: 'ingest' | 'rollup',
+  now: Date,
+): Promise<boolean> {
+  try {
+    await db.client.send(
+      new PutCommand({
+        TableName: db.tableName,
+        Item: {
+          ...keys.budgetBatch(tenantId, batchId),
+          batch: batchId,
+          by,
+          at: now.toISOString(),
+          expires_at_epoch: Math.ceil(now.getTime() / 1000) + 3 * 86_400,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+}

@@ -1,0 +1,839 @@
+import pLimit from 'p-limit';
+import type { Restrict } from '../api-keys/schema.js';
+import type { EventBus } from '../bus/bus.js';
+import type { Db } from '../db/client.js';
+import { keys } from '../db/keys.js';
+import { decodeCursor, encodeCursor, type Page, type PageRequest } from '../db/pagination.js';
+import { ConflictError, NotFoundError, ValidationError } from '../errors/errors.js';
+import { newId } from '../ids.js';
+import { flushOutbox, recordNotice } from '../kpis/notices.js';
+import { type Decimal, parseDecimal, toDecimalString, ZERO } from '../money/money.js';
+import type { Logger } from '../observability/logger.js';
+import { computeCost } from '../pricing/cost.js';
+import type { PricingService } from '../pricing/service.js';
+import { emptyUsage } from '../usage/canonical.js';
+import {
+  blockLevel,
+  decideBudget,
+  formatAmount,
+  limitOf,
+  liveReserved,
+  matches,
+  noticesOf,
+  type Subject,
+  statusOf,
+  strictest,
+  unitOf,
+  windowsOf,
+} from './evaluate.js';
+import { periodAt, previousPeriod } from './period.js';
+import {
+  addSpend,
+  appliedBatches,
+  type BudgetPartition,
+  type CounterRecord,
+  type CounterTarget,
+  claimAuthorization,
+  deleteBudgetItems,
+  deleteCounter,
+  getAuthorization,
+  getReservation,
+  loadBudgetPartition,
+  markBatchApplied,
+  markFired,
+  moveReservation,
+  putBudgetDefinition,
+  putReservation,
+  type ReservationRecord,
+  releaseOnCounter,
+  reserveOnCounter,
+} from './repository.js';
+import type {
+  AuthorizeRequest,
+  AuthorizeResult,
+  Budget,
+  BudgetDefinition,
+  CheckRequest,
+  CheckResult,
+  CreateBudget,
+  Decision,
+  UpdateBudget,
+} from './schema.js';
+
+/** A tenant's budgets are read whole by every check: a bound keeps that one read small. */
+export const MAX_BUDGETS_PER_TENANT = 200;
+
+const PROVIDER_SEARCH_ORDER = ['openai', 'anthropic', 'google', 'mistral', 'bedrock', 'azure'];
+
+/** A usage event as stored (the attributes budgets read). */
+export interface StoredUsage {
+  ts: string;
+  cost?: string;
+  u?: Record<string, number>;
+  rsv?: string;
+  /** Budgets the event matched when it was ingested. */
+  bud?: string[];
+  /** The ingest request (batch) that applies it to the counters. */
+  bj?: string;
+}
+
+/** What an ingest request learned about the tenant's budgets before storing its events. */
+export interface UsageBudgetPlan {
+  batchId: string;
+  definitions: BudgetDefinition[];
+  /** The attributes an event stores so its application can be finished by the rollup. */
+  attributesFor(subject: Subject, reservationId: string | undefined): Record<string, unknown>;
+}
+
+const tokensOf = (usage: Record<string, number> | undefined) =>
+  Object.entries(usage ?? {}).reduce(
+    (sum, [field, count]) => (field === 'reasoning_tokens' ? sum : sum + count),
+    0,
+  );
+
+/** A restricted key sees the budgets inside its slice: those whose scope pins every restricted pair. */
+const visibleTo = (restrict: Restrict | null | undefined) => (definition: BudgetDefinition) =>
+  !restrict || Object.entries(restrict).every(([key, value]) => definition.scope[key] === value);
+
+function targetOf(definition: BudgetDefinition, at: Date): CounterTarget {
+  const window = periodAt(definition, at);
+  return {
+    budgetId: definition.id,
+    periodStart: window.start.toISOString(),
+    periodEnd: window.end.toISOString(),
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface BudgetServiceOptions {
+  now?: () => Date;
+  logger?: Logger;
+}
+
+export function createBudgetService(
+  db: Db,
+  pricing: PricingService,
+  bus: EventBus,
+  options: BudgetServiceOptions = {},
+) {
+  const now = options.now ?? (() => new Date());
+
+  function toBudget(definition: BudgetDefinition, partition: BudgetPartition, at: Date): Budget {
+    const { revision: _revision, ...visible } = definition;
+    return { ...visible, status: statusOf(definition, partition.counters.get(definition.id), at) };
+  }
+
+  async function findVisible(tenantId: string, budgetId: string, restrict: Restrict | null | undefined) {
+    const partition = await loadBudgetPartition(db, tenantId);
+    const definition = partition.definitions.find((d) => d.id === budgetId);
+    if (!definition || !visibleTo(restrict)(definition)) {
+      throw new NotFoundError(`No budget ${budgetId}.`, 'BUDGET_NOT_FOUND');
+    }
+    return { definition, partition };
+  }
+
+  /** Records what should be told about these budgets (once each) and publishes it. */
+  async function evaluate(
+    tenantId: string,
+    definitions: BudgetDefinition[],
+    counters: BudgetPartition['counters'],
+    at: Date,
+    publish: boolean,
+  ): Promise<number> {
+    let recorded = 0;
+    for (const definition of definitions) {
+      const notices = noticesOf(definition, counters.get(definition.id), at);
+      const byCounter = new Map<string, string[]>();
+      for (const notice of notices) {
+        if (notice.type && notice.data) {
+          const event = await recordNotice(
+            db,
+            tenantId,
+            `v1#notice#budget#${definition.id}#${notice.periodStart}#${notice.name}`,
+            notice.type,
+            notice.data,
+            at,
+          );
+          if (event) recorded++;
+        }
+        byCounter.set(notice.periodStart, [...(byCounter.get(notice.periodStart) ?? []), notice.name]);
+      }
+      for (const [periodStart, names] of byCounter) {
+        await markFired(db, tenantId, { budgetId: definition.id, periodStart }, names);
+      }
+    }
+    if (publish && recorded > 0) await flushOutbox(db, tenantId, bus);
+    return recorded;
+  }
+
+  async function priceOf(tenantId: string, provider: string | undefined, model: string, at: Date) {
+    const pricer = await pricing.tenantPricer(tenantId);
+    for (const candidate of provider ? [provider] : PROVIDER_SEARCH_ORDER) {
+      const price = pricer.priceAt(candidate, model, at);
+      if (price) return price;
+    }
+    return undefined;
+  }
+
+  /** Gives back every hold of a reservation; idempotent (each release is conditional). */
+  async function releaseHolds(tenantId: string, record: ReservationRecord): Promise<void> {
+    await Promise.all(
+      record.holds.map((hold) =>
+        releaseOnCounter(db, tenantId, hold, { id: record.id, amount: parseDecimal(hold.amount) }),
+      ),
+    );
+  }
+
+  /** Settles reservations named by usage events: their holds go, the usage itself is spent as usual. */
+  async function settle(tenantId: string, reservationIds: string[]): Promise<void> {
+    await Promise.all(
+      [...new Set(reservationIds)].map(async (reservationId) => {
+        const record = await getReservation(db, tenantId, reservationId);
+        if (!record) return;
+        if (record.state === 'reserved') {
+          if (!(await moveReservation(db, tenantId, reservationId, ['reserved'], 'settled'))) return;
+        } else if (record.state !== 'settled') {
+          return;
+        }
+        await releaseHolds(tenantId, record);
+      }),
+    );
+  }
+
+  /**
+   * Applies usage events to the counters of the budgets they matched at ingestion: money budgets
+   * take the event's cost (unpriced events add nothing), token budgets its tokens. Periods older
+   * than the previous one are past enforcing and are left alone. Reservations the events carry
+   * are settled. Answers the counters as they are after the change.
+   */
+  async function applyEvents(
+    tenantId: string,
+    definitions: BudgetDefinition[],
+    events: StoredUsage[],
+    at: Date,
+  ): Promise<Map<string, Map<string, CounterRecord>>> {
+    const byId = new Map(definitions.map((definition) => [definition.id, definition]));
+    const deltas = new Map<
+      string,
+      { definition: BudgetDefinition; target: CounterTarget; amount: Decimal }
+    >();
+    const reservations: string[] = [];
+    for (const event of events) {
+      if (event.rsv) reservations.push(event.rsv);
+      const timestamp = new Date(event.ts);
+      for (const budgetId of event.bud ?? []) {
+        const definition = byId.get(budgetId);
+        if (!definition) continue; // deleted since
+        const target = targetOf(definition, timestamp);
+        if (target.periodStart < previousPeriod(definition, at).start.toISOString()) continue;
+        const amount =
+          unitOf(definition) === 'usd'
+            ? event.cost === undefined
+              ? ZERO
+              : parseDecimal(event.cost)
+            : parseDecimal(String(tokensOf(event.u)));
+        if (amount.isZero()) continue;
+        const key = `${budgetId}#${target.periodStart}`;
+        const entry = deltas.get(key) ?? { definition, target, amount: ZERO };
+        entry.amount = entry.amount.plus(amount);
+        deltas.set(key, entry);
+      }
+    }
+    const updated = new Map<string, Map<string, CounterRecord>>();
+    const limit = pLimit(16);
+    await Promise.all([
+      ...[...deltas.values()].map((delta) =>
+        limit(async () => {
+          const counter = await addSpend(db, tenantId, delta.target, delta.amount);
+          const perBudget = updated.get(delta.definition.id) ?? new Map<string, CounterRecord>();
+          perBudget.set(counter.periodStart, counter);
+          updated.set(delta.definition.id, perBudget);
+        }),
+      ),
+      settle(tenantId, reservations),
+    ]);
+    return updated;
+  }
+
+  async function answerOfReservation(tenantId: string, reservationId: string): Promise<AuthorizeResult> {
+    // The first call may still be writing: wait for its record and, while it says reserved, for
+    // every hold to be visible (or for it to turn into a block).
+    for (let attempt = 0; ; attempt++) {
+      const record = await getReservation(db, tenantId, reservationId);
+      if (record && record.state !== 'reserved') return record.answer as AuthorizeResult;
+      if (record) {
+        const partition = await loadBudgetPartition(db, tenantId);
+        const held = record.holds.every((hold) =>
+          partition.counters
+            .get(hold.budgetId)
+            ?.get(hold.periodStart)
+            ?.reservations.some((r) => r.id === reservationId),
+        );
+        const over = now().getTime() >= record.expires_at;
+        if (held || over) return record.answer as AuthorizeResult;
+        const abandoned = now().getTime() - Date.parse(record.created_at) > 5_000;
+        if (abandoned) {
+          // The first call stopped between its writes: what it took goes back, and it is a block.
+          const answer = {
+            ...(record.answer as AuthorizeResult),
+            decision: 'block' as Decision,
+            reservation_id: null,
+            expires_at: null,
+          };
+          if (await moveReservation(db, tenantId, reservationId, ['reserved'], 'blocked', answer)) {
+            await releaseHolds(tenantId, record);
+            return answer;
+          }
+          continue;
+        }
+      }
+      if (attempt > 100)
+        throw new ConflictError(
+          'The first authorization with this id is still in progress.',
+          'AUTHORIZATION_IN_PROGRESS',
+        );
+      await sleep(20);
+    }
+  }
+
+  return {
+    async create(tenantId: string, body: CreateBudget): Promise<Budget> {
+      const at = now();
+      const partition = await loadBudgetPartition(db, tenantId);
+      if (partition.definitions.length >= MAX_BUDGETS_PER_TENANT) {
+        throw new ConflictError(
+          `A tenant has at most ${MAX_BUDGETS_PER_TENANT} budgets.`,
+          'BUDGET_LIMIT_REACHED',
+        );
+      }
+      const definition: BudgetDefinition = {
+        id: newId('bud', at.getTime()),
+        name: body.name,
+        scope: body.scope,
+        period: body.period,
+        ...(body.period === 'week' ? { week_start: body.week_start ?? 'monday' } : {}),
+        timezone: body.timezone,
+        limit: body.limit,
+        thresholds: [...body.thresholds].sort((a, b) => a - b),
+        forecast_alert: body.forecast_alert,
+        actions: body.actions,
+        revision: 1,
+        created_at: at.toISOString(),
+        updated_at: at.toISOString(),
+      };
+      await putBudgetDefinition(db, tenantId, definition);
+      return toBudget(definition, partition, at);
+    },
+
+    async list(tenantId: string, page: PageRequest, restrict?: Restrict | null): Promise<Page<Budget>> {
+      const at = now();
+      const partition = await loadBudgetPartition(db, tenantId);
+      let visible = partition.definitions.filter(visibleTo(restrict)).sort((a, b) => (a.id < b.id ? -1 : 1));
+      if (page.cursor) {
+        const partitionKey = keys.budgetsPartition(tenantId);
+        const after = decodeCursor(page.cursor, 'pk', partitionKey).sk ?? '';
+        visible = visible.filter((definition) => keys.budget(tenantId, definition.id).sk > after);
+      }
+      const data = visible.slice(0, page.limit);
+      const last = data[data.length - 1];
+      return {
+        data: data.map((definition) => toBudget(definition, partition, at)),
+        next_cursor:
+          visible.length > page.limit && last ? encodeCursor(keys.budget(tenantId, last.id)) : null,
+      };
+    },
+
+    /**
+     * The budgets as a forest: a budget's parent is the budget with the largest scope strictly
+     * inside its own (tenant-wide ⊂ feature ⊂ feature+customer). Each node rolls up what its direct
+     * children of the same unit spent and were allotted, each in its own current period.
+     */
+    async tree(tenantId: string, restrict?: Restrict | null) {
+      const at = now();
+      const partition = await loadBudgetPartition(db, tenantId);
+      const visible = partition.definitions
+        .filter(visibleTo(restrict))
+        .sort((a, b) => (a.id < b.id ? -1 : 1));
+      const contains = (outer: BudgetDefinition, inner: BudgetDefinition) => {
+        const outerPairs = Object.entries(outer.scope);
+        return (
+          outerPairs.length < Object.keys(inner.scope).length &&
+          outerPairs.every(([key, value]) => inner.scope[key] === value)
+        );
+      };
+      const parentOf = new Map<string, string>();
+      for (const budget of visible) {
+        let parent: BudgetDefinition | undefined;
+        for (const candidate of visible) {
+          if (candidate.id === budget.id || !contains(candidate, budget)) continue;
+          if (!parent || Object.keys(candidate.scope).length > Object.keys(parent.scope).length)
+            parent = candidate;
+        }
+        if (parent) parentOf.set(budget.id, parent.id);
+      }
+      interface Node {
+        budget: Budget;
+        rollup: {
+          unit: 'usd' | 'tokens';
+          children: number;
+          children_spent: string | number;
+          children_limit: string | number;
+        };
+        children: Node[];
+      }
+      const build = (definition: BudgetDefinition): Node => {
+        const children = visible.filter((child) => parentOf.get(child.id) === definition.id).map(build);
+        const unit = unitOf(definition);
+        let spent = ZERO;
+        let allotted = ZERO;
+        let counted = 0;
+        for (const child of children) {
+          const childDefinition = visible.find((d) => d.id === child.budget.id) as BudgetDefinition;
+          if (unitOf(childDefinition) !== unit) continue;
+          counted++;
+          spent = spent.plus(parseDecimal(String(child.budget.status.spent)));
+          allotted = allotted.plus(limitOf(childDefinition));
+        }
+        return {
+          budget: toBudget(definition, partition, at),
+          rollup: {
+            unit,
+            children: counted,
+            children_spent: formatAmount(unit, spent),
+            children_limit: formatAmount(unit, allotted),
+          },
+          children,
+        };
+      };
+      return { data: visible.filter((budget) => !parentOf.has(budget.id)).map(build) };
+    },
+
+    async get(tenantId: string, budgetId: string, restrict?: Restrict | null): Promise<Budget> {
+      const { definition, partition } = await findVisible(tenantId, budgetId, restrict);
+      return toBudget(definition, partition, now());
+    },
+
+    /**
+     * Changes a budget. A new limit takes effect for the current period at once (counters hold
+     * what was spent, not what is left); it starts a new revision, so a raised limit resolves the
+     * alerts of the old one and later crossings alert again.
+     */
+    async update(tenantId: string, budgetId: string, body: UpdateBudget): Promise<Budget> {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const { definition } = await findVisible(tenantId, budgetId, null);
+        if (body.limit && 'tokens' in body.limit !== 'tokens' in definition.limit) {
+          throw new ValidationError(
+            'A budget keeps its unit: create another budget to count the other one.',
+            [
+              {
+                path: 'limit',
+                message: `must be in ${'tokens' in definition.limit ? 'tokens' : 'USD'} like the budget`,
+              },
+            ],
+          );
+        }
+        const thresholds = body.thresholds
+          ? [...body.thresholds].sort((a, b) => a - b)
+          : definition.thresholds;
+        const actions = body.actions ?? definition.actions;
+        const orphan = Object.keys(actions).find((key) => !thresholds.includes(Number(key)));
+        if (orphan) {
+          throw new ValidationError('Every action must name one of the thresholds.', [
+            { path: `actions.${orphan}`, message: `${orphan} is not one of the thresholds` },
+          ]);
+        }
+        const limitChanged =
+          body.limit !== undefined &&
+          !limitOf({ ...definition, limit: body.limit }).equals(limitOf(definition));
+        const at = now();
+        const next: BudgetDefinition = {
+          ...definition,
+          ...(body.name !== undefined ? { name: body.name } : {}),
+          ...(body.limit !== undefined ? { limit: body.limit } : {}),
+          ...(body.forecast_alert !== undefined ? { forecast_alert: body.forecast_alert } : {}),
+          thresholds,
+          actions,
+          revision: definition.revision + (limitChanged ? 1 : 0),
+          updated_at:
+            at.toISOString() > definition.updated_at
+              ? at.toISOString()
+              : new Date(Date.parse(definition.updated_at) + 1).toISOString(),
+        };
+        if (!(await putBudgetDefinition(db, tenantId, next, definition.updated_at))) continue;
+        const partition = await loadBudgetPartition(db, tenantId);
+        if (limitChanged) await evaluate(tenantId, [next], partition.counters, at, true);
+        const fresh = await loadBudgetPartition(db, tenantId);
+        return toBudget(next, fresh, at);
+      }
+      throw new ConflictError('The budget kept changing; retry.', 'CONFLICT');
+    },
+
+    async remove(tenantId: string, budgetId: string): Promise<void> {
+      if (!(await deleteBudgetItems(db, tenantId, budgetId))) {
+        throw new NotFoundError(`No budget ${budgetId}.`, 'BUDGET_NOT_FOUND');
+      }
+    },
+
+    /** Budget states for the KPI summary. */
+    async states(tenantId: string) {
+      const at = now();
+      const partition = await loadBudgetPartition(db, tenantId);
+      return partition.definitions
+        .sort((a, b) => (a.id < b.id ? -1 : 1))
+        .map((definition) => {
+          const status = statusOf(definition, partition.counters.get(definition.id), at);
+          return {
+            id: definition.id,
+            name: definition.name,
+            scope: definition.scope,
+            state: status.state,
+            unit: status.unit,
+            spent: status.spent,
+            limit: formatAmount(status.unit, limitOf(definition)),
+            utilization_pct: status.utilization_pct,
+            forecast: status.forecast,
+            period_end: status.period_end,
+          };
+        });
+    },
+
+    /**
+     * The decision for one call, from one consistent read of the tenant's budgets (definitions
+     * and counters together): every usage event acknowledged before the call is in the counters.
+     */
+    async check(tenantId: string, request: CheckRequest): Promise<CheckResult> {
+      const at = now();
+      const subject: Subject = {
+        dimensions: request.dimensions,
+        model: request.model,
+        provider: request.provider,
+      };
+      const estimateTokens = request.estimated_tokens ?? 0;
+      const [partition, price] = await Promise.all([
+        loadBudgetPartition(db, tenantId),
+        estimateTokens > 0
+          ? priceOf(tenantId, request.provider, request.model, at)
+          : Promise.resolve(undefined),
+      ]);
+      const estimatedCost = price
+        ? computeCost({ ...emptyUsage(), output_tokens: estimateTokens }, price, 'standard').cost
+        : ZERO;
+      const budgets: CheckResult['budgets'] = [];
+      let model = request.model;
+      for (const definition of partition.definitions.filter((d) => matches(d.scope, subject))) {
+        const counters = partition.counters.get(definition.id);
+        const { current } = windowsOf(definition, at);
+        const counter = counters?.get(current.start.toISOString());
+        const used = (counter?.spent ?? ZERO).plus(liveReserved(counter, at.getTime()));
+        const estimate = unitOf(definition) === 'usd' ? estimatedCost : parseDecimal(String(estimateTokens));
+        const outcome = decideBudget(definition, used, estimate, request.model);
+        const status = statusOf(definition, counters, at);
+        if (outcome.model && model === request.model) model = outcome.model;
+        budgets.push({
+          id: definition.id,
+          name: definition.name,
+          state: status.state,
+          decision: outcome.decision,
+          remaining: status.remaining,
+        });
+      }
+      const decision = strictest(budgets.map((b) => b.decision));
+      return {
+        decision,
+        model:
+          decision === 'downgrade' || decision === 'throttle' || decision === 'warn' ? model : request.model,
+        budgets,
+      };
+    },
+
+    /**
+     * Reserves the worst case of a call against every matching budget. For budgets that block, the
+     * engine admits a hold only while used ≤ block level − amount, so however many calls race the
+     * holds never take a blocking budget past its level; if one refuses, the holds already taken
+     * are given back and the answer is block. Idempotent on the caller's `id`.
+     */
+    async authorize(tenantId: string, request: AuthorizeRequest): Promise<AuthorizeResult> {
+      const at = now();
+      const nowMs = at.getTime();
+      const subject: Subject = {
+        dimensions: request.dimensions,
+        model: request.model,
+        provider: request.provider,
+      };
+      const [partition, existing, price] = await Promise.all([
+        loadBudgetPartition(db, tenantId),
+        getAuthorization(db, tenantId, request.id),
+        request.estimated_cost === undefined
+          ? priceOf(tenantId, request.provider, request.model, at)
+          : Promise.resolve(undefined),
+      ]);
+      if (existing) return answerOfReservation(tenantId, existing);
+
+      const tokens = request.estimated_input_tokens + (request.max_output_tokens ?? 0);
+      const priced = request.estimated_cost !== undefined || price !== undefined;
+      const cost =
+        request.estimated_cost !== undefined
+          ? parseDecimal(request.estimated_cost)
+          : price
+            ? computeCost(
+                {
+                  ...emptyUsage(),
+                  input_tokens: request.estimated_input_tokens,
+                  output_tokens: request.max_output_tokens ?? 0,
+                },
+                price,
+                'standard',
+              ).cost
+            : ZERO;
+      const reservationId = newId('rsv', nowMs);
+      const expiresAt = nowMs + request.ttl_seconds * 1000;
+      const matching = partition.definitions
+        .filter((d) => matches(d.scope, subject))
+        .sort((a, b) => (a.id < b.id ? -1 : 1));
+      const holds = matching.map((definition) => {
+        const amount = unitOf(definition) === 'usd' ? cost : parseDecimal(String(tokens));
+        const level = blockLevel(definition);
+        return {
+          definition,
+          target: targetOf(definition, at),
+          amount,
+          maxUsed: level === undefined ? undefined : { value: level.minus(amount), strict: amount.isZero() },
+        };
+      });
+
+      const budgetsAnswer = (
+        usedOf: (definition: BudgetDefinition) => Decimal,
+        estimateOf: (definition: BudgetDefinition) => Decimal,
+        admitted: boolean,
+      ) =>
+        holds.map(({ definition }) => {
+          const used = usedOf(definition);
+          const outcome = decideBudget(definition, used, estimateOf(definition), request.model, { admitted });
+          const unit = unitOf(definition);
+          const remaining = atLeastZero(limitOf(definition).minus(used));
+          return {
+            entry: {
+              id: definition.id,
+              name: definition.name,
+              state: statusOf(definition, partition.counters.get(definition.id), at).state,
+              decision: outcome.decision,
+              remaining: formatAmount(unit, remaining),
+            },
+            unit,
+            remaining,
+            model: outcome.model,
+          };
+        });
+      const usedBefore = (definition: BudgetDefinition) => {
+        const counter = partition.counters.get(definition.id)?.get(targetOf(definition, at).periodStart);
+        return (counter?.spent ?? ZERO).plus(liveReserved(counter, nowMs));
+      };
+      const amountFor = (definition: BudgetDefinition) =>
+        holds.find((h) => h.definition.id === definition.id)?.amount ?? ZERO;
+      const summarize = (
+        decision: Decision,
+        perBudget: ReturnType<typeof budgetsAnswer>,
+        reserved: boolean,
+      ): AuthorizeResult => {
+        const least = (unit: 'usd' | 'tokens') => {
+          const values = perBudget.filter((b) => b.unit === unit).map((b) => b.remaining);
+          if (values.length === 0) return null;
+          return formatAmount(
+            unit,
+            values.reduce((a, b) => (a.lessThan(b) ? a : b)),
+          );
+        };
+        const downgrade = perBudget.find((b) => b.model)?.model;
+        return {
+          decision,
+          model: downgrade && decision !== 'block' && decision !== 'allow' ? downgrade : request.model,
+          reservation_id: reserved ? reservationId : null,
+          reserved: reserved
+            ? { cost: formatAmount('usd', cost) as string, tokens, priced }
+            : { cost: formatAmount('usd', ZERO) as string, tokens: 0, priced },
+          remaining: { cost: least('usd') as string | null, tokens: least('tokens') as number | null },
+          expires_at: reserved ? new Date(expiresAt).toISOString() : null,
+          budgets: perBudget.map((b) => b.entry),
+        };
+      };
+
+      // Optimistic answer from the snapshot plus this hold; replays return what is stored.
+      const admittedView = budgetsAnswer(
+        (d) => usedBefore(d).plus(amountFor(d)),
+        () => ZERO,
+        true,
+      );
+      const admittedAnswer = summarize(
+        strictest(admittedView.map((b) => b.entry.decision)),
+        admittedView,
+        true,
+      );
+      const record: ReservationRecord = {
+        id: reservationId,
+        request_id: request.id,
+        state: 'reserved',
+        created_at: at.toISOString(),
+        expires_at: expiresAt,
+        holds: holds.map((hold) => ({
+          budgetId: hold.definition.id,
+          periodStart: hold.target.periodStart,
+          amount: toDecimalString(hold.amount),
+        })),
+        answer: admittedAnswer,
+      };
+      const take = (hold: (typeof holds)[number]) =>
+        reserveOnCounter(
+          db,
+          tenantId,
+          hold.target,
+          { id: reservationId, amount: hold.amount, expiresAt },
+          hold.maxUsed,
+        );
+
+      const [claimed, , ...taken] = await Promise.all([
+        claimAuthorization(db, tenantId, request.id, reservationId, expiresAt),
+        putReservation(db, tenantId, record),
+        ...holds.map(take),
+      ]);
+      const giveBack = () =>
+        Promise.all(
+          holds.map((hold, index) =>
+            taken[index]
+              ? releaseOnCounter(db, tenantId, hold.target, { id: reservationId, amount: hold.amount })
+              : Promise.resolve(false),
+          ),
+        );
+      if (!claimed) {
+        // The same id raced in: the other call's answer is the answer.
+        await moveReservation(db, tenantId, reservationId, ['reserved'], 'released');
+        await giveBack();
+        const winner = await getAuthorization(db, tenantId, request.id);
+        if (!winner) throw new ConflictError('The authorization id is taken.', 'CONFLICT');
+        return answerOfReservation(tenantId, winner);
+      }
+
+      // A refusal may come from holds that expired and were not swept yet: sweep those, try once more.
+      for (const [index, hold] of holds.entries()) {
+        if (taken[index]) continue;
+        const counter = partition.counters.get(hold.definition.id)?.get(hold.target.periodStart);
+        const expired = (counter?.reservations ?? []).filter((r) => r.expiresAt <= nowMs);
+        if (expired.length === 0) continue;
+        await Promise.all(expired.map((r) => releaseOnCounter(db, tenantId, hold.target, r)));
+        taken[index] = await take(hold);
+      }
+
+      if (taken.every((counter) => counter !== undefined)) return admittedAnswer;
+
+      await giveBack();
+      const blockedView = budgetsAnswer(usedBefore, amountFor, false).map((b, index) =>
+        taken[index] === undefined ? { ...b, entry: { ...b.entry, decision: 'block' as Decision } } : b,
+      );
+      const blockedAnswer = summarize('block', blockedView, false);
+      await moveReservation(db, tenantId, reservationId, ['reserved'], 'blocked', blockedAnswer);
+      return blockedAnswer;
+    },
+
+    /** Releases a reservation (idempotent). */
+    async release(tenantId: string, reservationId: string): Promise<void> {
+      const record = await getReservation(db, tenantId, reservationId);
+      if (!record) throw new NotFoundError(`No reservation ${reservationId}.`, 'RESERVATION_NOT_FOUND');
+      if (record.state === 'reserved')
+        await moveReservation(db, tenantId, reservationId, ['reserved'], 'released');
+      // Whatever the state, a hold still on a counter goes back (a crash may have left one).
+      if (record.state !== 'blocked') await releaseHolds(tenantId, record);
+    },
+
+    /** Called by ingestion before it stores events: which budgets each event matches. */
+    async planUsage(tenantId: string): Promise<UsageBudgetPlan> {
+      const partition = await loadBudgetPartition(db, tenantId);
+      const batchId = newId('run');
+      return {
+        batchId,
+        definitions: partition.definitions,
+        attributesFor(subject, reservationId) {
+          const matched = partition.definitions.filter((d) => matches(d.scope, subject)).map((d) => d.id);
+          if (matched.length === 0 && !reservationId) return {};
+          return { bj: batchId, ...(matched.length > 0 ? { bud: matched } : {}) };
+        },
+      };
+    },
+
+    /**
+     * Called by ingestion after it stored events: applies them, marks the batch applied, and tells
+     * about thresholds they crossed. A failure here is logged, not answered: the rollup applies a
+     * batch that was not marked.
+     */
+    async applyUsage(tenantId: string, plan: UsageBudgetPlan, events: StoredUsage[]): Promise<void> {
+      const relevant = events.filter((event) => event.bj === plan.batchId);
+      if (relevant.length === 0) return;
+      const at = now();
+      try {
+        const updated = await applyEvents(tenantId, plan.definitions, relevant, at);
+        await markBatchApplied(db, tenantId, plan.batchId, 'ingest', at);
+        const touched = plan.definitions.filter((d) => updated.has(d.id));
+        await evaluate(tenantId, touched, updated, at, true);
+      } catch (error) {
+        options.logger?.error(
+          { err: error, tenant_id: tenantId },
+          'budget counters not updated; the rollup will',
+        );
+      }
+    },
+
+    /**
+     * The kpi-rollup job's per-tenant step: finishes usage batches that ingestion stored but did
+     * not apply (a crash between the two), releases expired reservations, drops counters of periods
+     * before the previous one, and records the notices due (new periods resolve old alerts).
+     */
+    async runTenantStep(tenantId: string, rolledUp: StoredUsage[]) {
+      const at = now();
+      let repaired = 0;
+      let swept = 0;
+      const pending = rolledUp.filter((event) => event.bj);
+      if (pending.length > 0) {
+        const batches = [...new Set(pending.map((event) => event.bj as string))];
+        const applied = await appliedBatches(db, tenantId, batches);
+        const missing = batches.filter((batch) => !applied.has(batch));
+        if (missing.length > 0) {
+          const { definitions } = await loadBudgetPartition(db, tenantId);
+          for (const batch of missing) {
+            const events = pending.filter((event) => event.bj === batch);
+            await applyEvents(tenantId, definitions, events, at);
+            if (!(await markBatchApplied(db, tenantId, batch, 'rollup', at))) {
+              options.logger?.warn(
+                { tenant_id: tenantId, batch },
+                'a usage batch was applied twice to budgets',
+              );
+            }
+            repaired += events.length;
+          }
+        }
+      }
+      const partition = await loadBudgetPartition(db, tenantId);
+      const definitions = new Map(partition.definitions.map((d) => [d.id, d]));
+      for (const [budgetId, perPeriod] of partition.counters) {
+        const definition = definitions.get(budgetId);
+        for (const counter of perPeriod.values()) {
+          if (!definition || counter.periodStart < previousPeriod(definition, at).start.toISOString()) {
+            await deleteCounter(db, tenantId, counter);
+            perPeriod.delete(counter.periodStart);
+            continue;
+          }
+          for (const reservation of counter.reservations) {
+            if (reservation.expiresAt > at.getTime()) continue;
+            if (await releaseOnCounter(db, tenantId, counter, reservation)) swept++;
+          }
+        }
+      }
+      const notices = await evaluate(tenantId, partition.definitions, partition.counters, at, false);
+      return { repaired, swept, notices };
+    },
+  };
+}
+
+function atLeastZero(value: Decimal): Decimal {
+  return value.isNegative() ? ZERO : value;
+}
+
+export type BudgetService = ReturnType<typeof createBudgetService>;

@@ -1,0 +1,569 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
+import { createUsageService } from '../../shared/usage/service.js';
+import { createTestTollgate, type TestTollgate } from '../helpers/tollgate.js';
+
+/** A clock the test moves (a new budget period, an expired reservation). */
+let clockOffsetMs = 0;
+const now = () => new Date(Date.now() + clockOffsetMs);
+
+let tollgate: TestTollgate;
+let tenant: { id: string; key: string };
+const published: BusEvent[] = [];
+
+beforeAll(async () => {
+  tollgate = await createTestTollgate({ now });
+  (tollgate.runtime.bus as InProcessBus).subscribe('budget.', async (event) => {
+    published.push(event);
+  });
+});
+afterAll(() => tollgate.cleanup());
+
+const createBudget = async (key: string, body: Record<string, unknown>) => {
+  const response = await tollgate.request('POST', '/v1/budgets', { key, body });
+  if (response.status !== 201) throw new Error(`budget: ${response.status} ${await response.text()}`);
+  return response.json();
+};
+
+let eventCounter = 0;
+const ingest = async (key: string, events: Record<string, unknown>[]) => {
+  const response = await tollgate.request('POST', '/v1/usage', {
+    key,
+    body: {
+      events: events.map((event) => ({
+        id: `ev-${++eventCounter}`,
+        provider: 'openai',
+        model: 'gpt-4o',
+        ...event,
+      })),
+    },
+  });
+  expect(response.status).toBe(202);
+  const body = await response.json();
+  expect(body.accepted).toBe(events.length);
+  return body;
+};
+
+/** A budget event's data, loosely: the test asserts on it. */
+interface BudgetEventData {
+  budget: { id: string };
+  threshold: number | null;
+}
+const dataOf = (event: BusEvent) => event.data as unknown as BudgetEventData;
+
+const drain = () => (tollgate.runtime.bus as InProcessBus).drain();
+const eventsOf = (budgetId: string) => published.filter((event) => dataOf(event).budget.id === budgetId);
+
+describe('budgets CRUD', () => {
+  beforeAll(async () => {
+    tenant = await tollgate.createTenant('Budgets');
+  });
+
+  it('creates, reads, lists, changes and deletes a budget', async () => {
+    const created = await createBudget(tenant.key, {
+      name: 'support-bot monthly',
+      scope: { feature: 'support-bot' },
+      period: 'month',
+      limit: { amount: '500.00', currency: 'USD' },
+      thresholds: [50, 80, 100],
+      forecast_alert: true,
+      actions: {
+        '80': { type: 'downgrade', model_map: { 'gpt-4o': 'gpt-4o-mini' } },
+        '100': { type: 'block' },
+      },
+    });
+    expect(created.id).toMatch(/^bud_/);
+    expect(created.timezone).toBe('UTC');
+    expect(created.status).toMatchObject({
+      unit: 'usd',
+      spent: '0.00000000',
+      remaining: '500.00000000',
+      state: 'ok',
+      utilization_pct: 0,
+    });
+    const got = await (
+      await tollgate.request('GET', `/v1/budgets/${created.id}`, { key: tenant.key })
+    ).json();
+    expect(got).toEqual(created);
+    const list = await (await tollgate.request('GET', '/v1/budgets', { key: tenant.key })).json();
+    expect(list.data.map((b: { id: string }) => b.id)).toContain(created.id);
+
+    const patched = await tollgate.request('PATCH', `/v1/budgets/${created.id}`, {
+      key: tenant.key,
+      body: { name: 'renamed', limit: { amount: '600', currency: 'USD' } },
+    });
+    expect(patched.status).toBe(200);
+    expect(await patched.json()).toMatchObject({ name: 'renamed', status: { remaining: '600.00000000' } });
+
+    const unitChange = await tollgate.request('PATCH', `/v1/budgets/${created.id}`, {
+      key: tenant.key,
+      body: { limit: { tokens: 1000 } },
+    });
+    expect(unitChange.status).toBe(400);
+    expect((await unitChange.json()).errors[0].path).toBe('limit');
+
+    expect((await tollgate.request('DELETE', `/v1/budgets/${created.id}`, { key: tenant.key })).status).toBe(
+      204,
+    );
+    const gone = await tollgate.request('GET', `/v1/budgets/${created.id}`, { key: tenant.key });
+    expect(gone.status).toBe(404);
+    expect((await gone.json()).code).toBe('BUDGET_NOT_FOUND');
+    expect((await tollgate.request('DELETE', `/v1/budgets/${created.id}`, { key: tenant.key })).status).toBe(
+      404,
+    );
+  });
+
+  it('refuses invalid budgets with field paths', async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ name: 'x', period: 'fortnight', limit: { tokens: 10 } }, 'period'],
+      [{ name: 'x', period: 'month', limit: { amount: '-5', currency: 'USD' } }, 'limit.amount'],
+      [{ name: 'x', period: 'month', limit: { tokens: 10 }, week_start: 'sunday' }, 'week_start'],
+      [{ name: 'x', period: 'day', timezone: 'Mars/Olympus', limit: { tokens: 10 } }, 'timezone'],
+      [
+        {
+          name: 'x',
+          period: 'day',
+          limit: { tokens: 10 },
+          thresholds: [50],
+          actions: { '90': { type: 'block' } },
+        },
+        'actions.90',
+      ],
+      [
+        { name: 'x', period: 'day', limit: { tokens: 10 }, actions: { '100': { type: 'downgrade' } } },
+        'actions.100.model_map',
+      ],
+      [{ name: 'x', period: 'day', limit: { tokens: 10 }, thresholds: [50, 50] }, 'thresholds'],
+    ];
+    for (const [body, path] of cases) {
+      const response = await tollgate.request('POST', '/v1/budgets', { key: tenant.key, body });
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      const problem = await response.json();
+      expect(problem.code).toBe('VALIDATION_FAILED');
+      expect(problem.errors.map((e: { path: string }) => e.path)).toContain(path);
+    }
+  });
+
+  it('nests budgets by scope in the tree view, with roll-ups', async () => {
+    const t = await tollgate.createTenant('Tree');
+    const root = await createBudget(t.key, {
+      name: 'all',
+      period: 'month',
+      limit: { amount: '1000', currency: 'USD' },
+    });
+    const feature = await createBudget(t.key, {
+      name: 'chat',
+      scope: { feature: 'chat' },
+      period: 'month',
+      limit: { amount: '400', currency: 'USD' },
+    });
+    const customer = await createBudget(t.key, {
+      name: 'chat acme',
+      scope: { feature: 'chat', customer: 'acme' },
+      period: 'month',
+      limit: { amount: '100', currency: 'USD' },
+    });
+    const other = await createBudget(t.key, {
+      name: 'search',
+      scope: { feature: 'search' },
+      period: 'month',
+      limit: { amount: '300', currency: 'USD' },
+    });
+    await ingest(t.key, [
+      {
+        usage: { input_tokens: 1_000_000, output_tokens: 0 },
+        dimensions: { feature: 'chat', customer: 'acme' },
+      },
+    ]);
+    const summary = await (await tollgate.request('GET', '/v1/kpis/summary', { key: t.key })).json();
+    expect(summary.budgets.map((b: { id: string }) => b.id)).toEqual([
+      root.id,
+      feature.id,
+      customer.id,
+      other.id,
+    ]);
+    expect(summary.budgets[2]).toMatchObject({
+      name: 'chat acme',
+      state: 'ok',
+      spent: '2.50000000',
+      limit: '100.00000000',
+      utilization_pct: 2.5,
+    });
+    const tree = await (await tollgate.request('GET', '/v1/budgets?view=tree', { key: t.key })).json();
+    expect(tree.data).toHaveLength(1);
+    const [top] = tree.data;
+    expect(top.budget.id).toBe(root.id);
+    expect(top.children.map((n: { budget: { id: string } }) => n.budget.id).sort()).toEqual(
+      [feature.id, other.id].sort(),
+    );
+    expect(top.rollup).toEqual({
+      unit: 'usd',
+      children: 2,
+      children_spent: '2.50000000',
+      children_limit: '700.00000000',
+    });
+    const chat = top.children.find((n: { budget: { id: string } }) => n.budget.id === feature.id);
+    expect(chat.children.map((n: { budget: { id: string } }) => n.budget.id)).toEqual([customer.id]);
+    expect(chat.children[0].budget.status.spent).toBe('2.50000000');
+    expect(top.budget.status.spent).toBe('2.50000000');
+  });
+});
+
+describe('evaluation and enforcement', () => {
+  it('fires each threshold once per period, blocks when exceeded, and a new period resolves it', async () => {
+    const t = await tollgate.createTenant('Thresholds');
+    const budget = await createBudget(t.key, {
+      name: 'bot tokens',
+      scope: { feature: 'bot' },
+      period: 'day',
+      limit: { tokens: 1000 },
+      thresholds: [50, 80, 100],
+      actions: {
+        '80': { type: 'downgrade', model_map: { 'gpt-4o': 'gpt-4o-mini' } },
+        '100': { type: 'block' },
+      },
+    });
+    const check = async () =>
+      (
+        await tollgate.request('POST', '/v1/enforcement/check', {
+          key: t.key,
+          body: { dimensions: { feature: 'bot' }, model: 'gpt-4o-2024-08-06' },
+        })
+      ).json();
+    const use = (tokens: number) =>
+      ingest(t.key, [{ usage: { input_tokens: tokens, output_tokens: 0 }, dimensions: { feature: 'bot' } }]);
+
+    expect((await check()).decision).toBe('allow');
+    await use(300);
+    await use(250); // 55%
+    await drain();
+    expect(eventsOf(budget.id).map((e) => [e.type, dataOf(e).threshold])).toEqual([
+      ['budget.threshold_crossed.v1', 50],
+    ]);
+    await use(10);
+    await use(300); // 86%
+    expect(await check()).toMatchObject({ decision: 'downgrade', model: 'gpt-4o-mini' });
+    await use(200); // 106%
+    await drain();
+    const blocked = await check();
+    expect(blocked.decision).toBe('block');
+    expect(blocked.budgets).toEqual([
+      { id: budget.id, name: 'bot tokens', state: 'exceeded', decision: 'block', remaining: 0 },
+    ]);
+    // The rollup job evaluates again: nothing fires twice.
+    await tollgate.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${t.id}`, {
+      key: 'tgop_test-operator-key-0123456789abcdef',
+    });
+    await use(50);
+    await drain();
+    const types = eventsOf(budget.id).map((e) => `${e.type}:${dataOf(e).threshold}`);
+    expect(types.sort()).toEqual(
+      [
+        'budget.threshold_crossed.v1:50',
+        'budget.threshold_crossed.v1:80',
+        'budget.threshold_crossed.v1:100',
+        'budget.exceeded.v1:100',
+      ].sort(),
+    );
+    const exceeded = eventsOf(budget.id).find((e) => e.type === 'budget.exceeded.v1') as BusEvent;
+    expect(exceeded.tenant_id).toBe(t.id);
+    expect(exceeded.data).toMatchObject({
+      budget: { id: budget.id, name: 'bot tokens', scope: { feature: 'bot' } },
+      state: 'exceeded',
+      limit: 1000,
+      unit: 'tokens',
+      action: { type: 'block' },
+    });
+    const crossed80 = eventsOf(budget.id).find((e) => dataOf(e).threshold === 80) as BusEvent;
+    expect(crossed80.data).toMatchObject({
+      action: { type: 'downgrade', model_map: { 'gpt-4o': 'gpt-4o-mini' } },
+    });
+
+    // The next day is a new period: allowed again, and the job publishes the resolution once.
+    clockOffsetMs = 86_400_000;
+    try {
+      expect((await check()).decision).toBe('allow');
+      for (let run = 0; run < 2; run++) {
+        await tollgate.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${t.id}`, {
+          key: 'tgop_test-operator-key-0123456789abcdef',
+        });
+      }
+      await drain();
+      const resolved = eventsOf(budget.id).filter((e) => e.type === 'budget.resolved.v1');
+      expect(resolved).toHaveLength(1);
+      expect(resolved[0]?.data).toMatchObject({ state: 'resolved', reason: 'new_period' });
+      const status = (
+        await (await tollgate.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json()
+      ).status;
+      expect(status).toMatchObject({ state: 'resolved', spent: 0 });
+    } finally {
+      clockOffsetMs = 0;
+    }
+  });
+
+  it('a raised limit resolves an exceeded budget', async () => {
+    const t = await tollgate.createTenant('Raise');
+    const budget = await createBudget(t.key, {
+      name: 'money',
+      period: 'month',
+      limit: { amount: '1.00', currency: 'USD' },
+      thresholds: [100],
+      actions: { '100': { type: 'block' } },
+    });
+    // 400k input tokens of gpt-4o at $2.50/M = $1.00
+    await ingest(t.key, [{ usage: { input_tokens: 400_000, output_tokens: 0 } }]);
+    await drain();
+    expect(
+      eventsOf(budget.id)
+        .map((e) => e.type)
+        .sort(),
+    ).toEqual(['budget.exceeded.v1', 'budget.threshold_crossed.v1']);
+    const raised = await tollgate.request('PATCH', `/v1/budgets/${budget.id}`, {
+      key: t.key,
+      body: { limit: { amount: '2.00', currency: 'USD' } },
+    });
+    expect((await raised.json()).status).toMatchObject({
+      state: 'resolved',
+      spent: '1.00000000',
+      remaining: '1.00000000',
+    });
+    await drain();
+    const resolved = eventsOf(budget.id).filter((e) => e.type === 'budget.resolved.v1');
+    expect(resolved).toHaveLength(1);
+    expect(resolved[0]?.data).toMatchObject({ reason: 'limit_raised', limit: '2.00000000' });
+  });
+
+  it('admits exactly the limit among 200 concurrent authorizations', async () => {
+    const t = await tollgate.createTenant('Race');
+    const budget = await createBudget(t.key, {
+      name: 'fifty',
+      period: 'day',
+      limit: { tokens: 50 },
+      thresholds: [100],
+      actions: { '100': { type: 'block' } },
+    });
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
+          key: t.key,
+          body: { id: `call-${i}`, model: 'gpt-4o', estimated_input_tokens: 1, max_output_tokens: 0 },
+        });
+        expect(response.status).toBe(200);
+        return response.json();
+      }),
+    );
+    const admitted = answers.filter((a) => a.reservation_id !== null);
+    expect(admitted).toHaveLength(50);
+    expect(answers.filter((a) => a.decision === 'block')).toHaveLength(150);
+    const status = (await (await tollgate.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json())
+      .status;
+    expect(status).toMatchObject({ reserved: 50, remaining: 0, spent: 0 });
+    // 200 racing writers on one counter item: DynamoDB Local takes its time serialising them.
+  }, 120_000);
+
+  it('authorize is idempotent, settles through a usage event, releases, and expires', async () => {
+    const t = await tollgate.createTenant('Reservations');
+    const budget = await createBudget(t.key, {
+      name: 'acme tokens',
+      scope: { customer: 'acme' },
+      period: 'month',
+      limit: { tokens: 10_000 },
+      thresholds: [100],
+      actions: { '100': { type: 'block' } },
+    });
+    const money = await createBudget(t.key, {
+      name: 'acme usd',
+      scope: { customer: 'acme' },
+      period: 'month',
+      limit: { amount: '10', currency: 'USD' },
+    });
+    const authorize = async (id: string, extra: Record<string, unknown> = {}) => {
+      const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
+        key: t.key,
+        body: {
+          id,
+          dimensions: { customer: 'acme' },
+          model: 'gpt-4o',
+          estimated_input_tokens: 1000,
+          max_output_tokens: 500,
+          ...extra,
+        },
+      });
+      expect(response.status).toBe(200);
+      return response.json();
+    };
+    const statusOf = async (id: string) =>
+      (await (await tollgate.request('GET', `/v1/budgets/${id}`, { key: t.key })).json()).status;
+
+    const first = await authorize('req-1');
+    // 1000 × $2.50/M + 500 × $10/M = $0.0075
+    expect(first).toMatchObject({
+      decision: 'allow',
+      reserved: { cost: '0.00750000', tokens: 1500, priced: true },
+    });
+    expect(first.reservation_id).toMatch(/^rsv_/);
+    expect(first.remaining).toEqual({ cost: '9.99250000', tokens: 8500 });
+    expect(await authorize('req-1')).toEqual(first);
+    expect(await statusOf(budget.id)).toMatchObject({ reserved: 1500, spent: 0 });
+    expect(await statusOf(money.id)).toMatchObject({ reserved: '0.00750000' });
+
+    // Settled by the usage event that carries it: the actual usage replaces the hold.
+    await ingest(t.key, [
+      {
+        usage: { input_tokens: 800, output_tokens: 100 },
+        dimensions: { customer: 'acme' },
+        reservation_id: first.reservation_id,
+      },
+    ]);
+    expect(await statusOf(budget.id)).toMatchObject({ reserved: 0, spent: 900 });
+    expect(await statusOf(money.id)).toMatchObject({ reserved: '0.00000000', spent: '0.00300000' });
+    // A release after settlement changes nothing.
+    expect(
+      (
+        await tollgate.request('DELETE', `/v1/enforcement/reservations/${first.reservation_id}`, {
+          key: t.key,
+        })
+      ).status,
+    ).toBe(204);
+    expect(await statusOf(budget.id)).toMatchObject({ reserved: 0, spent: 900 });
+
+    const second = await authorize('req-2');
+    expect(await statusOf(budget.id)).toMatchObject({ reserved: 1500 });
+    for (let i = 0; i < 2; i++) {
+      const released = await tollgate.request(
+        'DELETE',
+        `/v1/enforcement/reservations/${second.reservation_id}`,
+        {
+          key: t.key,
+        },
+      );
+      expect(released.status).toBe(204);
+    }
+    expect(await statusOf(budget.id)).toMatchObject({ reserved: 0, spent: 900 });
+    const unknown = await tollgate.request(
+      'DELETE',
+      '/v1/enforcement/reservations/rsv_01JDQ7Z5M2X9K3V4W6Y8A0B1C2',
+      {
+        key: t.key,
+      },
+    );
+    expect(unknown.status).toBe(404);
+
+    // Expiry: checked on read, swept by the job; a blocking budget admits again once expired.
+    const big = await authorize('req-3', {
+      estimated_input_tokens: 9000,
+      max_output_tokens: 100,
+      ttl_seconds: 60,
+    });
+    // It fills the budget to its block level exactly: admitted, with a warning.
+    expect(big).toMatchObject({ decision: 'warn', remaining: { tokens: 0 } });
+    expect((await authorize('req-4')).decision).toBe('block');
+    clockOffsetMs = 61_000;
+    try {
+      expect(await statusOf(budget.id)).toMatchObject({ reserved: 0 });
+      const after = await authorize('req-5');
+      expect(after.decision).toBe('allow');
+      const run = await (
+        await tollgate.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${t.id}`, {
+          key: 'tgop_test-operator-key-0123456789abcdef',
+        })
+      ).json();
+      expect(run.errors).toEqual([]);
+      expect(await statusOf(budget.id)).toMatchObject({ reserved: 1500, spent: 900 });
+    } finally {
+      clockOffsetMs = 0;
+    }
+  });
+
+  it('a restricted key sees only the budgets of its slice', async () => {
+    const t = await tollgate.createTenant('Restricted');
+    const acme = await createBudget(t.key, {
+      name: 'acme',
+      scope: { customer: 'acme' },
+      period: 'month',
+      limit: { tokens: 100 },
+    });
+    const globex = await createBudget(t.key, {
+      name: 'globex',
+      scope: { customer: 'globex' },
+      period: 'month',
+      limit: { tokens: 100 },
+    });
+    await createBudget(t.key, { name: 'all', period: 'month', limit: { tokens: 100 } });
+    const view = await tollgate.mintKey(t.key, {
+      name: 'acme view',
+      scopes: ['read'],
+      restrict: { customer: 'acme' },
+    });
+    const list = await (await tollgate.request('GET', '/v1/budgets', { key: view.key })).json();
+    expect(list.data.map((b: { id: string }) => b.id)).toEqual([acme.id]);
+    const tree = await (await tollgate.request('GET', '/v1/budgets?view=tree', { key: view.key })).json();
+    expect(tree.data.map((n: { budget: { id: string } }) => n.budget.id)).toEqual([acme.id]);
+    expect((await tollgate.request('GET', `/v1/budgets/${globex.id}`, { key: view.key })).status).toBe(404);
+    expect((await tollgate.request('GET', `/v1/budgets/${acme.id}`, { key: view.key })).status).toBe(200);
+    expect((await tollgate.request('DELETE', `/v1/budgets/${acme.id}`, { key: view.key })).status).toBe(403);
+    expect(
+      (
+        await tollgate.request('POST', '/v1/enforcement/check', {
+          key: view.key,
+          body: { model: 'gpt-4o' },
+        })
+      ).status,
+    ).toBe(403);
+  });
+});
+
+describe('a crash between storing usage and applying it to budgets', () => {
+  it('is repaired by the rollup, once', async () => {
+    const crashy = await createTestTollgate({ env: { TOLLGATE_ROLLUP_LAG_SECONDS: '0' } });
+    try {
+      const t = await crashy.createTenant('Crash');
+      const created = await crashy.request('POST', '/v1/budgets', {
+        key: t.key,
+        body: { name: 'tokens', period: 'day', limit: { tokens: 1000 } },
+      });
+      const budget = await created.json();
+      const { db, services } = crashy.runtime;
+      // The process "dies" after the claims: the counters never see the events.
+      const dying = createUsageService(db, services.pricing, undefined, {
+        planUsage: services.budgets.planUsage,
+        applyUsage: async () => {},
+      });
+      const result = await dying.ingest(t.id, [
+        {
+          index: 0,
+          event: { id: 'lost-1', provider: 'openai', model: 'gpt-4o', usage: { input_tokens: 300 } },
+        },
+        {
+          index: 1,
+          event: { id: 'lost-2', provider: 'openai', model: 'gpt-4o', usage: { input_tokens: 200 } },
+        },
+      ]);
+      expect(result.accepted).toBe(2);
+      const spent = async () =>
+        (await (await crashy.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json()).status.spent;
+      expect(await spent()).toBe(0);
+      for (let run = 0; run < 2; run++) {
+        const summary = await (
+          await crashy.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${t.id}`, {
+            key: 'tgop_test-operator-key-0123456789abcdef',
+          })
+        ).json();
+        expect(summary.errors).toEqual([]);
+        expect(await spent()).toBe(500);
+      }
+      // Events applied on the ingest path are not applied again by the rollup.
+      await crashy.request('POST', '/v1/usage', {
+        key: t.key,
+        body: { id: 'fine-1', provider: 'openai', model: 'gpt-4o', usage: { input_tokens: 100 } },
+      });
+      expect(await spent()).toBe(600);
+      await crashy.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${t.id}`, {
+        key: 'tgop_test-operator-key-0123456789abcdef',
+      });
+      expect(await spent()).toBe(600);
+    } finally {
+      await crashy.cleanup();
+    }
+  });
+});
