@@ -1,4 +1,8 @@
+import { KMSClient } from '@aws-sdk/client-kms';
 import { createApiKeyService } from './api-keys/service.js';
+import { type DataKeyProvider, KmsDataKeyProvider, LocalKeyFileProvider } from './billing/credentials.js';
+import { createBillingPullJob } from './billing/job.js';
+import { createBillingService } from './billing/service.js';
 import type { EventBus } from './bus/bus.js';
 import type { Config } from './config/config.js';
 import { createDb, type Db } from './db/client.js';
@@ -27,7 +31,7 @@ export interface Runtime {
   services: ReturnType<typeof createServices>;
 }
 
-function createServices(db: Db) {
+function createServices(db: Db, config: Config, bus: EventBus, logger: Logger, keyProvider: DataKeyProvider) {
   const apiKeys = createApiKeyService(db);
   const pricing = createPricingService(db);
   return {
@@ -36,7 +40,25 @@ function createServices(db: Db) {
     pricing,
     usage: createUsageService(db, pricing),
     outcomes: createOutcomeService(db),
+    billing: createBillingService({
+      db,
+      bus,
+      logger,
+      keyProvider,
+      baseUrls: { openai: config.openaiBaseUrl, anthropic: config.anthropicBaseUrl },
+      http: config.providerHttp,
+      backfillDays: config.billing.backfillDays,
+      trailingDays: config.billing.trailingDays,
+      now: () => new Date(),
+    }),
   };
+}
+
+/** Where credential data keys are wrapped: KMS when the operator configured a key, else the data dir's key file. */
+function credentialKeyProvider(config: Config): DataKeyProvider {
+  return config.credentialsKmsKeyId
+    ? new KmsDataKeyProvider(new KMSClient({ region: config.awsRegion }), config.credentialsKmsKeyId)
+    : LocalKeyFileProvider.inDataDir(config.dataDir);
 }
 
 export interface RuntimeParts {
@@ -54,12 +76,15 @@ export function createRuntime(parts: RuntimeParts): Runtime {
   const db =
     parts.db ??
     createDb({ tableName: config.tableName, region: config.awsRegion, endpoint: config.dynamoEndpoint });
-  const jobs = new JobRegistry().register(
-    createKpiRollupJob(db, parts.bus, logger, {
-      lagSeconds: config.rollupLagSeconds,
-      maxEvents: config.rollupMaxEvents,
-    }),
-  );
+  const services = createServices(db, config, parts.bus, logger, credentialKeyProvider(config));
+  const jobs = new JobRegistry()
+    .register(
+      createKpiRollupJob(db, parts.bus, logger, {
+        lagSeconds: config.rollupLagSeconds,
+        maxEvents: config.rollupMaxEvents,
+      }),
+    )
+    .register(createBillingPullJob(db, services.billing, logger));
   return {
     config,
     logger,
@@ -68,6 +93,6 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     jobs,
     rateLimiter: new TokenBucketLimiter(config.rateLimit),
     operatorKey: parts.operatorKey ?? config.adminKey,
-    services: createServices(db),
+    services,
   };
 }

@@ -9,11 +9,13 @@ import { createRouter } from './openapi.js';
 import { adminJobRoutes } from './routes/admin-jobs.js';
 import { adminPriceRoutes, PRICE_FILE_PATH } from './routes/admin-prices.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
+import { billingRoutes } from './routes/billing.js';
 import { exportRoutes } from './routes/exports.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { kpiRoutes } from './routes/kpis.js';
 import { priceRoutes } from './routes/prices.js';
+import { providerConnectionRoutes } from './routes/provider-connections.js';
 import { tenantRoutes } from './routes/tenants.js';
 
 export interface AppOptions {
@@ -56,6 +58,8 @@ export function createApp(runtime: Runtime, options: AppOptions = {}) {
   app.route('/', priceRoutes);
   app.route('/', kpiRoutes);
   app.route('/', exportRoutes);
+  app.route('/', providerConnectionRoutes);
+  app.route('/', billingRoutes);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',

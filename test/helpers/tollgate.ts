@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { inject } from 'vitest';
 import { type App, createApp } from '../../functions/api/app.js';
@@ -72,7 +75,10 @@ export async function createTestTollgate(
   options: { engine?: Engine; env?: Record<string, string> } = {},
 ): Promise<TestTollgate> {
   const store = await createTestStore(options.engine);
+  // Each instance keeps its files (the credential key file) in a directory of its own.
+  const dataDir = await mkdtemp(join(tmpdir(), 'tollgate-test-'));
   const config = loadConfig({
+    TOLLGATE_DATA_DIR: dataDir,
     TOLLGATE_DYNAMODB_ENDPOINT: store.endpoint,
     TOLLGATE_TABLE_NAME: store.db.tableName,
     TOLLGATE_ADMIN_KEY: OPERATOR_KEY,
@@ -119,6 +125,9 @@ export async function createTestTollgate(
         throw new Error(`key creation failed: ${response.status} ${await response.text()}`);
       return (await response.json()) as { id: string; key: string };
     },
-    cleanup: () => store.cleanup(),
+    cleanup: async () => {
+      await store.cleanup();
+      await rm(dataDir, { recursive: true, force: true });
+    },
   };
 }

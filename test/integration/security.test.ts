@@ -23,7 +23,18 @@ let intruder: { id: string; key: string };
 const ownedObjectFactories: Record<string, () => Promise<string>> = {
   '/v1/api-keys/{id}': async () =>
     (await tollgate.mintKey(owner.key, { name: 'victim', scopes: ['read'] })).id,
+  '/v1/provider-connections/{id}': () => ownedProviderConnection(),
+  '/v1/provider-connections/{id}/sync': () => ownedProviderConnection(),
 };
+
+async function ownedProviderConnection(): Promise<string> {
+  const response = await tollgate.request('POST', '/v1/provider-connections', {
+    key: owner.key,
+    body: { provider: 'openai', api_key: 'sk-admin-victim-0123456789' },
+  });
+  expect(response.status).toBe(201);
+  return (await response.json()).id;
+}
 
 /**
  * Tenant paths whose parameters name no object (an upsert keyed by the caller's own names): for
