@@ -424,6 +424,19 @@ describe('billing pull and three-way reconciliation', () => {
     expect(world.fake.requestsTo('openai', 'usage/completions')).toHaveLength(3);
   });
 
+  it('does not sit out a Retry-After longer than the operator allows: the next run resumes', async () => {
+    const world = await createWorld({ TOLLGATE_PROVIDER_MAX_RETRY_AFTER_SECONDS: '30' });
+    const openai = await connect(world, 'openai');
+    world.fake.fault('openai', 'costs', { status: 429, retryAfter: '3600', times: 1 });
+    const started = Date.now();
+    const result = await sync(world, openai.id);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(result.sync.outcome).toBe('error');
+    expect(result.sync.error).toMatch(/answered 429, asking to wait 3600 s: left for the next run/);
+    expect(world.fake.requestsTo('openai', 'costs')).toHaveLength(1);
+    expect((await sync(world, openai.id)).sync).toMatchObject({ outcome: 'ok', lines: 17 });
+  });
+
   it('times out a provider that does not answer and retries it', async () => {
     const world = await createWorld();
     const anthropic = await connect(world, 'anthropic');
