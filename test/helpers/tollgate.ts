@@ -10,7 +10,7 @@ import { InProcessBus } from '../../shared/bus/bus.js';
 import { loadConfig } from '../../shared/config/config.js';
 import { closeDb, createDb, type Db } from '../../shared/db/client.js';
 import { ensureTable } from '../../shared/db/ensure-table.js';
-import { createLogger } from '../../shared/observability/logger.js';
+import { createLogger, type Logger } from '../../shared/observability/logger.js';
 import { createRuntime, type Runtime } from '../../shared/runtime.js';
 
 export type Engine = 'dynamodb-local' | 'dynalite';
@@ -72,7 +72,7 @@ export interface TestTollgate {
 
 /** The real app on a real table, with config given the way the environment would give it. */
 export async function createTestTollgate(
-  options: { engine?: Engine; env?: Record<string, string> } = {},
+  options: { engine?: Engine; env?: Record<string, string>; logger?: Logger } = {},
 ): Promise<TestTollgate> {
   const store = await createTestStore(options.engine);
   // Each instance keeps its files (the credential key file) in a directory of its own.
@@ -86,7 +86,7 @@ export async function createTestTollgate(
     AWS_REGION: 'local',
     ...options.env,
   });
-  const logger = createLogger(config.logLevel);
+  const logger = options.logger ?? createLogger(config.logLevel);
   const runtime = createRuntime({ config, bus: new InProcessBus(logger), logger, db: store.db });
   const app = createApp(runtime);
 

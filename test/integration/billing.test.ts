@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { billedCost } from '../../shared/billing/reconciliation.js';
 import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
 import { billedLinesPartition, keys } from '../../shared/db/keys.js';
+import { createLogger, type Logger } from '../../shared/observability/logger.js';
 import { type FakeProviders, startFakeProviders } from '../helpers/fake-providers.js';
 import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
 
@@ -33,7 +34,7 @@ afterEach(async () => {
 });
 
 /** A fresh Tollgate pointed at fresh fake providers serving the reconciling fixtures. */
-async function createWorld(env: Record<string, string> = {}): Promise<World> {
+async function createWorld(env: Record<string, string> = {}, logger?: Logger): Promise<World> {
   const fake = await startFakeProviders();
   fake.load('openai', 'costs', 'openai/costs_grouped_line_item_project.json', D1);
   fake.load('openai', 'usage/completions', 'openai/usage_completions_grouped_page1.json', D1);
@@ -52,6 +53,7 @@ async function createWorld(env: Record<string, string> = {}): Promise<World> {
       TOLLGATE_PROVIDER_TIMEOUT_MS: '400',
       ...env,
     },
+    ...(logger ? { logger } : {}),
   });
   const tenant = await tollgate.createTenant('Billing');
   const published: BusEvent[] = [];
@@ -253,6 +255,29 @@ describe('provider connections', () => {
       key: world.tenant.key,
     });
     expect(unknownId.status).toBe(404);
+  });
+});
+
+describe('credentials in logs', () => {
+  it('never writes a provider key to a log line, whatever happens to the sync', async () => {
+    const lines: string[] = [];
+    const logger = createLogger('trace', {}, { write: (line: string) => lines.push(line) });
+    const world = await createWorld({}, logger);
+    const openai = await connect(world, 'openai');
+    const refusedKey = 'sk-ant-admin01-refused-key-987654321';
+    const anthropic = await connect(world, 'anthropic', refusedKey);
+    world.fake.fault('openai', 'costs', { status: 500, times: 1 });
+    await sync(world, openai.id);
+    await sync(world, anthropic.id);
+    await world.tollgate.request('POST', '/v1/admin/jobs/billing-pull/run', { key: OPERATOR_KEY });
+    // Whatever a future change logs by mistake, the redaction catches the usual places.
+    logger.warn({ api_key: refusedKey, request: { headers: { 'x-api-key': refusedKey } } }, 'careless');
+    expect(lines.length).toBeGreaterThan(5);
+    expect(lines.some((line) => line.includes('billing pull failed'))).toBe(true);
+    for (const line of lines) {
+      expect(line).not.toContain(world.fake.openaiKey);
+      expect(line).not.toContain(refusedKey);
+    }
   });
 });
 
