@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { billedCost } from '../../shared/billing/reconciliation.js';
+import { acquireSyncLease } from '../../shared/billing/repository.js';
 import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
 import { billedLinesPartition, keys } from '../../shared/db/keys.js';
 import { createLogger, type Logger } from '../../shared/observability/logger.js';
@@ -255,6 +256,74 @@ describe('provider connections', () => {
       key: world.tenant.key,
     });
     expect(unknownId.status).toBe(404);
+  });
+});
+
+describe('connection lifecycle', () => {
+  it('refuses a second sync while one runs, until its lease expires', async () => {
+    const world = await createWorld();
+    const openai = await connect(world, 'openai');
+    const now = new Date();
+    expect(
+      await acquireSyncLease(
+        world.tollgate.store.db,
+        world.tenant.id,
+        openai.id,
+        now,
+        new Date(now.getTime() + 60_000),
+      ),
+    ).toBe(true);
+    const busy = await world.tollgate.request('POST', `/v1/provider-connections/${openai.id}/sync`, {
+      key: world.tenant.key,
+    });
+    expect(busy.status).toBe(409);
+    expect((await busy.json()).code).toBe('SYNC_RUNNING');
+    expect(world.fake.requests).toHaveLength(0);
+    // A lease from a crashed sync, expired: the next sync takes over.
+    const past = new Date(now.getTime() - 120_000);
+    const world2 = await createWorld();
+    const other = await connect(world2, 'openai');
+    await acquireSyncLease(
+      world2.tollgate.store.db,
+      world2.tenant.id,
+      other.id,
+      past,
+      new Date(past.getTime() + 60_000),
+    );
+    expect((await sync(world2, other.id)).sync.outcome).toBe('ok');
+  });
+
+  it('removes the lines of a deleted connection from the store and the reconciliation', async () => {
+    const world = await createWorld();
+    const openai = await connect(world, 'openai');
+    await sync(world, openai.id);
+    expect(await storedLines(world)).toHaveLength(17);
+    expect((await reconciliation(world)).body.totals.billed_cost).toBe('6.80067100');
+    const deleted = await world.tollgate.request('DELETE', `/v1/provider-connections/${openai.id}`, {
+      key: world.tenant.key,
+    });
+    expect(deleted.status).toBe(204);
+    expect(await storedLines(world)).toHaveLength(0);
+    expect((await reconciliation(world)).body).toMatchObject({ data: [], connections: [] });
+  });
+
+  it('keeps the drift threshold per tenant and validates it', async () => {
+    const world = await createWorld();
+    const initial = await world.tollgate.request('GET', '/v1/billing/settings', { key: world.tenant.key });
+    expect(await initial.json()).toEqual({ drift_threshold_pct: '5', updated_at: null });
+    for (const bad of [0, -1, '150', 'abc', '1.123456']) {
+      const response = await world.tollgate.request('PUT', '/v1/billing/settings', {
+        key: world.tenant.key,
+        body: { drift_threshold_pct: bad },
+      });
+      expect(response.status, String(bad)).toBe(400);
+      expect((await response.json()).errors[0].path).toBe('drift_threshold_pct');
+    }
+    const badRange = await reconciliation(world, `from=${TODAY}&to=${D1}`);
+    expect(badRange.status).toBe(400);
+    const badProvider = await reconciliation(world, `from=${D1}&to=${TODAY}&provider=azure`);
+    expect(badProvider.status).toBe(400);
+    expect(badProvider.body.errors[0].path).toBe('query.provider');
   });
 });
 
