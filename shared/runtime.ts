@@ -1,6 +1,11 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { createApiKeyService } from './api-keys/service.js';
-import { type DataKeyProvider, KmsDataKeyProvider, LocalKeyFileProvider } from './billing/credentials.js';
+import {
+  type DataKeyProvider,
+  KmsDataKeyProvider,
+  LocalKeyFileProvider,
+  UnconfiguredKeyProvider,
+} from './billing/credentials.js';
 import { createBillingPullJob } from './billing/job.js';
 import { createBillingService } from './billing/service.js';
 import type { EventBus } from './bus/bus.js';
@@ -54,11 +59,14 @@ function createServices(db: Db, config: Config, bus: EventBus, logger: Logger, k
   };
 }
 
-/** Where credential data keys are wrapped: KMS when the operator configured a key, else the data dir's key file. */
-function credentialKeyProvider(config: Config): DataKeyProvider {
-  return config.credentialsKmsKeyId
-    ? new KmsDataKeyProvider(new KMSClient({ region: config.awsRegion }), config.credentialsKmsKeyId)
-    : LocalKeyFileProvider.inDataDir(config.dataDir);
+/**
+ * Where credential data keys are wrapped: KMS when the operator configured a key, else the data
+ * dir's key file where the process may keep one (local mode), else nowhere (a clear error).
+ */
+function credentialKeyProvider(config: Config, localKeyFile: boolean): DataKeyProvider {
+  if (config.credentialsKmsKeyId)
+    return new KmsDataKeyProvider(new KMSClient({ region: config.awsRegion }), config.credentialsKmsKeyId);
+  return localKeyFile ? LocalKeyFileProvider.inDataDir(config.dataDir) : new UnconfiguredKeyProvider();
 }
 
 export interface RuntimeParts {
@@ -68,6 +76,8 @@ export interface RuntimeParts {
   operatorKey?: string | undefined;
   logger?: Logger;
   db?: Db;
+  /** Whether a credential key file may live in the data dir when no KMS key is configured (not on Lambda). */
+  localKeyFile?: boolean;
 }
 
 export function createRuntime(parts: RuntimeParts): Runtime {
@@ -76,7 +86,13 @@ export function createRuntime(parts: RuntimeParts): Runtime {
   const db =
     parts.db ??
     createDb({ tableName: config.tableName, region: config.awsRegion, endpoint: config.dynamoEndpoint });
-  const services = createServices(db, config, parts.bus, logger, credentialKeyProvider(config));
+  const services = createServices(
+    db,
+    config,
+    parts.bus,
+    logger,
+    credentialKeyProvider(config, parts.localKeyFile ?? true),
+  );
   const jobs = new JobRegistry()
     .register(
       createKpiRollupJob(db, parts.bus, logger, {

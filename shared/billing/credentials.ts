@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { ServiceUnavailableError } from '../errors/errors.js';
 
 /**
  * Provider credentials are encrypted at rest with envelope encryption: each connection has its own
@@ -206,5 +207,25 @@ export class LocalKeyFileProvider implements DataKeyProvider {
       { iv: bytes.subarray(0, 12), tag: bytes.subarray(12, 28), ciphertext: bytes.subarray(28) },
       aad(context),
     );
+  }
+}
+
+/**
+ * Where no key-encryption key is configured (on Lambda without a KMS key): every use fails with
+ * a message naming the setting, instead of trying to write a key file to a read-only disk.
+ */
+export class UnconfiguredKeyProvider implements DataKeyProvider {
+  readonly kind = 'unconfigured';
+  #fail(): never {
+    throw new ServiceUnavailableError(
+      'Provider credentials cannot be stored: the operator has not configured TOLLGATE_CREDENTIALS_KMS_KEY_ID.',
+      'CREDENTIAL_KEY_UNCONFIGURED',
+    );
+  }
+  async generateDataKey(): Promise<DataKey> {
+    this.#fail();
+  }
+  async decryptDataKey(): Promise<Buffer> {
+    this.#fail();
   }
 }

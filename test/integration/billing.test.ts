@@ -8,7 +8,7 @@ import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
 import { billedLinesPartition, keys } from '../../shared/db/keys.js';
 import { createLogger, type Logger } from '../../shared/observability/logger.js';
 import { type FakeProviders, startFakeProviders } from '../helpers/fake-providers.js';
-import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
+import { createTestTollgate, type Engine, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
 
 const DAY = 86_400_000;
 const today = Math.floor(Date.now() / DAY) * DAY;
@@ -35,7 +35,11 @@ afterEach(async () => {
 });
 
 /** A fresh Tollgate pointed at fresh fake providers serving the reconciling fixtures. */
-async function createWorld(env: Record<string, string> = {}, logger?: Logger): Promise<World> {
+async function createWorld(
+  env: Record<string, string> = {},
+  logger?: Logger,
+  engine: Engine = 'dynamodb-local',
+): Promise<World> {
   const fake = await startFakeProviders();
   fake.load('openai', 'costs', 'openai/costs_grouped_line_item_project.json', D1);
   fake.load('openai', 'usage/completions', 'openai/usage_completions_grouped_page1.json', D1);
@@ -55,6 +59,7 @@ async function createWorld(env: Record<string, string> = {}, logger?: Logger): P
       ...env,
     },
     ...(logger ? { logger } : {}),
+    engine,
   });
   const tenant = await tollgate.createTenant('Billing');
   const published: BusEvent[] = [];
@@ -470,6 +475,25 @@ describe('billing pull and three-way reconciliation', () => {
     expect(world.published).toEqual([]);
   });
 
+  it('stores, replaces and reconciles the same on dynalite (the local engine)', async () => {
+    const world = await createWorld({ TOLLGATE_BILLING_TRAILING_DAYS: '7' }, undefined, 'dynalite');
+    await ingestMatchingUsage(world);
+    const openai = await connect(world, 'openai');
+    expect((await sync(world, openai.id)).sync).toMatchObject({ outcome: 'ok', lines: 17, added: 17 });
+    world.fake.setDay('openai', 'costs', D2, []);
+    expect((await sync(world, openai.id)).sync).toMatchObject({
+      lines: 15,
+      added: 0,
+      updated: 0,
+      removed: 2,
+    });
+    const { body } = await reconciliation(world, `from=${D1}&to=${TODAY}&provider=openai`);
+    expect(body.totals).toMatchObject({ billed_cost: '6.35067100', metered_cost: '6.77540000' });
+    expect(
+      body.data.find((row: { date: string; model: string }) => row.date === D2 && row.model === 'gpt-4o'),
+    ).toMatchObject({ billed_cost: '0.00000000', drift_pct: null });
+  });
+
   it('sends each provider its auth headers and documented parameters, and follows pagination to the end', async () => {
     const world = await createWorld();
     world.fake.pageSize = 3;
@@ -570,7 +594,7 @@ describe('billing pull and three-way reconciliation', () => {
     const world = await createWorld();
     const openai = await connect(world, 'openai');
     await sync(world, openai.id);
-    // The provider corrects the latest days: D3 gains a line, D2's output line is re-rated and its input dropped.
+    // A late line appears in the trailing window; then it is re-rated; then dropped.
     const D3 = dayAgo(2);
     world.fake.setDay('openai', 'costs', D3, [
       {
@@ -582,7 +606,7 @@ describe('billing pull and three-way reconciliation', () => {
         quantity_unit: 'tokens',
       },
     ]);
-    // An ungrouped-style correction outside the trailing window is not re-read.
+    // A change to a day before the trailing window is not re-read: that day stays as stored.
     world.fake.setDay('openai', 'costs', D1, []);
     const result = await sync(world, openai.id);
     expect(result.sync).toMatchObject({ outcome: 'ok', from: dayAgo(2), added: 1, updated: 0, removed: 0 });
