@@ -1,4 +1,5 @@
 import type { Db } from '../db/client.js';
+import { ServiceUnavailableError } from '../errors/errors.js';
 import type { Logger } from '../observability/logger.js';
 import { pullAnthropicCosts, pullAnthropicUsage } from './anthropic.js';
 import { type DataKeyProvider, decryptCredential } from './credentials.js';
@@ -101,7 +102,8 @@ export async function syncConnection(
       deps.keyProvider,
       { tenantId, connectionId: connection.id },
       connection.credential,
-    ).catch(() => {
+    ).catch((cause: unknown) => {
+      if (cause instanceof ServiceUnavailableError) throw cause;
       throw new Error('the stored credential could not be decrypted; create the connection again');
     });
     for (const pull of PULLERS[connection.provider]) {
