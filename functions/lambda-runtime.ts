@@ -11,5 +11,6 @@ export function createLambdaRuntime(environment?: Record<string, string | undefi
   const config = loadConfig(environment);
   if (!config.eventBusName) throw new ConfigError('TOLLGATE_EVENT_BUS_NAME is required on Lambda');
   const bus = new EventBridgeBus(new EventBridgeClient({ region: config.awsRegion }), config.eventBusName);
-  return createRuntime({ config, bus });
+  // Lambda's disk is read-only and per container: credentials are wrapped by KMS or not at all.
+  return createRuntime({ config, bus, localKeyFile: false });
 }

@@ -1,4 +1,13 @@
+import { KMSClient } from '@aws-sdk/client-kms';
 import { createApiKeyService } from './api-keys/service.js';
+import {
+  type DataKeyProvider,
+  KmsDataKeyProvider,
+  LocalKeyFileProvider,
+  UnconfiguredKeyProvider,
+} from './billing/credentials.js';
+import { createBillingPullJob } from './billing/job.js';
+import { createBillingService } from './billing/service.js';
 import { createBudgetService } from './budgets/service.js';
 import type { EventBus } from './bus/bus.js';
 import type { Config } from './config/config.js';
@@ -31,7 +40,15 @@ export interface Runtime {
   webhooks: Webhooks;
 }
 
-function createServices(db: Db, bus: EventBus, logger: Logger, now: () => Date, webhooks: Webhooks) {
+function createServices(
+  db: Db,
+  config: Config,
+  bus: EventBus,
+  logger: Logger,
+  now: () => Date,
+  webhooks: Webhooks,
+  keyProvider: DataKeyProvider,
+) {
   const apiKeys = createApiKeyService(db);
   const pricing = createPricingService(db);
   const budgets = createBudgetService(db, pricing, bus, { now, logger });
@@ -43,7 +60,28 @@ function createServices(db: Db, bus: EventBus, logger: Logger, now: () => Date, 
     usage: createUsageService(db, pricing, undefined, budgets),
     outcomes: createOutcomeService(db),
     webhooks: webhooks.service,
+    billing: createBillingService({
+      db,
+      bus,
+      logger,
+      keyProvider,
+      baseUrls: { openai: config.openaiBaseUrl, anthropic: config.anthropicBaseUrl },
+      http: config.providerHttp,
+      backfillDays: config.billing.backfillDays,
+      trailingDays: config.billing.trailingDays,
+      now: () => new Date(),
+    }),
   };
+}
+
+/**
+ * Where credential data keys are wrapped: KMS when the operator configured a key, else the data
+ * dir's key file where the process may keep one (local mode), else nowhere (a clear error).
+ */
+function credentialKeyProvider(config: Config, localKeyFile: boolean): DataKeyProvider {
+  if (config.credentialsKmsKeyId)
+    return new KmsDataKeyProvider(new KMSClient({ region: config.awsRegion }), config.credentialsKmsKeyId);
+  return localKeyFile ? LocalKeyFileProvider.inDataDir(config.dataDir) : new UnconfiguredKeyProvider();
 }
 
 export interface RuntimeParts {
@@ -57,6 +95,8 @@ export interface RuntimeParts {
   webhooks?: WebhookOptions;
   /** The clock of budgets and jobs (tests move it to a new period); the system clock by default. */
   now?: () => Date;
+  /** Whether a credential key file may live in the data dir when no KMS key is configured (not on Lambda). */
+  localKeyFile?: boolean;
 }
 
 export function createRuntime(parts: RuntimeParts): Runtime {
@@ -67,7 +107,15 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     createDb({ tableName: config.tableName, region: config.awsRegion, endpoint: config.dynamoEndpoint });
   const now = parts.now ?? (() => new Date());
   const webhooks = createWebhooks(db, logger, config, parts.webhooks);
-  const services = createServices(db, parts.bus, logger, now, webhooks);
+  const services = createServices(
+    db,
+    config,
+    parts.bus,
+    logger,
+    now,
+    webhooks,
+    credentialKeyProvider(config, parts.localKeyFile ?? true),
+  );
   const jobs = new JobRegistry()
     .register(
       createKpiRollupJob(db, parts.bus, logger, {
@@ -76,7 +124,8 @@ export function createRuntime(parts: RuntimeParts): Runtime {
         budgets: services.budgets,
       }),
     )
-    .register(webhooks.retryJob);
+    .register(webhooks.retryJob)
+    .register(createBillingPullJob(db, services.billing, logger));
   return {
     config,
     logger,

@@ -9,6 +9,7 @@ import { createRouter } from './openapi.js';
 import { adminJobRoutes } from './routes/admin-jobs.js';
 import { adminPriceRoutes, PRICE_FILE_PATH } from './routes/admin-prices.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
+import { billingRoutes } from './routes/billing.js';
 import { budgetRoutes } from './routes/budgets.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { enforcementRoutes } from './routes/enforcement.js';
@@ -17,6 +18,7 @@ import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { kpiRoutes } from './routes/kpis.js';
 import { priceRoutes } from './routes/prices.js';
+import { providerConnectionRoutes } from './routes/provider-connections.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
@@ -64,6 +66,8 @@ export function createApp(runtime: Runtime, options: AppOptions = {}) {
   app.route('/', enforcementRoutes);
   app.route('/', webhookRoutes);
   app.route('/', dashboardRoutes);
+  app.route('/', providerConnectionRoutes);
+  app.route('/', billingRoutes);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',

@@ -30,6 +30,13 @@ const EnvironmentSchema = z.object({
   // one instant: a cap well above that always lets a window make progress.
   TOLLGATE_ROLLUP_MAX_EVENTS: z.coerce.number().int().min(5_000).default(50_000),
   TOLLGATE_BILLING_PULL_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(3600),
+  TOLLGATE_BILLING_BACKFILL_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  TOLLGATE_BILLING_TRAILING_DAYS: z.coerce.number().int().min(1).max(31).default(3),
+  TOLLGATE_PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  TOLLGATE_PROVIDER_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(5),
+  TOLLGATE_PROVIDER_RETRY_BASE_MS: z.coerce.number().int().min(1).default(1000),
+  TOLLGATE_PROVIDER_MAX_RETRY_AFTER_SECONDS: z.coerce.number().int().min(0).default(120),
+  TOLLGATE_CREDENTIALS_KMS_KEY_ID: z.string().min(1).max(2048).optional(),
   TOLLGATE_WEBHOOK_RETRY_SCHEDULE: secondsList.default([0, 5, 300, 1800, 7200, 18000, 36000, 36000]),
   TOLLGATE_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(50),
   TOLLGATE_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(200),
@@ -57,6 +64,12 @@ export interface Config {
   rollupLagSeconds: number;
   rollupMaxEvents: number;
   billingPullIntervalSeconds: number;
+  /** Provider billing pulls: how far back a new connection starts, and how many recent days every run re-pulls. */
+  billing: { backfillDays: number; trailingDays: number };
+  /** Calls to provider APIs: per-request timeout, retries on 429/5xx/timeouts, backoff base, longest `Retry-After` waited for. */
+  providerHttp: { timeoutMs: number; maxRetries: number; retryBaseMs: number; maxRetryAfterSeconds: number };
+  /** The KMS key that wraps credential data keys; unset, a key file in the data dir does. */
+  credentialsKmsKeyId: string | undefined;
   webhookRetrySchedule: number[];
   rateLimit: { perSecond: number; burst: number };
   maxBodyBytes: number;
@@ -91,6 +104,17 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     rollupLagSeconds: env.TOLLGATE_ROLLUP_LAG_SECONDS,
     rollupMaxEvents: env.TOLLGATE_ROLLUP_MAX_EVENTS,
     billingPullIntervalSeconds: env.TOLLGATE_BILLING_PULL_INTERVAL_SECONDS,
+    billing: {
+      backfillDays: env.TOLLGATE_BILLING_BACKFILL_DAYS,
+      trailingDays: env.TOLLGATE_BILLING_TRAILING_DAYS,
+    },
+    providerHttp: {
+      timeoutMs: env.TOLLGATE_PROVIDER_TIMEOUT_MS,
+      maxRetries: env.TOLLGATE_PROVIDER_MAX_RETRIES,
+      retryBaseMs: env.TOLLGATE_PROVIDER_RETRY_BASE_MS,
+      maxRetryAfterSeconds: env.TOLLGATE_PROVIDER_MAX_RETRY_AFTER_SECONDS,
+    },
+    credentialsKmsKeyId: env.TOLLGATE_CREDENTIALS_KMS_KEY_ID,
     webhookRetrySchedule: env.TOLLGATE_WEBHOOK_RETRY_SCHEDULE,
     rateLimit: { perSecond: env.TOLLGATE_RATE_LIMIT_PER_SECOND, burst: env.TOLLGATE_RATE_LIMIT_BURST },
     maxBodyBytes: env.TOLLGATE_MAX_BODY_BYTES,

@@ -90,6 +90,35 @@ export const keys = {
     sk: `${V}#budget-batch#${batchId}`,
   }),
 
+  /** A provider billing connection (its encrypted credential, sync cursor and last outcome). */
+  providerConnection: (tenantId: string, connectionId: string) => ({
+    pk: tenantPartition(tenantId),
+    sk: `${V}#provider-connection#${connectionId}`,
+  }),
+  providerConnectionPrefix: () => `${V}#provider-connection#`,
+  /** The tenant's billing settings (drift threshold). */
+  billingSettings: (tenantId: string) => ({ pk: tenantPartition(tenantId), sk: `${V}#billing-settings` }),
+
+  /**
+   * One billed line (a cost or usage row of a provider's bill), keyed by day, connection, source
+   * and the line's identity: a re-pull overwrites it in place, and a day reads as one range.
+   */
+  billedLine: (
+    tenantId: string,
+    day: string,
+    connectionId: string,
+    source: string,
+    identityHash: string,
+  ) => ({
+    pk: billedLinesPartition(tenantId),
+    sk: `${V}#billed#${day}#${connectionId}#${source}#${identityHash}`,
+  }),
+  /** The sort-key prefix of one connection's lines of one source and day: what a re-pull replaces. */
+  billedDaySourcePrefix: (day: string, connectionId: string, source: string) =>
+    `${V}#billed#${day}#${connectionId}#${source}#`,
+  /** Sort keys from `day` on (a range's bounds: the upper bound is exclusive since every key continues with '#'). */
+  billedDayBound: (day: string) => `${V}#billed#${day}`,
+
   /**
    * A raw event, stored under the key that makes it unique per tenant (its dedupe key), in one
    * of SHARDS partitions so a busy tenant's writes spread out.
@@ -107,6 +136,10 @@ export const keys = {
 
 export function webhookDeliveryLogPartition(tenantId: string, endpointId: string): string {
   return `${tenantPartition(tenantId)}#webhook-deliveries#${endpointId}`;
+}
+
+export function billedLinesPartition(tenantId: string): string {
+  return `${tenantPartition(tenantId)}#billed`;
 }
 
 export type RawEventKind = 'usage' | 'outcome';

@@ -1,4 +1,4 @@
-import { type Logger, pino } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 
 export type { Logger };
 
@@ -6,16 +6,36 @@ export type { Logger };
  * Structured JSON logs, one object per line, on stdout (CloudWatch on Lambda). Request logs are
  * children carrying `request_id` and `tenant_id`.
  */
-export function createLogger(level: string, base: Record<string, unknown> = {}): Logger {
-  return pino({
+export function createLogger(
+  level: string,
+  base: Record<string, unknown> = {},
+  /** Where lines go instead of stdout (tests that read them). */
+  destination?: DestinationStream,
+): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base: { service: 'tollgate', ...base },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     // Keys and provider credentials must never reach a log line, whatever object is logged.
     redact: {
-      paths: ['authorization', '*.authorization', 'api_key', '*.api_key', 'key', '*.key'],
+      paths: [
+        'authorization',
+        '*.authorization',
+        'api_key',
+        '*.api_key',
+        'key',
+        '*.key',
+        // Provider admin keys travel in `x-api-key` (Anthropic); headers objects nest one level deeper.
+        '["x-api-key"]',
+        '*["x-api-key"]',
+        '*.headers.authorization',
+        '*.headers["x-api-key"]',
+        'credential',
+        '*.credential',
+      ],
       censor: '[redacted]',
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { inject } from 'vitest';
 import { type App, createApp } from '../../functions/api/app.js';
@@ -84,7 +87,10 @@ export async function createTestTollgate(
 ): Promise<TestTollgate> {
   const ownsStore = !options.store;
   const store = options.store ?? (await createTestStore(options.engine));
+  // Each instance keeps its files (the credential key file) in a directory of its own.
+  const dataDir = await mkdtemp(join(tmpdir(), 'tollgate-test-'));
   const config = loadConfig({
+    TOLLGATE_DATA_DIR: dataDir,
     TOLLGATE_DYNAMODB_ENDPOINT: store.endpoint,
     TOLLGATE_TABLE_NAME: store.db.tableName,
     TOLLGATE_ADMIN_KEY: OPERATOR_KEY,
@@ -143,6 +149,7 @@ export async function createTestTollgate(
     cleanup: async () => {
       await bus.drain();
       if (ownsStore) await store.cleanup();
+      await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

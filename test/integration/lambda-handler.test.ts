@@ -121,6 +121,17 @@ describe('the API through the Lambda adapter', () => {
       expect(JSON.parse(tenants.body as string).data.map((t: { name: string }) => t.name)).toContain(
         'Via Lambda',
       );
+      // No KMS key configured: provider credentials are refused plainly, not written to Lambda's disk.
+      const tenant = await tollgate.createTenant('No KMS');
+      const connection = await handler(
+        httpApiEvent('POST', '/v1/provider-connections', {
+          headers: { authorization: `Bearer ${tenant.key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ provider: 'openai', api_key: 'sk-admin-0123456789' }),
+        }),
+        context,
+      );
+      expect(connection.statusCode).toBe(503);
+      expect(JSON.parse(connection.body as string).code).toBe('CREDENTIAL_KEY_UNCONFIGURED');
     } finally {
       vi.unstubAllEnvs();
     }

@@ -54,7 +54,18 @@ const ownedObjectFactories: Record<string, () => Promise<string>> = {
     });
     return (await response.json()).reservation_id;
   },
+  '/v1/provider-connections/{id}': () => ownedProviderConnection(),
+  '/v1/provider-connections/{id}/sync': () => ownedProviderConnection(),
 };
+
+async function ownedProviderConnection(): Promise<string> {
+  const response = await tollgate.request('POST', '/v1/provider-connections', {
+    key: owner.key,
+    body: { provider: 'openai', api_key: 'sk-admin-victim-0123456789' },
+  });
+  expect(response.status).toBe(201);
+  return (await response.json()).id;
+}
 
 /**
  * An endpoint of `owner`. Its port is the discard port on 127.0.0.1, where nothing listens: a

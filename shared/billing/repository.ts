@@ -1,0 +1,451 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  type BatchWriteCommandInput,
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { Db } from '../db/client.js';
+import { billedLinesPartition, keys, tenantPartition } from '../db/keys.js';
+import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
+import { ConflictError } from '../errors/errors.js';
+import { type Decimal, parseDecimal, toDecimalString } from '../money/money.js';
+import type { CredentialEnvelope } from './credentials.js';
+import {
+  type BilledLine,
+  type BillingProvider,
+  type DayLines,
+  identityHash,
+  type LineSource,
+  type TokenType,
+} from './lines.js';
+import {
+  type BillingSettings,
+  DEFAULT_DRIFT_THRESHOLD_PCT,
+  type ProviderConnection,
+  type SyncSummary,
+} from './schema.js';
+
+/** A connection as stored: the public fields, the sealed credential and the sync lease. */
+export interface StoredConnection extends ProviderConnection {
+  tenant_id: string;
+  credential: CredentialEnvelope;
+  lease_until: string | null;
+}
+
+function toConnection(item: Record<string, unknown>): StoredConnection {
+  return {
+    id: item.connection_id as string,
+    tenant_id: item.tenant_id as string,
+    provider: item.provider as BillingProvider,
+    name: (item.name as string | undefined) ?? null,
+    key_hint: item.key_hint as string,
+    created_at: item.created_at as string,
+    status: (item.status as ProviderConnection['status'] | undefined) ?? 'pending',
+    synced_through: (item.synced_through as string | undefined) ?? null,
+    last_success_at: (item.last_success_at as string | undefined) ?? null,
+    last_error: (item.last_error as ProviderConnection['last_error'] | undefined) ?? null,
+    last_sync: (item.last_sync as SyncSummary | undefined) ?? null,
+    credential: item.credential as CredentialEnvelope,
+    lease_until: (item.lease_until as string | undefined) ?? null,
+  };
+}
+
+/** The public view: never the credential. */
+export function publicConnection(stored: StoredConnection): ProviderConnection {
+  const { credential: _credential, tenant_id: _tenant, lease_until: _lease, ...visible } = stored;
+  return visible;
+}
+
+export async function putConnection(db: Db, tenantId: string, connection: StoredConnection): Promise<void> {
+  try {
+    await db.client.send(
+      new PutCommand({
+        TableName: db.tableName,
+        Item: {
+          ...keys.providerConnection(tenantId, connection.id),
+          entity: 'provider_connection',
+          tenant_id: tenantId,
+          connection_id: connection.id,
+          provider: connection.provider,
+          name: connection.name ?? undefined,
+          key_hint: connection.key_hint,
+          created_at: connection.created_at,
+          status: connection.status,
+          credential: connection.credential,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException)
+      throw new ConflictError(`Provider connection ${connection.id} exists.`);
+    throw error;
+  }
+}
+
+export async function getConnection(
+  db: Db,
+  tenantId: string,
+  connectionId: string,
+): Promise<StoredConnection | undefined> {
+  const { Item } = await db.client.send(
+    new GetCommand({
+      TableName: db.tableName,
+      Key: keys.providerConnection(tenantId, connectionId),
+      ConsistentRead: true,
+    }),
+  );
+  return Item ? toConnection(Item) : undefined;
+}
+
+export function listConnections(
+  db: Db,
+  tenantId: string,
+  page: PageRequest,
+): Promise<Page<StoredConnection>> {
+  return queryPage(
+    db,
+    { partition: tenantPartition(tenantId), sortKeyPrefix: keys.providerConnectionPrefix() },
+    page,
+    toConnection,
+  );
+}
+
+/** Every connection of the tenant, following the pages to the end (jobs, reconciliation). */
+export async function allConnections(db: Db, tenantId: string): Promise<StoredConnection[]> {
+  const all: StoredConnection[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await listConnections(db, tenantId, { limit: 500, cursor });
+    all.push(...page.data);
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  return all;
+}
+
+export async function deleteConnection(db: Db, tenantId: string, connectionId: string): Promise<boolean> {
+  try {
+    await db.client.send(
+      new DeleteCommand({
+        TableName: db.tableName,
+        Key: keys.providerConnection(tenantId, connectionId),
+        ConditionExpression: 'attribute_exists(pk)',
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+}
+
+/**
+ * Takes the connection's sync lease until `until`, unless another sync holds an unexpired one.
+ * The lease's expiry is compared on every take, so a crashed sync blocks nobody past it.
+ */
+export async function acquireSyncLease(
+  db: Db,
+  tenantId: string,
+  connectionId: string,
+  now: Date,
+  until: Date,
+): Promise<boolean> {
+  try {
+    await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.providerConnection(tenantId, connectionId),
+        UpdateExpression: 'SET lease_until = :until',
+        ConditionExpression:
+          'attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until <= :now)',
+        ExpressionAttributeValues: { ':until': until.toISOString(), ':now': now.toISOString() },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+}
+
+/** Records a sync's outcome and releases the lease (a deleted connection stays deleted). */
+export async function recordSyncOutcome(
+  db: Db,
+  tenantId: string,
+  connectionId: string,
+  summary: SyncSummary,
+  syncedThrough: string | undefined,
+): Promise<void> {
+  const ok = summary.outcome === 'ok';
+  const values: Record<string, unknown> = {
+    ':summary': summary,
+    ':status': summary.outcome,
+  };
+  let update = 'SET last_sync = :summary, #status = :status';
+  if (ok) {
+    update += ', last_success_at = :finished, last_error = :none';
+    values[':finished'] = summary.finished_at;
+    values[':none'] = null;
+    if (syncedThrough) {
+      update += ', synced_through = :through';
+      values[':through'] = syncedThrough;
+    }
+  } else {
+    update += ', last_error = :error';
+    values[':error'] = { at: summary.finished_at, message: summary.error ?? 'sync failed' };
+  }
+  try {
+    await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.providerConnection(tenantId, connectionId),
+        UpdateExpression: `${update} REMOVE lease_until`,
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: values,
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+  }
+}
+
+// Billed lines ------------------------------------------------------------------------------
+
+/** A billed line as read back. */
+export interface StoredBilledLine {
+  connection_id: string;
+  provider: BillingProvider;
+  source: LineSource;
+  day: string;
+  kind: 'cost' | 'usage';
+  model: string | null;
+  token_type: TokenType | null;
+  line_item: string | null;
+  project: string | null;
+  amount: Decimal | null;
+  currency: string | null;
+  tokens: Record<TokenType, number> | null;
+  requests: number | null;
+}
+
+/** What a line stores besides its keys; its JSON is the fingerprint a re-pull compares. */
+function lineAttributes(line: BilledLine) {
+  return line.kind === 'cost'
+    ? {
+        kind: line.kind,
+        identity: line.identity,
+        model: line.model,
+        token_type: line.token_type,
+        line_item: line.line_item,
+        project: line.project,
+        amount: toDecimalString(line.amount),
+        currency: line.currency,
+        quantity: line.quantity,
+        quantity_unit: line.quantity_unit,
+      }
+    : {
+        kind: line.kind,
+        identity: line.identity,
+        model: line.model,
+        project: line.project,
+        tokens: line.tokens,
+        requests: line.requests,
+      };
+}
+
+function toBilledLine(item: Record<string, unknown>): StoredBilledLine {
+  const kind = item.kind as 'cost' | 'usage';
+  return {
+    connection_id: item.connection_id as string,
+    provider: item.provider as BillingProvider,
+    source: item.source as LineSource,
+    day: item.day as string,
+    kind,
+    model: (item.model as string | null | undefined) ?? null,
+    token_type: (item.token_type as TokenType | null | undefined) ?? null,
+    line_item: (item.line_item as string | null | undefined) ?? null,
+    project: (item.project as string | null | undefined) ?? null,
+    amount: kind === 'cost' ? parseDecimal(item.amount as string) : null,
+    currency: (item.currency as string | undefined) ?? null,
+    tokens: (item.tokens as Record<TokenType, number> | undefined) ?? null,
+    requests: (item.requests as number | undefined) ?? null,
+  };
+}
+
+async function batchWrite(db: Db, requests: NonNullable<BatchWriteCommandInput['RequestItems']>[string]) {
+  for (let start = 0; start < requests.length; start += 25) {
+    let pending: BatchWriteCommandInput['RequestItems'] = {
+      [db.tableName]: requests.slice(start, start + 25),
+    };
+    for (let attempt = 0; pending && Object.keys(pending).length > 0; attempt++) {
+      if (attempt > 8) throw new Error('the store kept refusing part of a batch write');
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+      const result: { UnprocessedItems?: BatchWriteCommandInput['RequestItems'] } = await db.client.send(
+        new BatchWriteCommand({ RequestItems: pending }),
+      );
+      pending = result.UnprocessedItems;
+    }
+  }
+}
+
+export interface ReplaceCounts {
+  lines: number;
+  added: number;
+  updated: number;
+  removed: number;
+}
+
+/**
+ * Replaces what is stored for one connection, source and day with what the provider now reports.
+ * Each line lives under its identity, so a re-pull overwrites rather than adds: a line whose
+ * figures changed is rewritten, an unchanged one is left alone, and one the provider dropped is
+ * deleted (after the writes, so an interrupted replace never loses a line the provider still has;
+ * the next pull finishes it).
+ */
+export async function replaceDayLines(
+  db: Db,
+  tenantId: string,
+  connection: { id: string; provider: BillingProvider },
+  day: DayLines,
+  pulledAt: string,
+): Promise<ReplaceCounts> {
+  const prefix = keys.billedDaySourcePrefix(day.day, connection.id, day.source);
+  const existing = new Map<string, string>();
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await db.client.send(
+      new QueryCommand({
+        TableName: db.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': billedLinesPartition(tenantId), ':prefix': prefix },
+        ProjectionExpression: 'sk, fingerprint',
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of page.Items ?? []) existing.set(item.sk as string, item.fingerprint as string);
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+
+  const counts: ReplaceCounts = { lines: day.lines.length, added: 0, updated: 0, removed: 0 };
+  const puts: NonNullable<BatchWriteCommandInput['RequestItems']>[string] = [];
+  const kept = new Set<string>();
+  for (const line of day.lines) {
+    const key = keys.billedLine(tenantId, day.day, connection.id, day.source, identityHash(line.identity));
+    const attributes = lineAttributes(line);
+    const fingerprint = JSON.stringify(attributes);
+    kept.add(key.sk);
+    const before = existing.get(key.sk);
+    if (before === fingerprint) continue;
+    if (before === undefined) counts.added++;
+    else counts.updated++;
+    puts.push({
+      PutRequest: {
+        Item: {
+          ...key,
+          entity: 'billed_line',
+          connection_id: connection.id,
+          provider: connection.provider,
+          source: day.source,
+          day: day.day,
+          ...attributes,
+          fingerprint,
+          pulled_at: pulledAt,
+        },
+      },
+    });
+  }
+  await batchWrite(db, puts);
+  const deletes = [...existing.keys()]
+    .filter((sk) => !kept.has(sk))
+    .map((sk) => ({ DeleteRequest: { Key: { pk: billedLinesPartition(tenantId), sk } } }));
+  counts.removed = deletes.length;
+  await batchWrite(db, deletes);
+  return counts;
+}
+
+/** The billed lines of days in [fromDay, toDay), every connection. */
+export async function queryBilledLines(
+  db: Db,
+  tenantId: string,
+  fromDay: string,
+  toDay: string,
+): Promise<StoredBilledLine[]> {
+  const lines: StoredBilledLine[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await db.client.send(
+      new QueryCommand({
+        TableName: db.tableName,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: {
+          ':pk': billedLinesPartition(tenantId),
+          ':from': keys.billedDayBound(fromDay),
+          ':to': keys.billedDayBound(toDay),
+        },
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of page.Items ?? []) lines.push(toBilledLine(item));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return lines;
+}
+
+/** Removes a deleted connection's lines (a Query of the tenant's billed partition, filtered). */
+export async function purgeConnectionLines(db: Db, tenantId: string, connectionId: string): Promise<number> {
+  let removed = 0;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await db.client.send(
+      new QueryCommand({
+        TableName: db.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        FilterExpression: 'connection_id = :connection',
+        ExpressionAttributeValues: { ':pk': billedLinesPartition(tenantId), ':connection': connectionId },
+        ProjectionExpression: 'pk, sk',
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    const deletes = (page.Items ?? []).map((item) => ({
+      DeleteRequest: { Key: { pk: item.pk, sk: item.sk } },
+    }));
+    await batchWrite(db, deletes);
+    removed += deletes.length;
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return removed;
+}
+
+// Settings ----------------------------------------------------------------------------------
+
+export async function getBillingSettings(db: Db, tenantId: string): Promise<BillingSettings> {
+  const { Item } = await db.client.send(
+    new GetCommand({ TableName: db.tableName, Key: keys.billingSettings(tenantId), ConsistentRead: true }),
+  );
+  return {
+    drift_threshold_pct: (Item?.drift_threshold_pct as string | undefined) ?? DEFAULT_DRIFT_THRESHOLD_PCT,
+    updated_at: (Item?.updated_at as string | undefined) ?? null,
+  };
+}
+
+export async function putBillingSettings(
+  db: Db,
+  tenantId: string,
+  settings: { drift_threshold_pct: string },
+  now: Date,
+): Promise<BillingSettings> {
+  const stored = { drift_threshold_pct: settings.drift_threshold_pct, updated_at: now.toISOString() };
+  await db.client.send(
+    new PutCommand({
+      TableName: db.tableName,
+      Item: { ...keys.billingSettings(tenantId), entity: 'billing_settings', ...stored },
+    }),
+  );
+  return stored;
+}
