@@ -4,8 +4,13 @@ import { recordNotice } from '../kpis/notices.js';
 import { parseMetrics, queryKpis } from '../kpis/query.js';
 import { type Decimal, parseDecimal, toDecimalString, toMoneyString, ZERO } from '../money/money.js';
 import { canonicalModelName } from '../pricing/model-names.js';
+import { billedCost } from './billed-cost.js';
 import { type BillingProvider, PROVIDERS } from './lines.js';
-import { allConnections, getBillingSettings, queryBilledLines } from './repository.js';
+import { allConnections, getBillingSettings } from './repository.js';
+
+export { type BilledDay, billedCost } from './billed-cost.js';
+
+const DAY_MS = 86_400_000;
 
 /**
  * Three-way reconciliation: per provider, UTC day and model, what the apps said they spent
@@ -13,58 +18,6 @@ import { allConnections, getBillingSettings, queryBilledLines } from './reposito
  * provider billed (`billed_cost`). Models are compared under their catalog names, so the bill's
  * snapshot ids (`gpt-4o-2024-08-06`) meet the apps' aliases (`gpt-4o`).
  */
-
-const DAY_MS = 86_400_000;
-const dayOf = (epochMs: number) => new Date(epochMs).toISOString().slice(0, 10);
-
-export interface BilledDay {
-  day: string;
-  provider: BillingProvider;
-  /** The catalog name of the billed model; null for charges of no model (tool calls, storage…). */
-  model: string | null;
-  billed_cost: Decimal;
-}
-
-/**
- * The provider-billed cost per UTC day, provider and model for the days that [from, to) touches,
- * over the tenant's live connections: what the `billed_cost` KPI metric reads.
- */
-export async function billedCost(
-  db: Db,
-  tenantId: string,
-  query: { from: Date; to: Date; provider?: string | undefined; model?: string | undefined },
-): Promise<BilledDay[]> {
-  const fromDay = dayOf(Math.floor(query.from.getTime() / DAY_MS) * DAY_MS);
-  const toDay = dayOf(Math.ceil(query.to.getTime() / DAY_MS) * DAY_MS);
-  const [connections, lines] = await Promise.all([
-    allConnections(db, tenantId),
-    queryBilledLines(db, tenantId, fromDay, toDay),
-  ]);
-  // Lines of a deleted connection may outlive it briefly; they are never counted.
-  const live = new Set(connections.map((connection) => connection.id));
-  const wantedModel =
-    query.model !== undefined && query.provider !== undefined
-      ? canonicalModelName(query.provider, query.model)
-      : query.model;
-  const sums = new Map<string, BilledDay>();
-  for (const line of lines) {
-    if (line.kind !== 'cost' || line.amount === null || !live.has(line.connection_id)) continue;
-    if (query.provider !== undefined && line.provider !== query.provider) continue;
-    const model =
-      line.model === null || line.token_type === null ? null : canonicalModelName(line.provider, line.model);
-    if (wantedModel !== undefined && model !== canonicalModelName(line.provider, wantedModel)) continue;
-    const key = `${line.day}\u0000${line.provider}\u0000${model ?? ''}`;
-    const entry = sums.get(key) ?? { day: line.day, provider: line.provider, model, billed_cost: ZERO };
-    entry.billed_cost = entry.billed_cost.plus(line.amount);
-    sums.set(key, entry);
-  }
-  return [...sums.values()].sort(
-    (a, b) =>
-      a.day.localeCompare(b.day) ||
-      a.provider.localeCompare(b.provider) ||
-      (a.model ?? '\uffff').localeCompare(b.model ?? '\uffff'),
-  );
-}
 
 export interface ReconciliationRow {
   provider: string;

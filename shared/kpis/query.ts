@@ -1,7 +1,9 @@
 import { DateTime } from 'luxon';
+import { billedCost } from '../billing/billed-cost.js';
 import type { Db } from '../db/client.js';
-import { ValidationError } from '../errors/errors.js';
+import { ForbiddenError, ValidationError } from '../errors/errors.js';
 import { type Decimal, toDecimalString, toMoneyString, ZERO } from '../money/money.js';
+import { canonicalModelName } from '../pricing/model-names.js';
 import {
   type Attribute,
   addSums,
@@ -9,7 +11,9 @@ import {
   type CellSums,
   cellKeys,
   emptySums,
+  MODEL_ATTRIBUTE,
   nameOf,
+  PROVIDER_ATTRIBUTE,
   totalTokensOf,
 } from './cells.js';
 import { getCursor, queryCells } from './repository.js';
@@ -33,15 +37,18 @@ const SIMPLE_METRICS = [
   'cache_savings',
   'unpriced_tokens',
   'reported_cost',
+  'billed_cost',
+  'billing_drift_pct',
 ] as const;
+/** Read from the providers' bills, which know only provider, model and UTC day. */
+const BILLED_METRICS: readonly string[] = ['billed_cost', 'billing_drift_pct'];
+const BILLED_PROVIDERS = ['openai', 'anthropic'];
 const PARAMETRIC_METRICS = [
   'outcomes',
   'cost_per_outcome',
   'tokens_per_outcome',
   'attribution_coverage_pct',
 ] as const;
-/** In the contract, served once provider billing lands. */
-const BILLING_METRICS = ['billed_cost', 'billing_drift_pct'];
 
 export type Metric =
   | { name: string; kind: (typeof SIMPLE_METRICS)[number] }
@@ -72,11 +79,6 @@ export function parseMetrics(list: string): Metric[] {
       METRIC_ARGUMENT.test(argument)
     ) {
       metrics.push({ name, kind: kind as (typeof PARAMETRIC_METRICS)[number], argument });
-    } else if (BILLING_METRICS.includes(name)) {
-      errors.push({
-        path: 'query.metrics',
-        message: `${name} needs provider billing, which is not available in this build yet`,
-      });
     } else {
       errors.push({
         path: 'query.metrics',
@@ -251,9 +253,18 @@ const ratio = (numerator: Decimal, denominator: Decimal): Decimal | null =>
 const asNumber = (value: Decimal | null, places: number): number | null =>
   value === null ? null : Number(value.toDecimalPlaces(places).toString());
 
-function metricValue(metric: Metric, sums: CellSums, covered: Map<string, Decimal>): MetricValue {
+function metricValue(
+  metric: Metric,
+  sums: CellSums,
+  covered: Map<string, Decimal>,
+  billed: Decimal,
+): MetricValue {
   const tokens = totalTokensOf(sums);
   switch (metric.kind) {
+    case 'billed_cost':
+      return toMoneyString(billed);
+    case 'billing_drift_pct':
+      return asNumber(ratio(sums.cost.minus(billed).times(100), billed), 4);
     case 'cost':
       return toMoneyString(sums.cost);
     case 'reported_cost':
@@ -362,6 +373,20 @@ export async function queryKpis(
     }
     return bucket;
   };
+  // With billed metrics, models are grouped under their catalog names, as bills name them: an app
+  // that says `gpt-4o-mini` and `gpt-4o-mini-2024-07-18` has one model on its bill.
+  const byCatalogModel =
+    query.metrics.some((metric) => BILLED_METRICS.includes(metric.kind)) &&
+    groupAttributes.includes(MODEL_ATTRIBUTE);
+  const groupValues = (values: Record<Attribute, string>): Record<Attribute, string> => {
+    const model = values[MODEL_ATTRIBUTE];
+    if (!byCatalogModel || model === undefined) return values;
+    const providers = values[PROVIDER_ATTRIBUTE] ? [values[PROVIDER_ATTRIBUTE]] : BILLED_PROVIDERS;
+    const named = providers
+      .map((provider) => canonicalModelName(provider, model))
+      .find((name) => name !== model);
+    return { ...values, [MODEL_ATTRIBUTE]: named ?? model };
+  };
   const rows = contradictory ? [] : await readRows(db, tenantId, attributes, filters, daily, range);
   // Attribution coverage: the cost of the events that carry the dimension, per group and bucket.
   const coverage = new Map<string, Map<string, Decimal>>();
@@ -370,7 +395,7 @@ export async function queryKpis(
     const dimension = attributeOf(metric.argument);
     const withDimension = [...new Set([...attributes, dimension])];
     for (const row of await readRows(db, tenantId, withDimension, filters, daily, range)) {
-      const key = `${groupKeyOf(groupAttributes, row.values)}\u0001${bucketOfRow(row.time)}`;
+      const key = `${groupKeyOf(groupAttributes, groupValues(row.values))}\u0001${bucketOfRow(row.time)}`;
       const perKey = coverage.get(key) ?? new Map<string, Decimal>();
       perKey.set(metric.argument, (perKey.get(metric.argument) ?? ZERO).plus(row.sums.cost));
       coverage.set(key, perKey);
@@ -380,9 +405,10 @@ export async function queryKpis(
   const buckets = bucketsBetween(query.from, query.to, query.granularity, query.timezone);
   const series = new Map<string, { group: Record<string, string>; byBucket: Map<string, CellSums> }>();
   for (const row of rows) {
-    const groupKey = groupKeyOf(groupAttributes, row.values);
+    const values = groupValues(row.values);
+    const groupKey = groupKeyOf(groupAttributes, values);
     const entry = series.get(groupKey) ?? {
-      group: Object.fromEntries(groupAttributes.map((a) => [nameOf(a), row.values[a] as string])),
+      group: Object.fromEntries(groupAttributes.map((a) => [nameOf(a), values[a] as string])),
       byBucket: new Map(),
     };
     const bucket = bucketOfRow(row.time);
@@ -392,13 +418,28 @@ export async function queryKpis(
     series.set(groupKey, entry);
   }
 
-  const values = (sums: CellSums, covered: Map<string, Decimal>) =>
-    Object.fromEntries(query.metrics.map((metric) => [metric.name, metricValue(metric, sums, covered)]));
+  const billed = await billedByGroup(db, tenantId, query, {
+    restricted: restrict !== null && Object.keys(restrict).length > 0,
+    contradictory,
+    daily,
+    attributes,
+    groupAttributes,
+    filters,
+    range,
+    series,
+    bucketOfRow,
+  });
+
+  const values = (sums: CellSums, covered: Map<string, Decimal>, billedCost: Decimal) =>
+    Object.fromEntries(
+      query.metrics.map((metric) => [metric.name, metricValue(metric, sums, covered, billedCost)]),
+    );
   // Zero-filled points all read the same: compute them once.
   const noCoverage = new Map<string, Decimal>();
-  const emptyValues = values(emptySums(), noCoverage);
+  const emptyValues = values(emptySums(), noCoverage, ZERO);
   const overall = emptySums();
   const overallCovered = new Map<string, Decimal>();
+  let overallBilled = ZERO;
   const result: KpiSeries[] = [];
   const ordered = [...series.entries()].sort(([, a], [, b]) => {
     for (const attribute of groupAttributes) {
@@ -410,19 +451,23 @@ export async function queryKpis(
   for (const [groupKey, entry] of ordered) {
     const seriesTotal = emptySums();
     const seriesCovered = new Map<string, Decimal>();
+    let seriesBilled = ZERO;
     const points = buckets.map((start) => {
-      const sums = entry.byBucket.get(start);
+      const pointBilled = billed.get(`${groupKey}\u0001${start}`);
+      const sums = entry.byBucket.get(start) ?? (pointBilled ? emptySums() : undefined);
       if (!sums) return { start, values: { ...emptyValues } };
       addSums(seriesTotal, sums);
+      seriesBilled = seriesBilled.plus(pointBilled ?? ZERO);
       const covered = coverage.get(`${groupKey}\u0001${start}`) ?? noCoverage;
       for (const [dimension, cost] of covered) {
         seriesCovered.set(dimension, (seriesCovered.get(dimension) ?? ZERO).plus(cost));
         overallCovered.set(dimension, (overallCovered.get(dimension) ?? ZERO).plus(cost));
       }
-      return { start, values: values(sums, covered) };
+      return { start, values: values(sums, covered, pointBilled ?? ZERO) };
     });
     addSums(overall, seriesTotal);
-    result.push({ group: entry.group, points, totals: values(seriesTotal, seriesCovered) });
+    overallBilled = overallBilled.plus(seriesBilled);
+    result.push({ group: entry.group, points, totals: values(seriesTotal, seriesCovered, seriesBilled) });
   }
   const cursor = await getCursor(db, tenantId);
   return {
@@ -432,9 +477,88 @@ export async function queryKpis(
     timezone: query.timezone,
     metrics: query.metrics.map((metric) => metric.name),
     series: result,
-    totals: values(overall, overallCovered),
+    totals: values(overall, overallCovered, overallBilled),
     as_of: cursor?.until && cursor.until !== '1970-01-01T00:00:00.000Z' ? cursor.until : null,
   };
+}
+
+/** The group value of billed charges that name no model (tool calls, storage…). */
+export const NO_MODEL = '(no model)';
+
+/**
+ * The providers' billed cost per series and bucket (`groupKey \u0001 bucket`), for `billed_cost`
+ * and `billing_drift_pct`. Bills know only provider, model and UTC day, so these metrics take
+ * provider and model as group and filter attributes, in UTC day or month buckets, and a key
+ * restricted to a slice cannot see them. Series are grouped by catalog model names then (see
+ * `groupValues`), which is how bills name models; a billed model no event used gets a series of
+ * its own, with zero usage.
+ */
+async function billedByGroup(
+  db: Db,
+  tenantId: string,
+  query: KpiQuery,
+  context: {
+    restricted: boolean;
+    contradictory: boolean;
+    daily: boolean;
+    attributes: Attribute[];
+    groupAttributes: Attribute[];
+    filters: Map<Attribute, string>;
+    range: { from: string; to: string };
+    series: Map<string, { group: Record<string, string>; byBucket: Map<string, CellSums> }>;
+    bucketOfRow: (time: string) => string;
+  },
+): Promise<Map<string, Decimal>> {
+  const billed = new Map<string, Decimal>();
+  const asked = query.metrics.filter((metric) => BILLED_METRICS.includes(metric.kind));
+  if (asked.length === 0) return billed;
+  const names = asked.map((metric) => metric.name).join(', ');
+  if (context.restricted) {
+    throw new ForbiddenError(
+      `${names}: provider bills are not split by dimension, so a restricted key cannot see them.`,
+      'RESTRICTED_KEY',
+    );
+  }
+  const other = context.attributes.filter((a) => a !== MODEL_ATTRIBUTE && a !== PROVIDER_ATTRIBUTE);
+  if (other.length > 0 || !context.daily) {
+    throw new ValidationError(
+      `${names} come from provider bills, which know only provider, model and UTC day.`,
+      [
+        {
+          path: other.length > 0 ? 'query.group_by' : 'query.granularity',
+          message:
+            other.length > 0
+              ? `group and filter by provider and model only (not ${other.map(nameOf).join(', ')})`
+              : 'day or month buckets in UTC, from and to on whole days',
+        },
+      ],
+    );
+  }
+  if (context.contradictory) return billed;
+  const rows = await billedCost(db, tenantId, {
+    from: query.from,
+    to: query.to,
+    provider: context.filters.get(PROVIDER_ATTRIBUTE),
+    model: context.filters.get(MODEL_ATTRIBUTE),
+  });
+  const byModel = context.groupAttributes.includes(MODEL_ATTRIBUTE);
+  const byProvider = context.groupAttributes.includes(PROVIDER_ATTRIBUTE);
+  for (const row of rows) {
+    if (row.day < context.range.from || row.day >= context.range.to) continue;
+    const values: Record<Attribute, string> = {};
+    if (byProvider) values[PROVIDER_ATTRIBUTE] = row.provider;
+    if (byModel) values[MODEL_ATTRIBUTE] = row.model ?? NO_MODEL;
+    const groupKey = groupKeyOf(context.groupAttributes, values);
+    if (!context.series.has(groupKey)) {
+      context.series.set(groupKey, {
+        group: Object.fromEntries(context.groupAttributes.map((a) => [nameOf(a), values[a] as string])),
+        byBucket: new Map(),
+      });
+    }
+    const key = `${groupKey}\u0001${context.bucketOfRow(row.day)}`;
+    billed.set(key, (billed.get(key) ?? ZERO).plus(row.billed_cost));
+  }
+  return billed;
 }
 
 function groupKeyOf(groupAttributes: Attribute[], values: Record<Attribute, string>): string {

@@ -1,4 +1,6 @@
-import { z } from 'zod';
+// From @hono/zod-openapi: zod 4 gives each schema its methods when it is made, so a schema the
+// API documents (`.openapi()`) must be made after the OpenAPI extension is loaded.
+import { z } from '@hono/zod-openapi';
 import { Decimal, parseDecimal, toDecimalString } from '../money/money.js';
 import { type LongContext, type ModelPrice, RateSchema, type TierRates, type TierTable } from './types.js';
 

@@ -1,4 +1,6 @@
-import { z } from 'zod';
+// From @hono/zod-openapi: zod 4 gives each schema its methods when it is made, so a schema the
+// API documents (`.openapi()`) must be made after the OpenAPI extension is loaded.
+import { z } from '@hono/zod-openapi';
 
 /** A non-negative decimal in plain notation ("2.5", "0.075"): USD per 1M tokens. */
 export const RateSchema = z

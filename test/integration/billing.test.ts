@@ -456,6 +456,53 @@ describe('billing pull and three-way reconciliation', () => {
       [D2, 'gpt-4o', '0.45'],
     ]);
 
+    // The same bill as KPI metrics: by provider and model (the apps' spelling), and tenant-wide.
+    const kpis = await world.tollgate.request(
+      'GET',
+      `/v1/kpis?metrics=cost,billed_cost,billing_drift_pct&from=${D1}T00:00:00Z&to=${TODAY}T00:00:00Z&granularity=month&group_by=provider,model`,
+      { key: world.tenant.key },
+    );
+    expect(kpis.status).toBe(200);
+    const kpiBody = await kpis.json();
+    const totalsOf = (provider: string, model: string) =>
+      kpiBody.series.find(
+        (s: { group: Record<string, string> }) => s.group.provider === provider && s.group.model === model,
+      )?.totals;
+    // The apps said `gpt-4o-mini` and `gpt-4o-mini-2024-07-18`: one model on the bill, and in the KPIs.
+    expect(totalsOf('openai', 'gpt-4o-mini')).toMatchObject({
+      cost: '1.17540000',
+      billed_cost: '1.17540000',
+      billing_drift_pct: 0,
+    });
+    expect(totalsOf('openai', 'gpt-4o-mini-2024-07-18')).toBeUndefined();
+    expect(totalsOf('anthropic', 'claude-sonnet-4-5')).toMatchObject({
+      cost: '0.64200000',
+      billed_cost: '0.64200000',
+      billing_drift_pct: 0,
+    });
+    expect(totalsOf('openai', '(no model)')).toMatchObject({
+      cost: '0.00000000',
+      billed_cost: '0.02527100',
+      billing_drift_pct: -100,
+    });
+    expect(kpiBody.totals).toMatchObject({ billed_cost: '7.54267100', cost: '7.41740000' });
+    const perDay = await world.tollgate.request(
+      'GET',
+      `/v1/kpis?metrics=billed_cost&from=${D1}T00:00:00Z&to=${TODAY}T00:00:00Z&granularity=day&filter[provider]=openai&filter[model]=gpt-4o`,
+      { key: world.tenant.key },
+    );
+    const perDayBody = await perDay.json();
+    expect(perDay.status).toBe(200);
+    expect(perDayBody.totals.billed_cost).toBe('5.60000000');
+    // Bills know no dimensions: asking them by one is refused with the reason.
+    const byFeature = await world.tollgate.request(
+      'GET',
+      `/v1/kpis?metrics=billed_cost&from=${D1}T00:00:00Z&to=${TODAY}T00:00:00Z&group_by=feature`,
+      { key: world.tenant.key },
+    );
+    expect(byFeature.status).toBe(400);
+    expect((await byFeature.json()).errors[0].path).toBe('query.group_by');
+
     // A second sync re-reads the trailing days and changes nothing.
     const second = await sync(world, openai.id);
     expect(second.sync).toMatchObject({

@@ -250,7 +250,8 @@ describe('GET /v1/kpis on a seeded tenant', () => {
   it('refuses what it cannot answer with clear problems', async () => {
     for (const [query, code] of [
       ['metrics=costs', 'VALIDATION_FAILED'],
-      ['metrics=billed_cost', 'VALIDATION_FAILED'],
+      ['metrics=billed_cost&group_by=feature', 'VALIDATION_FAILED'],
+      ['metrics=billing_drift_pct&granularity=hour', 'VALIDATION_FAILED'],
       ['metrics=cost&group_by=feature,customer,model', 'QUERY_TOO_WIDE'],
       ['metrics=cost&granularity=hour&group_by=feature&filter[customer]=acme', 'QUERY_TOO_WIDE'],
       ['metrics=cost&timezone=Mars/Olympus', 'VALIDATION_FAILED'],
