@@ -78,9 +78,17 @@ export function createWebhookDeliverer(
 ) {
   const { now } = options;
 
+  /** How long an attempt may hold its delivery: the timeout and a margin for the writes around it. */
+  const leaseEnd = (from: Date) => new Date(from.getTime() + options.timeoutMs + 60_000).toISOString();
+
+  /** The first attempt is immediate when the schedule says so; otherwise the retry job makes it. */
+  const firstAttemptIsImmediate = () => (options.retrySchedule[0] ?? 0) === 0;
+
   /**
    * Persists a delivery before any attempt: its wake-up first, then the delivery itself, so a
    * crash in between leaves a wake-up for nothing (ignored) rather than a delivery nobody wakes.
+   * When the caller makes the first attempt at once, the delivery is written already leased to
+   * it (one write fewer; should the caller die, the retry job takes over when the lease ends).
    * Answers undefined when the delivery exists already.
    */
   async function enqueue(
@@ -106,8 +114,8 @@ export function createWebhookDeliverer(
       latency_ms: null,
       last_error: null,
       next_attempt_at: dueAt,
-      lease_until: null,
-      lease_token: null,
+      lease_until: firstAttemptIsImmediate() ? leaseEnd(createdAt) : null,
+      lease_token: firstAttemptIsImmediate() ? randomUUID() : null,
       replay_of: replayOf,
       created_at: createdAt.toISOString(),
       updated_at: createdAt.toISOString(),
@@ -116,12 +124,19 @@ export function createWebhookDeliverer(
     return (await putDelivery(db, tenantId, delivery)) ? delivery : undefined;
   }
 
-  /** The first attempt is immediate when the schedule says so; otherwise the retry job makes it. */
-  const firstAttemptIsImmediate = () => (options.retrySchedule[0] ?? 0) === 0;
-
-  async function deliver(tenantId: string, deliveryId: string, wakeUpAt?: string): Promise<DeliverResult> {
+  /**
+   * Makes the delivery's attempt if it is due. `wakeUpAt` names the wake-up that led here (settled
+   * once handled); `known` spares the reads when the caller has just written the delivery and
+   * read the endpoint (the lease still checks the delivery is unchanged).
+   */
+  async function deliver(
+    tenantId: string,
+    deliveryId: string,
+    wakeUpAt?: string,
+    known?: { delivery: StoredDelivery; endpoint: StoredEndpoint },
+  ): Promise<DeliverResult> {
     const started = now();
-    const delivery = await getDelivery(db, tenantId, deliveryId);
+    const delivery = known?.delivery ?? (await getDelivery(db, tenantId, deliveryId));
     if (!delivery) {
       if (wakeUpAt && started.getTime() - Date.parse(wakeUpAt) > MISSING_DELIVERY_GRACE_MS)
         await scheduler.settle(tenantId, deliveryId, wakeUpAt);
@@ -137,28 +152,31 @@ export function createWebhookDeliverer(
       if (wakeUpAt && wakeUpAt < dueAt) await scheduler.settle(tenantId, deliveryId, wakeUpAt);
       return 'not-due';
     }
-    // Someone is making this attempt (or crashed making it: the lease runs out, then it is retried).
-    if (delivery.lease_until && delivery.lease_until > started.toISOString()) return 'busy';
-    const token = randomUUID();
-    const leaseUntil = new Date(started.getTime() + options.timeoutMs + 60_000).toISOString();
-    if (
-      !(await leaseDelivery(
+    // A delivery the caller just wrote leased to itself needs no second lease.
+    const heldToken = known?.delivery.lease_token;
+    let token: string;
+    if (heldToken) token = heldToken;
+    else {
+      // Someone is making this attempt (or crashed making it: the lease runs out, then it is retried).
+      if (delivery.lease_until && delivery.lease_until > started.toISOString()) return 'busy';
+      token = randomUUID();
+      const leased = await leaseDelivery(
         db,
         tenantId,
         deliveryId,
         delivery.attempts,
         token,
         started.toISOString(),
-        leaseUntil,
-      ))
-    )
-      return 'busy';
+        leaseEnd(started),
+      );
+      if (!leased) return 'busy';
+    }
     const settleWakeUps = async () => {
       await scheduler.settle(tenantId, deliveryId, dueAt);
       if (wakeUpAt && wakeUpAt !== dueAt) await scheduler.settle(tenantId, deliveryId, wakeUpAt);
     };
 
-    const endpoint = await getEndpoint(db, tenantId, delivery.endpoint_id);
+    const endpoint = known?.endpoint ?? (await getEndpoint(db, tenantId, delivery.endpoint_id));
     if (endpoint?.status !== 'enabled') {
       const reason = endpoint ? 'the endpoint is disabled' : 'the endpoint was deleted';
       await failDeliveryWithoutAttempt(db, tenantId, deliveryId, token, reason, started.toISOString());
@@ -264,29 +282,32 @@ export function createWebhookDeliverer(
       (endpoint) =>
         endpoint.status === 'enabled' && (!endpoint.event_types || endpoint.event_types.includes(type)),
     );
-    const created: string[] = [];
+    const created: { delivery: StoredDelivery; endpoint: StoredEndpoint }[] = [];
     for (const endpoint of endpoints) {
       const deliveryId = seededId('del', Date.parse(event.time) || 0, `${event.id}#${endpoint.id}`);
-      if (await enqueue(event.tenant_id, endpoint.id, deliveryId, payload, null)) created.push(deliveryId);
+      const delivery = await enqueue(event.tenant_id, endpoint.id, deliveryId, payload, null);
+      if (delivery) created.push({ delivery, endpoint });
     }
     if (firstAttemptIsImmediate()) {
       const limit = pLimit(4);
-      await Promise.all(created.map((id) => limit(() => deliver(event.tenant_id, id))));
+      await Promise.all(
+        created.map((known) => limit(() => deliver(event.tenant_id, known.delivery.id, undefined, known))),
+      );
     }
-    return { created };
+    return { created: created.map(({ delivery }) => delivery.id) };
   }
 
   /** A new delivery of `payload` to one endpoint (test events, replays), attempted now. */
   async function deliverNow(
     tenantId: string,
-    endpointId: string,
+    endpoint: StoredEndpoint,
     deliveryId: string,
     payload: WebhookPayload,
     replayOf: string | null,
   ): Promise<StoredDelivery> {
-    const delivery = await enqueue(tenantId, endpointId, deliveryId, payload, replayOf);
+    const delivery = await enqueue(tenantId, endpoint.id, deliveryId, payload, replayOf);
     if (!delivery) throw new Error(`delivery ${deliveryId} exists already`);
-    if (firstAttemptIsImmediate()) await deliver(tenantId, deliveryId);
+    if (firstAttemptIsImmediate()) await deliver(tenantId, deliveryId, undefined, { delivery, endpoint });
     return (await getDelivery(db, tenantId, deliveryId)) ?? delivery;
   }
 

@@ -325,6 +325,8 @@ export async function putDelivery(db: Db, tenantId: string, delivery: StoredDeli
           attempts: delivery.attempts,
           attempt_log: delivery.attempt_log,
           next_attempt_at: delivery.next_attempt_at ?? undefined,
+          lease_until: delivery.lease_until ?? undefined,
+          lease_token: delivery.lease_token ?? undefined,
           replay_of: delivery.replay_of ?? undefined,
           created_at: delivery.created_at,
           updated_at: delivery.updated_at,

@@ -233,7 +233,7 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
         data: { endpoint_id: endpointId, message: 'A test event from Tollgate.' },
       };
       return toPublicDelivery(
-        await deliverer.deliverNow(tenantId, endpointId, newId('del', at.getTime()), payload, null),
+        await deliverer.deliverNow(tenantId, endpoint, newId('del', at.getTime()), payload, null),
       );
     },
 
@@ -266,7 +266,7 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
       const payload = JSON.parse(original.payload) as WebhookPayload;
       const replayed = await deliverer.deliverNow(
         tenantId,
-        endpoint.id,
+        endpoint,
         newId('del', now().getTime()),
         payload,
         original.id,

@@ -738,3 +738,34 @@ describe.each(ENGINES)('the delivery lifecycle on %s', (engine) => {
     expect(await deliveries(tollgate, tenant.key, endpoint.id)).toHaveLength(3);
   });
 });
+
+describe('events from the rest of Tollgate', () => {
+  it('delivers the KPI job’s unpriced-usage notice to a subscribed endpoint', async () => {
+    const tollgate = await tollgateWith('0,1', {}, { TOLLGATE_ROLLUP_LAG_SECONDS: '0' });
+    const tenant = await tollgate.createTenant('Notices');
+    const hook = await receiver();
+    const endpoint = await createEndpoint(tollgate, tenant.key, {
+      url: hook.url,
+      event_types: ['data_quality.unpriced_usage'],
+    });
+    const ingested = await tollgate.request('POST', '/v1/usage', {
+      key: tenant.key,
+      body: { id: 'u1', provider: 'custom', model: 'house-model-7', usage: { input_tokens: 1234 } },
+    });
+    expect(ingested.status).toBe(202);
+    const rollup = await tollgate.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${tenant.id}`, {
+      key: OPERATOR_KEY,
+    });
+    expect(rollup.status).toBe(200);
+    await (tollgate.runtime.bus as InProcessBus).drain();
+    expect(hook.received).toHaveLength(1);
+    const [received] = hook.received;
+    if (!received) throw new Error('nothing received');
+    expect(new Webhook(endpoint.secret).verify(received.body, headersOf(received))).toMatchObject({
+      id: expect.stringMatching(/^evt_/),
+      type: 'data_quality.unpriced_usage',
+      tenant_id: tenant.id,
+      data: { provider: 'custom', model: 'house-model-7', unpriced_tokens: 1234 },
+    });
+  });
+});
