@@ -1,15 +1,44 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { fixedOperatorKey, SecretsManagerOperatorKey } from '../shared/api-keys/operator-key.js';
+import type { BusEvent, EventBus } from '../shared/bus/bus.js';
 import { EventBridgeBus } from '../shared/bus/eventbridge-bus.js';
 import { ConfigError, loadConfig } from '../shared/config/config.js';
+import { createLogger } from '../shared/observability/logger.js';
 import { createRuntime, type Runtime } from '../shared/runtime.js';
 
 /**
- * The runtime of a Lambda container: config from the environment, EventBridge as the bus.
+ * The runtime of a Lambda container: config from the environment (set by infra/tollgate-function.ts
+ * from the function's grants), EventBridge as the bus, the operator key from Secrets Manager.
  * Every function's entry point builds it once, at cold start.
  */
 export function createLambdaRuntime(environment?: Record<string, string | undefined>): Runtime {
   const config = loadConfig(environment);
-  if (!config.eventBusName) throw new ConfigError('TOLLGATE_EVENT_BUS_NAME is required on Lambda');
-  const bus = new EventBridgeBus(new EventBridgeClient({ region: config.awsRegion }), config.eventBusName);
-  return createRuntime({ config, bus });
+  const logger = createLogger(config.logLevel);
+  const bus = config.eventBusName
+    ? new EventBridgeBus(new EventBridgeClient({ region: config.awsRegion }), config.eventBusName)
+    : new UngrantedBus();
+  const operatorKey = config.operatorKeySecretArn
+    ? new SecretsManagerOperatorKey(
+        new SecretsManagerClient({ region: config.awsRegion }),
+        config.operatorKeySecretArn,
+        { ttlMs: config.operatorKeyTtlSeconds * 1000, logger },
+      )
+    : fixedOperatorKey(config.adminKey);
+  // Read during init, beside the rest of the cold start, so the first request seldom waits for it.
+  void operatorKey.current();
+  return createRuntime({ config, bus, operatorKey, logger });
+}
+
+/**
+ * The bus of a function without the `bus` grant: building it succeeds (the function may never
+ * publish), publishing says what is missing instead of failing on IAM.
+ */
+class UngrantedBus implements EventBus {
+  async publish(events: BusEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    throw new ConfigError(
+      'this function may not publish: TOLLGATE_EVENT_BUS_NAME is unset (grant `bus` in infra/functions.ts)',
+    );
+  }
 }

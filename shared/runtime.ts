@@ -1,3 +1,4 @@
+import { fixedOperatorKey, type OperatorKeySource } from './api-keys/operator-key.js';
 import { createApiKeyService } from './api-keys/service.js';
 import type { EventBus } from './bus/bus.js';
 import type { Config } from './config/config.js';
@@ -22,8 +23,8 @@ export interface Runtime {
   bus: EventBus;
   jobs: JobRegistry;
   rateLimiter: TokenBucketLimiter;
-  /** The operator key in force; undefined refuses every operator request. */
-  operatorKey: string | undefined;
+  /** The operator key in force (fixed, or read from Secrets Manager on Lambda). */
+  operatorKey: OperatorKeySource;
   services: ReturnType<typeof createServices>;
 }
 
@@ -42,8 +43,8 @@ function createServices(db: Db) {
 export interface RuntimeParts {
   config: Config;
   bus: EventBus;
-  /** Defaults to `config.adminKey`; the local runner passes the one it generated. */
-  operatorKey?: string | undefined;
+  /** Defaults to `config.adminKey`; the local runner passes the one it generated, Lambda its secret. */
+  operatorKey?: string | OperatorKeySource | undefined;
   logger?: Logger;
   db?: Db;
 }
@@ -67,7 +68,11 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     bus: parts.bus,
     jobs,
     rateLimiter: new TokenBucketLimiter(config.rateLimit),
-    operatorKey: parts.operatorKey ?? config.adminKey,
+    operatorKey: operatorKeySource(parts.operatorKey ?? config.adminKey),
     services: createServices(db),
   };
+}
+
+function operatorKeySource(key: string | OperatorKeySource | undefined): OperatorKeySource {
+  return typeof key === 'object' ? key : fixedOperatorKey(key);
 }
