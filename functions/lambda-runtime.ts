@@ -15,8 +15,9 @@ import { createRuntime, type Runtime } from '../shared/runtime.js';
 export function createLambdaRuntime(environment?: Record<string, string | undefined>): Runtime {
   const config = loadConfig(environment);
   const logger = createLogger(config.logLevel);
-  const bus = config.eventBusName
-    ? new EventBridgeBus(new EventBridgeClient({ region: config.awsRegion }), config.eventBusName)
+  const { eventBusName } = config;
+  const bus = eventBusName
+    ? lazyBus(() => new EventBridgeBus(new EventBridgeClient({ region: config.awsRegion }), eventBusName))
     : new UngrantedBus();
   const operatorKey = config.operatorKeySecretArn
     ? new SecretsManagerOperatorKey(
@@ -28,6 +29,20 @@ export function createLambdaRuntime(environment?: Record<string, string | undefi
   // Read during init, beside the rest of the cold start, so the first request seldom waits for it.
   void operatorKey.current();
   return createRuntime({ config, bus, operatorKey, logger });
+}
+
+/**
+ * Builds the EventBridge client on the first publish: an SDK client costs tens of milliseconds
+ * to set up, and most API requests never publish, so the cold start does not pay for it.
+ */
+function lazyBus(create: () => EventBus): EventBus {
+  let bus: EventBus | undefined;
+  return {
+    publish: (events) => {
+      bus ??= create();
+      return bus.publish(events);
+    },
+  };
 }
 
 /**

@@ -108,6 +108,7 @@ export class TollgateFunction extends Construct {
         minify: LAMBDA_BUNDLE.minify,
         sourceMap: LAMBDA_BUNDLE.sourceMap,
         sourcesContent: LAMBDA_BUNDLE.sourcesContent,
+        mainFields: [...LAMBDA_BUNDLE.mainFields],
         banner: LAMBDA_BUNDLE.banner,
         externalModules: [...LAMBDA_BUNDLE.externalModules],
       },
