@@ -41,6 +41,9 @@ export const RETRY_QUEUE_MAX_RECEIVES = 5;
 /** Event deliveries from EventBridge to a function: retried this often, then to the DLQ. */
 export const BUS_TARGET_RETRY_ATTEMPTS = 8;
 
+/** EventBridge Scheduler keeps an undelivered invocation at most a day. */
+const MAX_SCHEDULER_EVENT_AGE_SECONDS = 86_400;
+
 const RATE_CONTEXT_KEY = {
   'kpi-rollup': CONTEXT_KEYS.rollupRate,
   'billing-pull': CONTEXT_KEYS.billingPullRate,
@@ -194,7 +197,7 @@ export class TollgateStack extends Stack {
             input: ScheduleTargetInput.fromObject({}),
             // A missed run is covered by the next one: jobs are incremental and idempotent.
             retryAttempts: 2,
-            maxEventAge: rate,
+            maxEventAge: Duration.seconds(Math.min(rate.toSeconds(), MAX_SCHEDULER_EVENT_AGE_SECONDS)),
           }),
         });
         return undefined;

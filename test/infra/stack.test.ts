@@ -48,7 +48,7 @@ function synth() {
     entry: availableFunctions(ROOT, [spec]).length > 0 ? spec.entry : standIn,
   }));
   const full = new TollgateStack(app, 'Full', {
-    settings: settings({ alarmEmail: 'ops@example.com' }),
+    settings: settings({ alarmEmail: 'ops@example.com', billingPullRate: '2d' }),
     functions: everyRow,
   });
   return {
@@ -278,8 +278,15 @@ describe('the CDK stack', () => {
       State: 'ENABLED',
       Target: { Input: '{}' },
     });
-    expect(schedule(prod, 'kpi-rollup', 'prod')).toMatchObject({ ScheduleExpression: 'rate(5 minutes)' });
-    expect(schedule(full, 'billing-pull')).toMatchObject({ ScheduleExpression: 'rate(1 hour)' });
+    expect(schedule(prod, 'kpi-rollup', 'prod')).toMatchObject({
+      ScheduleExpression: 'rate(5 minutes)',
+      Target: { RetryPolicy: { MaximumEventAgeInSeconds: 300 } },
+    });
+    // A rate longer than a day still gives Scheduler an event age it accepts.
+    expect(schedule(full, 'billing-pull')).toMatchObject({
+      ScheduleExpression: 'rate(2 days)',
+      Target: { RetryPolicy: { MaximumEventAgeInSeconds: 86_400 } },
+    });
     expect(resources(full, 'AWS::Scheduler::Schedule')).toHaveLength(2);
   });
 
