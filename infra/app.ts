@@ -1,7 +1,11 @@
 import { App } from 'aws-cdk-lib';
+import { stageSettings } from './stage.js';
 import { TollgateStack } from './tollgate-stack.js';
 
-/** `npm run synth` / `cdk deploy -c stage=prod`: one stack per stage. */
+/** `npm run synth` / `cdk deploy -c stage=prod`: one stack per stage, settings from context. */
 const app = new App();
-const stage = (app.node.tryGetContext('stage') as string | undefined) ?? 'dev';
-new TollgateStack(app, `Tollgate-${stage}`, { stage });
+const settings = stageSettings((key) => app.node.tryGetContext(key));
+new TollgateStack(app, `Tollgate-${settings.stage}`, {
+  settings,
+  description: `Tollgate (${settings.stage}): token-native FinOps API`,
+});

@@ -1,4 +1,5 @@
 import { KMSClient } from '@aws-sdk/client-kms';
+import { fixedOperatorKey, type OperatorKeySource } from './api-keys/operator-key.js';
 import { createApiKeyService } from './api-keys/service.js';
 import {
   type DataKeyProvider,
@@ -33,8 +34,8 @@ export interface Runtime {
   bus: EventBus;
   jobs: JobRegistry;
   rateLimiter: TokenBucketLimiter;
-  /** The operator key in force; undefined refuses every operator request. */
-  operatorKey: string | undefined;
+  /** The operator key in force (fixed, or read from Secrets Manager on Lambda). */
+  operatorKey: OperatorKeySource;
   services: ReturnType<typeof createServices>;
   /** Webhook delivery: the bus consumer and the delivery step (`deliverer`) entry points call. */
   webhooks: Webhooks;
@@ -87,8 +88,8 @@ function credentialKeyProvider(config: Config, localKeyFile: boolean): DataKeyPr
 export interface RuntimeParts {
   config: Config;
   bus: EventBus;
-  /** Defaults to `config.adminKey`; the local runner passes the one it generated. */
-  operatorKey?: string | undefined;
+  /** Defaults to `config.adminKey`; the local runner passes the one it generated, Lambda its secret. */
+  operatorKey?: string | OperatorKeySource | undefined;
   logger?: Logger;
   db?: Db;
   /** Webhook delivery settings beyond config (tests: a short timeout, a fake resolver, a clock). */
@@ -133,8 +134,12 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     bus: parts.bus,
     jobs,
     rateLimiter: new TokenBucketLimiter(config.rateLimit),
-    operatorKey: parts.operatorKey ?? config.adminKey,
+    operatorKey: operatorKeySource(parts.operatorKey ?? config.adminKey),
     services,
     webhooks,
   };
+}
+
+function operatorKeySource(key: string | OperatorKeySource | undefined): OperatorKeySource {
+  return typeof key === 'object' ? key : fixedOperatorKey(key);
 }

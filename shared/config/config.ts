@@ -18,6 +18,8 @@ const EnvironmentSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8787),
   TOLLGATE_DATA_DIR: z.string().min(1).default('.tollgate'),
   TOLLGATE_ADMIN_KEY: z.string().min(24, 'the operator key must be at least 24 characters').optional(),
+  TOLLGATE_OPERATOR_KEY_SECRET_ARN: z.string().min(1).max(2048).optional(),
+  TOLLGATE_OPERATOR_KEY_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   TOLLGATE_DYNAMODB_ENDPOINT: z.url().optional(),
   TOLLGATE_TABLE_NAME: z.string().min(3).max(255).default('tollgate'),
   AWS_REGION: z.string().min(1).default('us-east-1'),
@@ -53,6 +55,10 @@ export interface Config {
   port: number;
   dataDir: string;
   adminKey: string | undefined;
+  /** Lambda: the Secrets Manager secret holding the operator key; wins over `adminKey` when set. */
+  operatorKeySecretArn: string | undefined;
+  /** How long a container keeps the operator key it read before reading it again (rotation). */
+  operatorKeyTtlSeconds: number;
   dynamoEndpoint: string | undefined;
   tableName: string;
   awsRegion: string;
@@ -94,6 +100,8 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     port: env.PORT,
     dataDir: env.TOLLGATE_DATA_DIR,
     adminKey: env.TOLLGATE_ADMIN_KEY,
+    operatorKeySecretArn: env.TOLLGATE_OPERATOR_KEY_SECRET_ARN,
+    operatorKeyTtlSeconds: env.TOLLGATE_OPERATOR_KEY_TTL_SECONDS,
     dynamoEndpoint: env.TOLLGATE_DYNAMODB_ENDPOINT,
     tableName: env.TOLLGATE_TABLE_NAME,
     awsRegion: env.AWS_REGION,

@@ -20,7 +20,8 @@ export function authenticate() {
     const presented = match[1];
     const { runtime } = c.var;
 
-    if (runtime.operatorKey && sameSecret(presented, runtime.operatorKey)) {
+    const operatorKey = await runtime.operatorKey.current();
+    if (operatorKey && sameSecret(presented, operatorKey)) {
       c.set('principal', { kind: 'operator' });
       c.set('logger', c.var.logger.child({ principal: 'operator' }));
       await next();

@@ -41,6 +41,17 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads where Lambda takes the operator key from, and how long it keeps it', () => {
+    expect(loadConfig({})).toMatchObject({ operatorKeySecretArn: undefined, operatorKeyTtlSeconds: 300 });
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tollgate-prod/operator-key-AbCdEf';
+    expect(
+      loadConfig({ TOLLGATE_OPERATOR_KEY_SECRET_ARN: arn, TOLLGATE_OPERATOR_KEY_TTL_SECONDS: '60' }),
+    ).toMatchObject({ operatorKeySecretArn: arn, operatorKeyTtlSeconds: 60 });
+    expect(() => loadConfig({ TOLLGATE_OPERATOR_KEY_TTL_SECONDS: '0' })).toThrow(
+      /TOLLGATE_OPERATOR_KEY_TTL_SECONDS/,
+    );
+  });
+
   it('names every invalid variable in one error', () => {
     const attempt = () =>
       loadConfig({ PORT: 'eighty', TOLLGATE_WEBHOOK_RETRY_SCHEDULE: '0,soon', TOLLGATE_ADMIN_KEY: 'short' });
