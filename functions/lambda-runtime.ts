@@ -1,11 +1,13 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { fixedOperatorKey, SecretsManagerOperatorKey } from '../shared/api-keys/operator-key.js';
 import type { BusEvent, EventBus } from '../shared/bus/bus.js';
 import { EventBridgeBus } from '../shared/bus/eventbridge-bus.js';
 import { ConfigError, loadConfig } from '../shared/config/config.js';
 import { createLogger } from '../shared/observability/logger.js';
 import { createRuntime, type Runtime } from '../shared/runtime.js';
+import { SqsRetryScheduler } from '../shared/webhooks/sqs-retry-scheduler.js';
 
 /**
  * The runtime of a Lambda container: config from the environment (set by infra/tollgate-function.ts
@@ -28,8 +30,20 @@ export function createLambdaRuntime(environment?: Record<string, string | undefi
     : fixedOperatorKey(config.adminKey);
   // Read during init, beside the rest of the cold start, so the first request seldom waits for it.
   void operatorKey.current();
+  // Webhook retries wait in the SQS queue (delayed messages) instead of due markers and a job.
+  const { webhookRetryQueueUrl } = config;
+  const retryScheduler = webhookRetryQueueUrl
+    ? new SqsRetryScheduler(new SQSClient({ region: config.awsRegion }), webhookRetryQueueUrl)
+    : undefined;
   // Lambda's disk is read-only and per container: credentials are wrapped by KMS or not at all.
-  return createRuntime({ config, bus, operatorKey, logger, localKeyFile: false });
+  return createRuntime({
+    config,
+    bus,
+    operatorKey,
+    logger,
+    localKeyFile: false,
+    ...(retryScheduler ? { webhooks: { retryScheduler } } : {}),
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { WEBHOOK_BUS_PREFIXES } from '../shared/webhooks/index.js';
 import type { ScheduledJob } from './stage.js';
 
 /**
@@ -40,8 +41,8 @@ export interface FunctionSpec {
   timeoutSeconds: number;
 }
 
-/** The bus events customers receive as webhooks (shared/webhooks subscribes to the same prefixes locally). */
-export const WEBHOOK_EVENT_PREFIXES = ['budget.', 'anomaly.', 'billing.', 'data_quality.'] as const;
+/** The bus events customers receive as webhooks: the prefixes the local bus subscribes to as well. */
+export const WEBHOOK_EVENT_PREFIXES = WEBHOOK_BUS_PREFIXES;
 
 /**
  * Every Lambda of Tollgate, one row each. The stack builds a row once its handler file exists, so
@@ -54,7 +55,14 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     entry: 'functions/api/handler.ts',
     purpose: 'The HTTP API (Hono) behind API Gateway',
     triggers: [{ kind: 'http' }],
-    grants: { table: 'readWrite', bus: true, operatorSecret: true },
+    // Provider connections seal their keys (dataKeys); test events and replays schedule retries.
+    grants: {
+      table: 'readWrite',
+      bus: true,
+      operatorSecret: true,
+      credentialsKey: 'dataKeys',
+      retryQueue: true,
+    },
     memorySize: 1024,
     // API Gateway gives up at 30 s.
     timeoutSeconds: 29,

@@ -40,6 +40,8 @@ const EnvironmentSchema = z.object({
   TOLLGATE_PROVIDER_MAX_RETRY_AFTER_SECONDS: z.coerce.number().int().min(0).default(120),
   TOLLGATE_CREDENTIALS_KMS_KEY_ID: z.string().min(1).max(2048).optional(),
   TOLLGATE_WEBHOOK_RETRY_SCHEDULE: secondsList.default([0, 5, 300, 1800, 7200, 18000, 36000, 36000]),
+  /** On AWS: the SQS queue whose delayed messages wake webhook retries (unset: due markers and the webhook-retry job). */
+  TOLLGATE_WEBHOOK_RETRY_QUEUE_URL: z.url().optional(),
   TOLLGATE_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(50),
   TOLLGATE_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(200),
   TOLLGATE_MAX_BODY_BYTES: z.coerce
@@ -77,6 +79,7 @@ export interface Config {
   /** The KMS key that wraps credential data keys; unset, a key file in the data dir does. */
   credentialsKmsKeyId: string | undefined;
   webhookRetrySchedule: number[];
+  webhookRetryQueueUrl: string | undefined;
   rateLimit: { perSecond: number; burst: number };
   maxBodyBytes: number;
   /** The EventBridge bus on AWS; local mode uses the in-process bus. */
@@ -124,6 +127,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     },
     credentialsKmsKeyId: env.TOLLGATE_CREDENTIALS_KMS_KEY_ID,
     webhookRetrySchedule: env.TOLLGATE_WEBHOOK_RETRY_SCHEDULE,
+    webhookRetryQueueUrl: env.TOLLGATE_WEBHOOK_RETRY_QUEUE_URL,
     rateLimit: { perSecond: env.TOLLGATE_RATE_LIMIT_PER_SECOND, burst: env.TOLLGATE_RATE_LIMIT_BURST },
     maxBodyBytes: env.TOLLGATE_MAX_BODY_BYTES,
     eventBusName: env.TOLLGATE_EVENT_BUS_NAME,

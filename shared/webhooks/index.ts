@@ -4,7 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import { type Resolver, systemResolver } from './address-guard.js';
 import { createWebhookDeliverer } from './deliverer.js';
 import { createWebhookRetryJob } from './job.js';
-import { DueMarkerScheduler } from './retry-scheduler.js';
+import { DueMarkerScheduler, type RetryScheduler } from './retry-scheduler.js';
 import { createWebhookService } from './service.js';
 
 /** What tests and special deployments may change; everything else comes from config. */
@@ -15,6 +15,8 @@ export interface WebhookOptions {
   now?: () => Date;
   retryAfterCapSeconds?: number;
   disableAfterFailingMs?: number;
+  /** When attempts wake up: due markers and the webhook-retry job by default; SQS on AWS. */
+  retryScheduler?: RetryScheduler;
 }
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
@@ -35,7 +37,8 @@ export function createWebhooks(
 ) {
   const now = options.now ?? (() => new Date());
   const resolve = options.resolve ?? systemResolver;
-  const scheduler = new DueMarkerScheduler(db);
+  const dueMarkers = new DueMarkerScheduler(db);
+  const scheduler = options.retryScheduler ?? dueMarkers;
   const deliverer = createWebhookDeliverer(db, logger, scheduler, {
     retrySchedule: config.webhookRetrySchedule,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -48,7 +51,9 @@ export function createWebhooks(
   return {
     service: createWebhookService(db, deliverer, { allowPrivateUrls: config.allowPrivateUrls, resolve, now }),
     deliverer,
-    retryJob: createWebhookRetryJob(scheduler, deliverer, logger, now),
+    // With SQS scheduling there are no due markers, and the job finds nothing to do.
+    retryJob: createWebhookRetryJob(dueMarkers, deliverer, logger, now),
+    scheduler,
   };
 }
 

@@ -143,9 +143,15 @@ describe('the CDK stack', () => {
 
   it('builds exactly the rows of infra/functions.ts whose handler exists', () => {
     const built = resources(dev, 'AWS::Lambda::Function').map(([, fn]) => fn.Properties.FunctionName);
-    expect(built.sort()).toEqual(availableFunctions(ROOT).map((spec) => `tollgate-test-${spec.name}`));
+    expect(built.sort()).toEqual(
+      availableFunctions(ROOT)
+        .map((spec) => `tollgate-test-${spec.name}`)
+        .sort(),
+    );
     expect(built).toContain('tollgate-test-api');
     expect(built).toContain('tollgate-test-kpi-rollup');
+    expect(built).toContain('tollgate-test-billing-pull');
+    expect(built).toContain('tollgate-test-webhook-delivery');
     expect(resources(full, 'AWS::Lambda::Function')).toHaveLength(FUNCTIONS.length);
   });
 
