@@ -330,7 +330,7 @@ describe('exactly-once under concurrency', () => {
     expect(stored).toHaveLength(8000);
     expect(new Set(stored.map((event) => event.id)).size).toBe(8000);
     expect(toMoneyString(sumMoney(stored.map((event) => event.cost as string)))).toBe('2.16000000');
-  }, 120_000);
+  }, 300_000);
 });
 
 describe('POST /v1/outcomes', () => {
