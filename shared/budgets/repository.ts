@@ -477,6 +477,40 @@ export async function moveReservation(
   }
 }
 
+/**
+ * `moveReservation` that answers the record as moved (one round trip instead of a read and a
+ * write); undefined when the reservation is unknown or in none of `from`.
+ */
+export async function moveReservationReturning(
+  db: Db,
+  tenantId: string,
+  reservationId: string,
+  from: ReservationRecord['state'][],
+  to: ReservationRecord['state'],
+): Promise<ReservationRecord | undefined> {
+  const values: Record<string, unknown> = { ':to': to };
+  from.forEach((state, index) => {
+    values[`:from${index}`] = state;
+  });
+  try {
+    const { Attributes } = await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.reservation(tenantId, reservationId),
+        UpdateExpression: 'SET #rec.#state = :to',
+        ConditionExpression: `#rec.#state IN (${from.map((_, index) => `:from${index}`).join(', ')})`,
+        ExpressionAttributeNames: { '#rec': 'record', '#state': 'state' },
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return Attributes?.record as ReservationRecord | undefined;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return undefined;
+    throw error;
+  }
+}
+
 /** Usage batches (ingest requests) whose counters were updated, among `batchIds`. */
 export async function appliedBatches(db: Db, tenantId: string, batchIds: string[]): Promise<Set<string>> {
   const applied = new Set<string>();

@@ -42,6 +42,7 @@ import {
   markBatchApplied,
   markFired,
   moveReservation,
+  moveReservationReturning,
   putBudgetDefinition,
   putReservation,
   type ReservationRecord,
@@ -190,13 +191,11 @@ export function createBudgetService(
   async function settle(tenantId: string, reservationIds: string[]): Promise<void> {
     await Promise.all(
       [...new Set(reservationIds)].map(async (reservationId) => {
-        const record = await getReservation(db, tenantId, reservationId);
-        if (!record) return;
-        if (record.state === 'reserved') {
-          if (!(await moveReservation(db, tenantId, reservationId, ['reserved'], 'settled'))) return;
-        } else if (record.state !== 'settled') {
-          return;
-        }
+        const moved = await moveReservationReturning(db, tenantId, reservationId, ['reserved'], 'settled');
+        // Settled already: its holds go back again (each release is conditional), as a crash may
+        // have left one.
+        const record = moved ?? (await getReservation(db, tenantId, reservationId));
+        if (record?.state !== 'settled') return;
         await releaseHolds(tenantId, record);
       }),
     );
@@ -747,10 +746,9 @@ export function createBudgetService(
 
     /** Releases a reservation (idempotent). */
     async release(tenantId: string, reservationId: string): Promise<void> {
-      const record = await getReservation(db, tenantId, reservationId);
+      const moved = await moveReservationReturning(db, tenantId, reservationId, ['reserved'], 'released');
+      const record = moved ?? (await getReservation(db, tenantId, reservationId));
       if (!record) throw new NotFoundError(`No reservation ${reservationId}.`, 'RESERVATION_NOT_FOUND');
-      if (record.state === 'reserved')
-        await moveReservation(db, tenantId, reservationId, ['reserved'], 'released');
       // Whatever the state, a hold still on a counter goes back (a crash may have left one).
       if (record.state !== 'blocked') await releaseHolds(tenantId, record);
     },
