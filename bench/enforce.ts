@@ -10,7 +10,8 @@
  *    settling usage event would): p50/p99 of each.
  * 3. On the same engine and table, at the same concurrency: a consistent GetItem (check's raw round
  *    trip) and a conditional UpdateItem that adds to one counter item (authorize's), p50/p99.
- * 4. Prints the figures and the ratios (target: each p99 ≤ 3× its raw round trip and ≤ 15 ms).
+ * 4. Prints the figures, the store calls each request made (authorize with its release), and the
+ *    ratios (target: each p99 ≤ 3× its raw round trip and ≤ 15 ms).
  *
  * Options: --requests=N per endpoint (default 3000) --clients=N (default 50) --budgets=N (default 12)
  *          --engine=dynalite|dynamodb-local
@@ -50,6 +51,16 @@ const config = loadConfig({
 });
 const tollgate = await startLocalTollgate(config);
 const { db } = tollgate.runtime;
+
+/** Store calls made by the app (every engine request its clients send), to report them per request. */
+let storeCalls = 0;
+for (const client of [db.client, db.exactClient]) {
+  const send = client.send.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  (client as { send: unknown }).send = (...args: unknown[]) => {
+    storeCalls++;
+    return send(...args);
+  };
+}
 
 async function call(method: string, path: string, key: string, body?: unknown) {
   const response = await fetch(`${tollgate.url}${path}`, {
@@ -144,9 +155,12 @@ await measure(200, CLIENTS, async (i) => {
   await call('POST', '/v1/enforcement/check', key, subject(i));
 });
 
+let callsBefore = storeCalls;
 const check = await measure(REQUESTS, CLIENTS, async (i) => {
   await call('POST', '/v1/enforcement/check', key, { ...subject(i), estimated_tokens: 500 });
 });
+const checkCalls = (storeCalls - callsBefore) / REQUESTS;
+callsBefore = storeCalls;
 const reservations: string[] = [];
 const authorize = await measure(
   REQUESTS,
@@ -165,6 +179,8 @@ const authorize = await measure(
     await call('DELETE', `/v1/enforcement/reservations/${reservations[i]}`, key);
   },
 );
+
+const authorizeCalls = (storeCalls - callsBefore) / REQUESTS;
 
 // Raw round trips at the same concurrency, same engine and table.
 const rawKey = { pk: 'bench#raw', sk: 'counter' };
@@ -198,6 +214,7 @@ const lines = [
   row('raw GetItem (consistent)', rawGet),
   row('POST /v1/enforcement/authorize', authorize),
   row('raw conditional UpdateItem (one item)', rawUpdate),
+  `store calls per check ${checkCalls.toFixed(2)}; per authorize + its release ${authorizeCalls.toFixed(2)}`,
   `check p99 / raw GetItem p99               ${ratio(check, rawGet)}×   (target ≤ 3×, p99 ≤ 15 ms)`,
   `authorize p99 / raw UpdateItem p99        ${ratio(authorize, rawUpdate)}×   (target ≤ 3×, p99 ≤ 15 ms)`,
 ];

@@ -42,7 +42,12 @@ async function loadDocsScript(): Promise<string | undefined> {
  */
 export async function startLocalTollgate(
   config: Config,
-  options: { host?: string; logger?: Logger } = {},
+  options: {
+    host?: string;
+    logger?: Logger;
+    /** The clock of budgets (tests move it into a new period); the system clock by default. */
+    now?: () => Date;
+  } = {},
 ): Promise<LocalTollgate> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const dataDir = resolve(config.dataDir);
@@ -55,7 +60,14 @@ export async function startLocalTollgate(
 
   const bus = new InProcessBus(logger);
   const operatorKey = await resolveOperatorKey(config.adminKey, dataDir);
-  const runtime = createRuntime({ config, bus, operatorKey, logger, db });
+  const runtime = createRuntime({
+    config,
+    bus,
+    operatorKey,
+    logger,
+    db,
+    ...(options.now ? { now: options.now } : {}),
+  });
   // The in-process stand-in for the EventBridge rules that route events to webhook delivery.
   subscribeWebhooks(bus, runtime.webhooks);
 

@@ -201,8 +201,9 @@ export async function addSpend(
 /**
  * Takes `amount` of a counter for a reservation. With `maxUsed`, only while used ≤ maxUsed (the
  * caller computed maxUsed = block level − amount): the engine checks and adds in one step, so
- * concurrent reservations can never take together more than the level. Answers the counter after
- * the change, or undefined when refused (or already taken by this reservation).
+ * concurrent reservations can never take together more than the level. True when taken; false
+ * when refused (or already taken by this reservation). Nothing is read back: the caller answers
+ * from its snapshot, and a counter full of reservations is large.
  */
 export async function reserveOnCounter(
   db: Db,
@@ -210,7 +211,7 @@ export async function reserveOnCounter(
   target: CounterTarget,
   reservation: { id: string; amount: Decimal; expiresAt: number },
   maxUsed: { value: Decimal; strict: boolean } | undefined,
-): Promise<CounterRecord | undefined> {
+): Promise<boolean> {
   const identity = counterIdentity(target);
   const values: Record<string, unknown> = {
     ...identity.values,
@@ -224,7 +225,7 @@ export async function reserveOnCounter(
     values[':max'] = number(maxUsed.value);
   }
   try {
-    const { Attributes } = await db.exactClient.send(
+    await db.exactClient.send(
       new UpdateCommand({
         TableName: db.tableName,
         Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
@@ -232,12 +233,11 @@ export async function reserveOnCounter(
         ConditionExpression: condition,
         ExpressionAttributeNames: { '#r': `${RESERVATION_ATTRIBUTE}${reservation.id}` },
         ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
       }),
     );
-    return toCounter(Attributes ?? {});
+    return true;
   } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return undefined;
+    if (error instanceof ConditionalCheckFailedException) return false;
     throw error;
   }
 }
@@ -329,6 +329,7 @@ export async function claimAuthorization(
   requestId: string,
   reservationId: string,
   expiresAt: number,
+  nowMs: number,
 ): Promise<boolean> {
   try {
     await db.client.send(
@@ -340,7 +341,9 @@ export async function claimAuthorization(
           // The key is kept a day past the reservation: a retry arriving later than that is a new call.
           expires_at_epoch: Math.ceil(expiresAt / 1000) + 86_400,
         },
-        ConditionExpression: 'attribute_not_exists(pk)',
+        // A key past its expiry that TTL has not removed yet is free again.
+        ConditionExpression: 'attribute_not_exists(pk) OR expires_at_epoch < :now',
+        ExpressionAttributeValues: { ':now': Math.floor(nowMs / 1000) },
       }),
     );
     return true;
@@ -350,10 +353,32 @@ export async function claimAuthorization(
   }
 }
 
+/** Gives up a claimed idempotency key, only while it still names this reservation. */
+export async function unclaimAuthorization(
+  db: Db,
+  tenantId: string,
+  requestId: string,
+  reservationId: string,
+): Promise<void> {
+  try {
+    await db.client.send(
+      new DeleteCommand({
+        TableName: db.tableName,
+        Key: keys.authorization(tenantId, requestId),
+        ConditionExpression: 'rsv = :rsv',
+        ExpressionAttributeValues: { ':rsv': reservationId },
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+  }
+}
+
 export async function getAuthorization(
   db: Db,
   tenantId: string,
   requestId: string,
+  nowMs: number,
 ): Promise<string | undefined> {
   const { Item } = await db.client.send(
     new GetCommand({
@@ -362,7 +387,8 @@ export async function getAuthorization(
       ConsistentRead: true,
     }),
   );
-  return Item?.rsv as string | undefined;
+  if (!Item || (Item.expires_at_epoch as number) < Math.floor(nowMs / 1000)) return undefined;
+  return Item.rsv as string;
 }
 
 export async function putReservation(db: Db, tenantId: string, record: ReservationRecord): Promise<void> {
@@ -447,6 +473,40 @@ export async function moveReservation(
     return true;
   } catch (error) {
     if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+}
+
+/**
+ * `moveReservation` that answers the record as moved (one round trip instead of a read and a
+ * write); undefined when the reservation is unknown or in none of `from`.
+ */
+export async function moveReservationReturning(
+  db: Db,
+  tenantId: string,
+  reservationId: string,
+  from: ReservationRecord['state'][],
+  to: ReservationRecord['state'],
+): Promise<ReservationRecord | undefined> {
+  const values: Record<string, unknown> = { ':to': to };
+  from.forEach((state, index) => {
+    values[`:from${index}`] = state;
+  });
+  try {
+    const { Attributes } = await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.reservation(tenantId, reservationId),
+        UpdateExpression: 'SET #rec.#state = :to',
+        ConditionExpression: `#rec.#state IN (${from.map((_, index) => `:from${index}`).join(', ')})`,
+        ExpressionAttributeNames: { '#rec': 'record', '#state': 'state' },
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return Attributes?.record as ReservationRecord | undefined;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return undefined;
     throw error;
   }
 }

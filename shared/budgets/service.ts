@@ -42,11 +42,13 @@ import {
   markBatchApplied,
   markFired,
   moveReservation,
+  moveReservationReturning,
   putBudgetDefinition,
   putReservation,
   type ReservationRecord,
   releaseOnCounter,
   reserveOnCounter,
+  unclaimAuthorization,
 } from './repository.js';
 import type {
   AuthorizeRequest,
@@ -168,7 +170,7 @@ export function createBudgetService(
   }
 
   async function priceOf(tenantId: string, provider: string | undefined, model: string, at: Date) {
-    const pricer = await pricing.tenantPricer(tenantId);
+    const pricer = await pricing.estimatePricer(tenantId);
     for (const candidate of provider ? [provider] : PROVIDER_SEARCH_ORDER) {
       const price = pricer.priceAt(candidate, model, at);
       if (price) return price;
@@ -189,13 +191,11 @@ export function createBudgetService(
   async function settle(tenantId: string, reservationIds: string[]): Promise<void> {
     await Promise.all(
       [...new Set(reservationIds)].map(async (reservationId) => {
-        const record = await getReservation(db, tenantId, reservationId);
-        if (!record) return;
-        if (record.state === 'reserved') {
-          if (!(await moveReservation(db, tenantId, reservationId, ['reserved'], 'settled'))) return;
-        } else if (record.state !== 'settled') {
-          return;
-        }
+        const moved = await moveReservationReturning(db, tenantId, reservationId, ['reserved'], 'settled');
+        // Settled already: its holds go back again (each release is conditional), as a crash may
+        // have left one.
+        const record = moved ?? (await getReservation(db, tenantId, reservationId));
+        if (record?.state !== 'settled') return;
         await releaseHolds(tenantId, record);
       }),
     );
@@ -561,14 +561,30 @@ export function createBudgetService(
         model: request.model,
         provider: request.provider,
       };
-      const [partition, existing, price] = await Promise.all([
+      const reservationId = newId('rsv', nowMs);
+      const expiresAt = nowMs + request.ttl_seconds * 1000;
+      // The caller's id is claimed beside the reads (one conditional Put, no read first): a replay
+      // is known before anything is reserved, and a first call loses no round trip to it.
+      const [claim, loaded, priceLookup] = await Promise.allSettled([
+        claimAuthorization(db, tenantId, request.id, reservationId, expiresAt, nowMs),
         loadBudgetPartition(db, tenantId),
-        getAuthorization(db, tenantId, request.id),
         request.estimated_cost === undefined
           ? priceOf(tenantId, request.provider, request.model, at)
           : Promise.resolve(undefined),
       ]);
-      if (existing) return answerOfReservation(tenantId, existing);
+      if (claim.status === 'rejected') throw claim.reason;
+      if (!claim.value) {
+        const winner = await getAuthorization(db, tenantId, request.id, nowMs);
+        if (!winner) throw new ConflictError('The authorization id is taken.', 'CONFLICT');
+        return answerOfReservation(tenantId, winner);
+      }
+      if (loaded.status === 'rejected' || priceLookup.status === 'rejected') {
+        // Nothing was reserved: the id is given up, so a retry starts afresh.
+        await unclaimAuthorization(db, tenantId, request.id, reservationId);
+        throw loaded.status === 'rejected' ? loaded.reason : (priceLookup as PromiseRejectedResult).reason;
+      }
+      const partition = loaded.value;
+      const price = priceLookup.value;
 
       const tokens = request.estimated_input_tokens + (request.max_output_tokens ?? 0);
       const priced = request.estimated_cost !== undefined || price !== undefined;
@@ -586,8 +602,6 @@ export function createBudgetService(
                 'standard',
               ).cost
             : ZERO;
-      const reservationId = newId('rsv', nowMs);
-      const expiresAt = nowMs + request.ttl_seconds * 1000;
       const matching = partition.definitions
         .filter((d) => matches(d.scope, subject))
         .sort((a, b) => (a.id < b.id ? -1 : 1));
@@ -691,11 +705,8 @@ export function createBudgetService(
           hold.maxUsed,
         );
 
-      const [claimed, , ...taken] = await Promise.all([
-        claimAuthorization(db, tenantId, request.id, reservationId, expiresAt),
-        putReservation(db, tenantId, record),
-        ...holds.map(take),
-      ]);
+      const writes = await Promise.allSettled([putReservation(db, tenantId, record), ...holds.map(take)]);
+      const taken = writes.slice(1).map((write) => write.status === 'fulfilled' && write.value === true);
       const giveBack = () =>
         Promise.all(
           holds.map((hold, index) =>
@@ -704,13 +715,12 @@ export function createBudgetService(
               : Promise.resolve(false),
           ),
         );
-      if (!claimed) {
-        // The same id raced in: the other call's answer is the answer.
-        await moveReservation(db, tenantId, reservationId, ['reserved'], 'released');
+      const failed = writes.find((write) => write.status === 'rejected');
+      if (failed) {
+        // The store failed part-way: what was taken goes back and the id is given up for a retry.
         await giveBack();
-        const winner = await getAuthorization(db, tenantId, request.id);
-        if (!winner) throw new ConflictError('The authorization id is taken.', 'CONFLICT');
-        return answerOfReservation(tenantId, winner);
+        await unclaimAuthorization(db, tenantId, request.id, reservationId);
+        throw failed.reason;
       }
 
       // A refusal may come from holds that expired and were not swept yet: sweep those, try once more.
@@ -723,11 +733,11 @@ export function createBudgetService(
         taken[index] = await take(hold);
       }
 
-      if (taken.every((counter) => counter !== undefined)) return admittedAnswer;
+      if (taken.every(Boolean)) return admittedAnswer;
 
       await giveBack();
       const blockedView = budgetsAnswer(usedBefore, amountFor, false).map((b, index) =>
-        taken[index] === undefined ? { ...b, entry: { ...b.entry, decision: 'block' as Decision } } : b,
+        !taken[index] ? { ...b, entry: { ...b.entry, decision: 'block' as Decision } } : b,
       );
       const blockedAnswer = summarize('block', blockedView, false);
       await moveReservation(db, tenantId, reservationId, ['reserved'], 'blocked', blockedAnswer);
@@ -736,10 +746,9 @@ export function createBudgetService(
 
     /** Releases a reservation (idempotent). */
     async release(tenantId: string, reservationId: string): Promise<void> {
-      const record = await getReservation(db, tenantId, reservationId);
+      const moved = await moveReservationReturning(db, tenantId, reservationId, ['reserved'], 'released');
+      const record = moved ?? (await getReservation(db, tenantId, reservationId));
       if (!record) throw new NotFoundError(`No reservation ${reservationId}.`, 'RESERVATION_NOT_FOUND');
-      if (record.state === 'reserved')
-        await moveReservation(db, tenantId, reservationId, ['reserved'], 'released');
       // Whatever the state, a hold still on a counter goes back (a crash may have left one).
       if (record.state !== 'blocked') await releaseHolds(tenantId, record);
     },

@@ -21,6 +21,15 @@ const PROVIDER_SEARCH_ORDER = ['openai', 'anthropic', 'google', 'mistral', 'bedr
 /** How long a process keeps the operator's loaded prices before reading them again. */
 const PRICE_BOOK_TTL_MS = 30_000;
 
+/**
+ * How long enforcement (check, authorize) prices estimates with a tenant's overrides as read
+ * earlier. A stale override only changes the size of a worst-case estimate, never what a blocking
+ * budget admits: every hold is still conditional on the counter. Usage is always priced fresh.
+ */
+export const ESTIMATE_OVERRIDES_TTL_MS = 5_000;
+/** Tenants whose overrides are kept for estimates; the oldest entry goes first past this. */
+const ESTIMATE_OVERRIDES_MAX_TENANTS = 10_000;
+
 /** Prices one tenant's events: list prices with the tenant's effective-dated overrides applied. */
 export interface TenantPricer {
   priceAt(provider: string, model: string, at: Date): ModelPrice | undefined;
@@ -75,10 +84,9 @@ export function createPricingService(db: Db, now: () => Date = () => new Date())
     return cached.book;
   }
 
-  async function tenantPricer(tenantId: string): Promise<TenantPricer> {
-    const [book, stored] = await Promise.all([priceBook(), listPriceOverrides(db, tenantId)]);
+  function pricerOf(book: PriceBook, stored: StoredPriceOverride[]): TenantPricer {
     const overrides = new Map<string, StoredPriceOverride[]>();
-    for (const override of stored.sort(
+    for (const override of [...stored].sort(
       (a, b) => Date.parse(a.effective_from) - Date.parse(b.effective_from),
     )) {
       const key = `${override.provider}/${override.model.toLowerCase()}`;
@@ -95,8 +103,33 @@ export function createPricingService(db: Db, now: () => Date = () => new Date())
     };
   }
 
+  async function tenantPricer(tenantId: string): Promise<TenantPricer> {
+    const [book, stored] = await Promise.all([priceBook(), listPriceOverrides(db, tenantId)]);
+    return pricerOf(book, stored);
+  }
+
+  const estimateOverrides = new Map<string, { stored: StoredPriceOverride[]; readAt: number }>();
+
+  /** The tenant's pricer for estimates, with overrides read at most `ESTIMATE_OVERRIDES_TTL_MS` ago. */
+  async function estimatePricer(tenantId: string): Promise<TenantPricer> {
+    const entry = estimateOverrides.get(tenantId);
+    if (entry && now().getTime() - entry.readAt < ESTIMATE_OVERRIDES_TTL_MS) {
+      return pricerOf(await priceBook(), entry.stored);
+    }
+    const readAt = now().getTime();
+    const [book, stored] = await Promise.all([priceBook(), listPriceOverrides(db, tenantId)]);
+    estimateOverrides.delete(tenantId);
+    if (estimateOverrides.size >= ESTIMATE_OVERRIDES_MAX_TENANTS) {
+      const oldest = estimateOverrides.keys().next().value;
+      if (oldest !== undefined) estimateOverrides.delete(oldest);
+    }
+    estimateOverrides.set(tenantId, { stored, readAt });
+    return pricerOf(book, stored);
+  }
+
   return {
     tenantPricer,
+    estimatePricer,
 
     /** The price in force for the tenant at `at`; with no provider, the first provider that prices the model. */
     async priceInForce(tenantId: string, query: { provider?: string | undefined; model: string; at: Date }) {
@@ -114,6 +147,7 @@ export function createPricingService(db: Db, now: () => Date = () => new Date())
     async putOverride(tenantId: string, provider: string, model: string, override: PriceOverride) {
       const stored: StoredPriceOverride = { ...override, provider, model, created_at: now().toISOString() };
       await putPriceOverride(db, tenantId, stored);
+      estimateOverrides.delete(tenantId);
       return stored;
     },
 

@@ -475,6 +475,50 @@ describe('evaluation and enforcement', () => {
     }
   });
 
+  it('the same id racing in reserves once and every caller gets the same answer', async () => {
+    const t = await tollgate.createTenant('Same id');
+    const budget = await createBudget(t.key, {
+      name: 'tokens',
+      period: 'day',
+      limit: { tokens: 100_000 },
+      actions: { '100': { type: 'block' } },
+    });
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
+          key: t.key,
+          body: { id: 'once', model: 'gpt-4o', estimated_input_tokens: 700, max_output_tokens: 300 },
+        });
+        expect(response.status).toBe(200);
+        return response.json();
+      }),
+    );
+    expect(answers[0].reservation_id).toMatch(/^rsv_/);
+    for (const answer of answers) expect(answer).toEqual(answers[0]);
+    const status = (await (await tollgate.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json())
+      .status;
+    expect(status).toMatchObject({ reserved: 1000, spent: 0 });
+  });
+
+  it("prices a reservation with the tenant's override as soon as it is set", async () => {
+    const t = await tollgate.createTenant('Override');
+    await createBudget(t.key, { name: 'usd', period: 'month', limit: { amount: '100', currency: 'USD' } });
+    const authorize = async (id: string) =>
+      (
+        await tollgate.request('POST', '/v1/enforcement/authorize', {
+          key: t.key,
+          body: { id, model: 'gpt-4o', estimated_input_tokens: 1_000_000, max_output_tokens: 0 },
+        })
+      ).json();
+    expect((await authorize('list')).reserved.cost).toBe('2.50000000');
+    const put = await tollgate.request('PUT', '/v1/prices/overrides/openai/gpt-4o', {
+      key: t.key,
+      body: { discount_pct: '20', effective_from: '2020-01-01T00:00:00Z' },
+    });
+    expect(put.status).toBe(200);
+    expect((await authorize('discounted')).reserved.cost).toBe('2.00000000');
+  });
+
   it('a restricted key sees only the budgets of its slice', async () => {
     const t = await tollgate.createTenant('Restricted');
     const acme = await createBudget(t.key, {
