@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
+import { succeeded } from '../db/conditional.js';
 import { keys, tenantPartition } from '../db/keys.js';
 import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
 import { ConflictError } from '../errors/errors.js';
@@ -71,17 +72,13 @@ export function listApiKeys(db: Db, tenantId: string, page: PageRequest): Promis
 
 /** Deletes the key; answers whether there was one to delete. */
 export async function deleteApiKey(db: Db, tenantId: string, keyId: string): Promise<boolean> {
-  try {
-    await db.client.send(
+  return succeeded(
+    db.client.send(
       new DeleteCommand({
         TableName: db.tableName,
         Key: keys.apiKey(tenantId, keyId),
         ConditionExpression: 'attribute_exists(pk)',
       }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
-    throw error;
-  }
+    ),
+  );
 }

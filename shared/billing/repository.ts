@@ -9,6 +9,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
+import { succeeded } from '../db/conditional.js';
 import { billedLinesPartition, keys, tenantPartition } from '../db/keys.js';
 import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
 import { ConflictError } from '../errors/errors.js';
@@ -128,19 +129,15 @@ export async function allConnections(db: Db, tenantId: string): Promise<StoredCo
 }
 
 export async function deleteConnection(db: Db, tenantId: string, connectionId: string): Promise<boolean> {
-  try {
-    await db.client.send(
+  return succeeded(
+    db.client.send(
       new DeleteCommand({
         TableName: db.tableName,
         Key: keys.providerConnection(tenantId, connectionId),
         ConditionExpression: 'attribute_exists(pk)',
       }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 /**
@@ -154,8 +151,8 @@ export async function acquireSyncLease(
   now: Date,
   until: Date,
 ): Promise<boolean> {
-  try {
-    await db.client.send(
+  return succeeded(
+    db.client.send(
       new UpdateCommand({
         TableName: db.tableName,
         Key: keys.providerConnection(tenantId, connectionId),
@@ -164,12 +161,8 @@ export async function acquireSyncLease(
           'attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until <= :now)',
         ExpressionAttributeValues: { ':until': until.toISOString(), ':now': now.toISOString() },
       }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 /** Records a sync's outcome and releases the lease (a deleted connection stays deleted). */

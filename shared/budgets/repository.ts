@@ -9,6 +9,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
+import { succeeded } from '../db/conditional.js';
 import { keys } from '../db/keys.js';
 import { type Decimal, parseDecimal, toDecimalString, ZERO } from '../money/money.js';
 import type { BudgetDefinition } from './schema.js';
@@ -102,8 +103,8 @@ export async function putBudgetDefinition(
   definition: BudgetDefinition,
   expectedUpdatedAt?: string,
 ): Promise<boolean> {
-  try {
-    await db.client.send(
+  return succeeded(
+    db.client.send(
       new PutCommand({
         TableName: db.tableName,
         Item: {
@@ -120,12 +121,8 @@ export async function putBudgetDefinition(
               ExpressionAttributeValues: { ':u': expectedUpdatedAt },
             }),
       }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 export async function deleteBudgetItems(db: Db, tenantId: string, budgetId: string): Promise<boolean> {
@@ -224,8 +221,8 @@ export async function reserveOnCounter(
     condition += ` AND (attribute_not_exists(used) OR used ${maxUsed.strict ? '<' : '<='} :max)`;
     values[':max'] = number(maxUsed.value);
   }
-  try {
-    await db.exactClient.send(
+  return succeeded(
+    db.exactClient.send(
       new UpdateCommand({
         TableName: db.tableName,
         Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
@@ -234,12 +231,8 @@ export async function reserveOnCounter(
         ExpressionAttributeNames: { '#r': `${RESERVATION_ATTRIBUTE}${reservation.id}` },
         ExpressionAttributeValues: values,
       }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 /**
@@ -252,8 +245,8 @@ export async function releaseOnCounter(
   target: { budgetId: string; periodStart: string },
   reservation: { id: string; amount: Decimal },
 ): Promise<boolean> {
-  try {
-    await db.exactClient.send(
+  return succeeded(
+    db.exactClient.send(
       new UpdateCommand({
         TableName: db.tableName,
         Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
@@ -265,12 +258,8 @@ export async function releaseOnCounter(
           ':a': number(reservation.amount),
         },
       }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 /** Remembers notices recorded for a counter's period, so later evaluations skip them. */
@@ -331,8 +320,8 @@ export async function claimAuthorization(
   expiresAt: number,
   nowMs: number,
 ): Promise<boolean> {
-  try {
-    await db.client.send(
+  return succeeded(
+    db.client.send(
       new PutCommand({
         TableName: db.tableName,
         Item: {
@@ -345,12 +334,8 @@ export async function claimAuthorization(
         ConditionExpression: 'attribute_not_exists(pk) OR expires_at_epoch < :now',
         ExpressionAttributeValues: { ':now': Math.floor(nowMs / 1000) },
       }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 /** Gives up a claimed idempotency key, only while it still names this reservation. */
@@ -459,8 +444,8 @@ export async function moveReservation(
     values[`:from${index}`] = state;
   });
   if (answer) values[':answer'] = answer;
-  try {
-    await db.client.send(
+  return succeeded(
+    db.client.send(
       new UpdateCommand({
         TableName: db.tableName,
         Key: keys.reservation(tenantId, reservationId),
@@ -469,12 +454,8 @@ export async function moveReservation(
         ExpressionAttributeNames: { '#rec': 'record', '#state': 'state' },
         ExpressionAttributeValues: values,
       }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 /**
@@ -537,8 +518,8 @@ export async function markBatchApplied(
   by: 'ingest' | 'rollup',
   now: Date,
 ): Promise<boolean> {
-  try {
-    await db.client.send(
+  return succeeded(
+    db.client.send(
       new PutCommand({
         TableName: db.tableName,
         Item: {
@@ -550,10 +531,6 @@ export async function markBatchApplied(
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
-    throw error;
-  }
+    ),
+  );
 }

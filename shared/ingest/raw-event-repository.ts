@@ -8,6 +8,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
+import { succeeded } from '../db/conditional.js';
 import {
   keys,
   RAW_EVENT_SHARDS,
@@ -222,8 +223,8 @@ export async function updateUsagePrice(
   }
   const condition = expectedPriceId === undefined ? 'attribute_not_exists(price)' : 'price = :expected';
   if (expectedPriceId !== undefined) values[':expected'] = expectedPriceId;
-  try {
-    await db.client.send(
+  return succeeded(
+    db.client.send(
       new UpdateCommand({
         TableName: db.tableName,
         Key: key,
@@ -231,12 +232,8 @@ export async function updateUsagePrice(
         ConditionExpression: `attribute_exists(pk) AND ${condition}`,
         ExpressionAttributeValues: values,
       }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 /**
@@ -251,8 +248,8 @@ export async function acquireLock(
   now: Date,
   ttlMs: number,
 ): Promise<boolean> {
-  try {
-    await db.client.send(
+  return succeeded(
+    db.client.send(
       new PutCommand({
         TableName: db.tableName,
         Item: {
@@ -265,12 +262,8 @@ export async function acquireLock(
         ConditionExpression: 'attribute_not_exists(pk) OR expires_at < :now',
         ExpressionAttributeValues: { ':now': now.getTime() },
       }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 export async function releaseLock(db: Db, tenantId: string, purpose: string, holder: string): Promise<void> {

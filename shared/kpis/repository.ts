@@ -1,6 +1,6 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
+import { succeeded } from '../db/conditional.js';
 import { parseDecimal, toDecimalString } from '../money/money.js';
 import { addSums, type CellSums, COUNT_FIELDS, cellKeys, emptySums, MONEY_FIELDS } from './cells.js';
 
@@ -28,8 +28,8 @@ export async function putCursor(
   cursor: RollupCursor,
   expected: { seq: number | undefined; state: RollupCursor['state'] | undefined },
 ): Promise<boolean> {
-  try {
-    await db.client.send(
+  return succeeded(
+    db.client.send(
       new PutCommand({
         TableName: db.tableName,
         Item: { ...cellKeys.cursor(tenantId), entity: 'kpi_rollup_cursor', cursor },
@@ -41,12 +41,8 @@ export async function putCursor(
               ExpressionAttributeValues: { ':seq': expected.seq, ':state': expected.state },
             }),
       }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 /**
@@ -172,8 +168,8 @@ export async function applyToCells(
     }
     const results = await Promise.all(
       [...changed.values()].map(async (item) => {
-        try {
-          await db.client.send(
+        return succeeded(
+          db.client.send(
             new PutCommand({
               TableName: db.tableName,
               Item: {
@@ -191,12 +187,8 @@ export async function applyToCells(
                     ExpressionAttributeValues: { ':read': item.readSeq },
                   }),
             }),
-          );
-          return true;
-        } catch (error) {
-          if (error instanceof ConditionalCheckFailedException) return false;
-          throw error;
-        }
+          ),
+        );
       }),
     );
     if (results.every(Boolean)) return;
