@@ -32,8 +32,16 @@ export function createLambdaRuntime(environment?: Record<string, string | undefi
   void operatorKey.current();
   // Webhook retries wait in the SQS queue (delayed messages) instead of due markers and a job.
   const { webhookRetryQueueUrl } = config;
+  // The SQS client is built on the first retry, like the bus: most requests never schedule one.
+  let sqs: SQSClient | undefined;
+  const lazySqs: Pick<SQSClient, 'send'> = {
+    send: ((command: Parameters<SQSClient['send']>[0]) => {
+      sqs ??= new SQSClient({ region: config.awsRegion });
+      return sqs.send(command);
+    }) as SQSClient['send'],
+  };
   const retryScheduler = webhookRetryQueueUrl
-    ? new SqsRetryScheduler(new SQSClient({ region: config.awsRegion }), webhookRetryQueueUrl)
+    ? new SqsRetryScheduler(lazySqs, webhookRetryQueueUrl)
     : undefined;
   // Lambda's disk is read-only and per container: credentials are wrapped by KMS or not at all.
   return createRuntime({
