@@ -1,6 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
-  BatchGetCommand,
   DeleteCommand,
   GetCommand,
   NumberValue,
@@ -8,6 +7,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { batchGetAll } from '../db/batch-get.js';
 import type { Db } from '../db/client.js';
 import { succeeded } from '../db/conditional.js';
 import { keys } from '../db/keys.js';
@@ -410,20 +410,11 @@ export async function getReservations(
   tenantId: string,
   reservationIds: string[],
 ): Promise<ReservationRecord[]> {
-  const found: ReservationRecord[] = [];
-  for (let start = 0; start < reservationIds.length; start += 100) {
-    let pending: Record<string, unknown>[] = reservationIds
-      .slice(start, start + 100)
-      .map((id) => keys.reservation(tenantId, id));
-    for (let attempt = 0; pending.length > 0 && attempt < 10; attempt++) {
-      const result = await db.client.send(
-        new BatchGetCommand({ RequestItems: { [db.tableName]: { Keys: pending, ConsistentRead: true } } }),
-      );
-      for (const item of result.Responses?.[db.tableName] ?? []) found.push(item.record as ReservationRecord);
-      pending = result.UnprocessedKeys?.[db.tableName]?.Keys ?? [];
-    }
-  }
-  return found;
+  const items = await batchGetAll(
+    db,
+    reservationIds.map((id) => keys.reservation(tenantId, id)),
+  );
+  return items.map((item) => item.record as ReservationRecord);
 }
 
 /**
@@ -494,20 +485,11 @@ export async function moveReservationReturning(
 
 /** Usage batches (ingest requests) whose counters were updated, among `batchIds`. */
 export async function appliedBatches(db: Db, tenantId: string, batchIds: string[]): Promise<Set<string>> {
-  const applied = new Set<string>();
-  for (let start = 0; start < batchIds.length; start += 100) {
-    let pending: Record<string, unknown>[] = batchIds
-      .slice(start, start + 100)
-      .map((id) => keys.budgetBatch(tenantId, id));
-    for (let attempt = 0; pending.length > 0 && attempt < 10; attempt++) {
-      const result = await db.client.send(
-        new BatchGetCommand({ RequestItems: { [db.tableName]: { Keys: pending, ConsistentRead: true } } }),
-      );
-      for (const item of result.Responses?.[db.tableName] ?? []) applied.add(item.batch as string);
-      pending = result.UnprocessedKeys?.[db.tableName]?.Keys ?? [];
-    }
-  }
-  return applied;
+  const items = await batchGetAll(
+    db,
+    batchIds.map((id) => keys.budgetBatch(tenantId, id)),
+  );
+  return new Set(items.map((item) => item.batch as string));
 }
 
 /** Marks a usage batch applied to the counters; kept three days (past the rollup's reach). */

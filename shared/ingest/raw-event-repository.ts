@@ -1,12 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import {
-  BatchGetCommand,
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { batchGetAll } from '../db/batch-get.js';
 import type { Db } from '../db/client.js';
 import { succeeded } from '../db/conditional.js';
 import {
@@ -160,27 +154,11 @@ export async function listIngestedKeys(
 }
 
 /** Reads events by key, 100 per BatchGetItem, retrying what the engine leaves unprocessed. */
-export async function getRawEvents(
+export function getRawEvents(
   db: Db,
   eventKeys: { pk: string; sk: string }[],
 ): Promise<Record<string, unknown>[]> {
-  const items: Record<string, unknown>[] = [];
-  for (let start = 0; start < eventKeys.length; start += 100) {
-    // Only the table's key: callers may hand in richer keys (the ingestion stream's).
-    let pending: Record<string, unknown>[] = eventKeys
-      .slice(start, start + 100)
-      .map(({ pk, sk }) => ({ pk, sk }));
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
-      if (attempt > 10) throw new Error('the store kept leaving reads unprocessed');
-      const result = await db.client.send(
-        new BatchGetCommand({ RequestItems: { [db.tableName]: { Keys: pending, ConsistentRead: true } } }),
-      );
-      items.push(...(result.Responses?.[db.tableName] ?? []));
-      pending = result.UnprocessedKeys?.[db.tableName]?.Keys ?? [];
-    }
-  }
-  return items;
+  return batchGetAll(db, eventKeys);
 }
 
 /**
