@@ -50,7 +50,7 @@ function createServices(
   webhooks: Webhooks,
   keyProvider: DataKeyProvider,
 ) {
-  const apiKeys = createApiKeyService(db);
+  const apiKeys = createApiKeyService(db, { now, cacheTtlMs: config.apiKeyCacheSeconds * 1000 });
   const pricing = createPricingService(db);
   const budgets = createBudgetService(db, pricing, bus, { now, logger });
   return {

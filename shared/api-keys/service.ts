@@ -22,7 +22,57 @@ function toPublic(stored: StoredApiKey): ApiKey {
   };
 }
 
-export function createApiKeyService(db: Db, now: () => Date = () => new Date()) {
+export interface ApiKeyServiceOptions {
+  now?: () => Date;
+  /**
+   * How long a key read from the table authenticates without another read (0: every request
+   * reads). A revocation takes effect at once in the process that made it, and within this
+   * time in every other one (other Lambda containers).
+   */
+  cacheTtlMs?: number;
+  /** Keys held at most; the oldest entry goes first. */
+  cacheMaxEntries?: number;
+}
+
+/**
+ * Keys found in the table, by tenant and key id, until their cache time runs out. Only live keys
+ * are held, and the presented secret is still compared with the stored hash on every request.
+ */
+class LiveKeyCache {
+  readonly #entries = new Map<string, { stored: StoredApiKey; until: number }>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries: number,
+  ) {}
+
+  get(id: string, nowMs: number): StoredApiKey | undefined {
+    const entry = this.#entries.get(id);
+    if (!entry) return undefined;
+    if (entry.until > nowMs) return entry.stored;
+    this.#entries.delete(id);
+    return undefined;
+  }
+
+  set(id: string, stored: StoredApiKey, nowMs: number): void {
+    if (this.ttlMs <= 0) return;
+    this.#entries.delete(id);
+    if (this.#entries.size >= this.maxEntries) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    this.#entries.set(id, { stored, until: nowMs + this.ttlMs });
+  }
+
+  delete(id: string): void {
+    this.#entries.delete(id);
+  }
+}
+
+export function createApiKeyService(db: Db, options: ApiKeyServiceOptions = {}) {
+  const now = options.now ?? (() => new Date());
+  const cache = new LiveKeyCache(options.cacheTtlMs ?? 0, options.cacheMaxEntries ?? 10_000);
+  const cacheId = (tenantId: string, keyId: string) => `${tenantId}#${keyId}`;
   return {
     /** Mints a key; the returned `key` is the only time the secret exists outside its hash. */
     async create(tenantId: string, input: CreateApiKey): Promise<CreatedApiKey> {
@@ -49,6 +99,7 @@ export function createApiKeyService(db: Db, now: () => Date = () => new Date()) 
     },
 
     async revoke(tenantId: string, keyId: string): Promise<void> {
+      cache.delete(cacheId(tenantId, keyId));
       if (!(await deleteApiKey(db, tenantId, keyId)))
         throw new NotFoundError(`No API key ${keyId}.`, 'API_KEY_NOT_FOUND');
     },
@@ -57,7 +108,13 @@ export function createApiKeyService(db: Db, now: () => Date = () => new Date()) 
     async authenticate(presented: string): Promise<Extract<Principal, { kind: 'tenant' }> | undefined> {
       const parsed = parseTenantKey(presented);
       if (!parsed) return undefined;
-      const stored = await getApiKey(db, parsed.tenantId, parsed.keyId);
+      const id = cacheId(parsed.tenantId, parsed.keyId);
+      const nowMs = now().getTime();
+      let stored = cache.get(id, nowMs);
+      if (!stored) {
+        stored = await getApiKey(db, parsed.tenantId, parsed.keyId);
+        if (stored) cache.set(id, stored, nowMs);
+      }
       if (!stored || !keysMatch(presented, stored.key_hash)) return undefined;
       return {
         kind: 'tenant',

@@ -123,6 +123,38 @@ describe('tenant API keys', () => {
     );
   });
 
+  it('stops a key revoked by another instance once its cache time has passed', async () => {
+    // Two instances over one table, as two Lambda containers are: the second caches keys it reads.
+    let clock = new Date('2026-11-29T12:00:00Z');
+    const other = await createTestTollgate({
+      store: tollgate.store,
+      env: { TOLLGATE_API_KEY_CACHE_SECONDS: '5' },
+      now: () => clock,
+    });
+    try {
+      const tenant = await tollgate.createTenant();
+      const reader = await tollgate.mintKey(tenant.key, { name: 'reader', scopes: ['read'] });
+      expect((await other.request('GET', '/v1/api-keys', { key: reader.key })).status).toBe(403);
+
+      expect(
+        (await tollgate.request('DELETE', `/v1/api-keys/${reader.id}`, { key: tenant.key })).status,
+      ).toBe(204);
+      // Inside the cache time the other instance still knows the key (403: known, lacks `admin`)…
+      clock = new Date(clock.getTime() + 4_000);
+      expect((await other.request('GET', '/v1/api-keys', { key: reader.key })).status).toBe(403);
+      // …and once it has passed, the key is read again and refused.
+      clock = new Date(clock.getTime() + 1_001);
+      expect((await other.request('GET', '/v1/api-keys', { key: reader.key })).status).toBe(401);
+      // The cache holds live keys only: a forged secret for a cached key id is still refused.
+      const admin = await tollgate.mintKey(tenant.key, { name: 'admin', scopes: ['admin'] });
+      expect((await other.request('GET', '/v1/api-keys', { key: admin.key })).status).toBe(200);
+      const forged = `${admin.key.slice(0, -43)}${'B'.repeat(43)}`;
+      expect((await other.request('GET', '/v1/api-keys', { key: forged })).status).toBe(401);
+    } finally {
+      await other.cleanup();
+    }
+  });
+
   it('refuses a forged key whose tenant and id are real but whose secret is not', async () => {
     const tenant = await tollgate.createTenant();
     const forged = `${tenant.key.slice(0, -43)}${'A'.repeat(43)}`;
