@@ -36,6 +36,22 @@ export function isTimeZone(zone: string): boolean {
  * the DST arithmetic: a local day may last 23 or 25 hours). Weeks start on `week_start`.
  */
 export function periodAt(rule: PeriodRule, at: Date): PeriodWindow {
+  // Every check and authorization asks for the same few windows: computing one in its time zone
+  // is the costly part, so the last windows of each rule are kept.
+  const ruleKey = `${rule.period}|${rule.timezone}|${rule.week_start ?? ''}`;
+  const recent = recentWindows.get(ruleKey) ?? [];
+  const time = at.getTime();
+  const known = recent.find((w) => w.start.getTime() <= time && time < w.end.getTime());
+  if (known) return { start: new Date(known.start), end: new Date(known.end) };
+  const window = computePeriodAt(rule, at);
+  recentWindows.set(ruleKey, [window, ...recent].slice(0, 4));
+  if (recentWindows.size > 1_000) recentWindows.delete(recentWindows.keys().next().value as string);
+  return { start: new Date(window.start), end: new Date(window.end) };
+}
+
+const recentWindows = new Map<string, PeriodWindow[]>();
+
+function computePeriodAt(rule: PeriodRule, at: Date): PeriodWindow {
   const local = DateTime.fromJSDate(at, { zone: rule.timezone });
   if (!local.isValid) throw new RangeError(`unknown time zone: ${rule.timezone}`);
   let start: DateTime;
