@@ -2,27 +2,39 @@
  * `npm run bench:enforce`: the latency of the enforcement endpoints against one raw round trip of
  * their engine, at the same concurrency.
  *
- * 1. Starts local mode (as `npm start` does: dynalite on disk, or DynamoDB Local with
- *    `--engine=dynamodb-local`), creates a tenant with BUDGETS budgets (a tenant-wide one that
- *    blocks, per-feature money budgets, per-customer token budgets) and some usage.
- * 2. CLIENTS concurrent clients call POST /v1/enforcement/check over real HTTP, then
- *    POST /v1/enforcement/authorize (each authorization is released afterwards, untimed, as a
- *    settling usage event would): p50/p99 of each.
- * 3. On the same engine and table, at the same concurrency: a consistent GetItem (check's raw round
- *    trip) and a conditional UpdateItem that adds to one counter item (authorize's), p50/p99.
- * 4. Prints the figures, the store calls each request made (authorize with its release), and the
- *    ratios (target: each p99 ≤ 3× its raw round trip and ≤ 15 ms).
+ * Three processes, as in production, where the engine is a service of its own and the callers are
+ * other machines: the engine (dynalite forked by bench/support/engine-process.ts, or DynamoDB Local
+ * with `--engine=dynamodb-local`), the Tollgate server (`npm start`'s local/start.ts, its scheduler
+ * idle) and this process, which only sends requests.
  *
- * Options: --requests=N per endpoint (default 3000) --clients=N (default 50) --budgets=N (default 12)
- *          --engine=dynalite|dynamodb-local
+ * 1. Creates a tenant with BUDGETS budgets (a tenant-wide one that blocks, per-feature money
+ *    budgets, per-customer token budgets) and some usage.
+ * 2. Two rounds, each: CLIENTS concurrent clients call POST /v1/enforcement/check over real HTTP,
+ *    then POST /v1/enforcement/authorize (each authorization is released afterwards, untimed, as a
+ *    settling usage event would); then, from this process on the same engine and table, a
+ *    consistent GetItem (check's raw round trip) and a conditional UpdateItem adding to one counter
+ *    item (authorize's). p50/p99 of each.
+ *    - paced: each client sends one request every --interval-ms (default 1000: an app guarding one
+ *      LLM call at a time; LLM calls take seconds). Latency counts from when a request was due.
+ *    - saturation: each client sends its next request as soon as the last one answered; this
+ *      measures the machine's capacity (requests/s), not the latency an app sees.
+ * 3. Prints the figures, the engine requests per API request (counted by the engine, dynalite only;
+ *    authorize with its release), and the ratios (target, paced round: each p99 ≤ 3× its raw round
+ *    trip and ≤ 15 ms).
+ *
+ * Options: --requests=N per endpoint and round (default 3000) --clients=N (default 50)
+ *          --budgets=N (default 12) --interval-ms=N (default 1000) --engine=dynalite|dynamodb-local
+ *          --profile-server=DIR (a CPU profile of the server process)
  */
+import { type ChildProcess, fork } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { startLocalTollgate } from '../local/local-mode.js';
-import { loadConfig } from '../shared/config/config.js';
+import { closeDb, createDb } from '../shared/db/client.js';
 import { startDynamoDbLocal } from '../test/helpers/dynamodb-local.js';
 
 const { values } = parseArgs({
@@ -31,39 +43,87 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '50' },
     budgets: { type: 'string', default: '12' },
     engine: { type: 'string', default: 'dynalite' },
+    'interval-ms': { type: 'string', default: '1000' },
+    /** Writes a CPU profile of the server process into this directory. */
+    'profile-server': { type: 'string' },
   },
 });
 const REQUESTS = Number(values.requests);
 const CLIENTS = Number(values.clients);
 const BUDGETS = Number(values.budgets);
+const INTERVAL_MS = Number(values['interval-ms']);
+const OPERATOR_KEY = 'bench-operator-key-0123456789abcdef';
+const TABLE = 'tollgate-bench';
+const root = join(import.meta.dirname, '..');
+const tsx = ['--import', 'tsx'];
 
 const dataDir = await mkdtemp(join(tmpdir(), 'tollgate-bench-'));
-const dynamoLocal = values.engine === 'dynamodb-local' ? await startDynamoDbLocal() : undefined;
-const config = loadConfig({
-  PORT: '0',
-  TOLLGATE_DATA_DIR: dataDir,
-  TOLLGATE_LOG_LEVEL: 'warn',
-  TOLLGATE_RATE_LIMIT_PER_SECOND: '100000',
-  TOLLGATE_RATE_LIMIT_BURST: '100000',
-  // The scheduler's rollup would compete with the measured requests.
-  TOLLGATE_ROLLUP_INTERVAL_SECONDS: '86400',
-  ...(dynamoLocal ? { TOLLGATE_DYNAMODB_ENDPOINT: dynamoLocal.endpoint } : {}),
-});
-const tollgate = await startLocalTollgate(config);
-const { db } = tollgate.runtime;
 
-/** Store calls made by the app (every engine request its clients send), to report them per request. */
-let storeCalls = 0;
-for (const client of [db.client, db.exactClient]) {
-  const send = client.send.bind(client) as (...args: unknown[]) => Promise<unknown>;
-  (client as { send: unknown }).send = (...args: unknown[]) => {
-    storeCalls++;
-    return send(...args);
-  };
+/** Forks a TypeScript entry point; answers the child and its first IPC message. */
+async function forkWithMessage<T>(entry: string, env: Record<string, string>) {
+  const child = fork(join(root, entry), [], {
+    execArgv: tsx,
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  const [message] = (await once(child, 'message')) as [T];
+  return { child, message };
 }
 
+// The engine.
+let engineProcess: ChildProcess | undefined;
+const dynamoLocal = values.engine === 'dynamodb-local' ? await startDynamoDbLocal() : undefined;
+let endpoint: string;
+if (dynamoLocal) {
+  endpoint = dynamoLocal.endpoint;
+} else {
+  const started = await forkWithMessage<{ endpoint: string }>('bench/support/engine-process.ts', {
+    TOLLGATE_BENCH_ENGINE_PATH: join(dataDir, 'engine'),
+  });
+  engineProcess = started.child;
+  endpoint = started.message.endpoint;
+}
+/** Engine requests served so far (dynalite only: DynamoDB Local does not count them). */
+async function engineRequests(): Promise<number | undefined> {
+  if (!engineProcess) return undefined;
+  engineProcess.send('counts');
+  const [message] = (await once(engineProcess, 'message')) as [{ counts: Record<string, number> }];
+  return Object.values(message.counts).reduce((sum, n) => sum + n, 0);
+}
+
+// The Tollgate server, as `npm start` runs it, on the engine above.
+const server = fork(join(root, 'local', 'start.ts'), [], {
+  execArgv: values['profile-server']
+    ? [...tsx, '--cpu-prof', `--cpu-prof-dir=${values['profile-server']}`]
+    : tsx,
+  env: {
+    ...process.env,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    PORT: '0',
+    TOLLGATE_DATA_DIR: join(dataDir, 'server'),
+    TOLLGATE_DYNAMODB_ENDPOINT: endpoint,
+    TOLLGATE_TABLE_NAME: TABLE,
+    TOLLGATE_ADMIN_KEY: OPERATOR_KEY,
+    TOLLGATE_LOG_LEVEL: 'warn',
+    TOLLGATE_RATE_LIMIT_PER_SECOND: '100000',
+    TOLLGATE_RATE_LIMIT_BURST: '100000',
+    // The scheduler's rollup would compete with the measured requests.
+    TOLLGATE_ROLLUP_INTERVAL_SECONDS: '86400',
+  },
+  stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+});
+const baseUrl = await new Promise<string>((resolve, reject) => {
+  let output = '';
+  server.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk;
+    const match = /API\s+(http:\/\/\S+)/.exec(output);
+    if (match?.[1]) resolve(match[1]);
+  });
+  server.once('exit', (code) => reject(new Error(`the server exited with ${code}`)));
+});
+
 async function call(method: string, path: string, key: string, body?: unknown) {
-  const response = await fetch(`${tollgate.url}${path}`, {
+  const response = await fetch(`${baseUrl}${path}`, {
     method,
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -73,7 +133,7 @@ async function call(method: string, path: string, key: string, body?: unknown) {
   return response.status === 204 ? undefined : response.json();
 }
 
-const created = (await call('POST', '/v1/tenants', tollgate.operatorKey, { name: 'bench' })) as {
+const created = (await call('POST', '/v1/tenants', OPERATOR_KEY, { name: 'bench' })) as {
   api_key: { key: string };
 };
 const key = created.api_key.key;
@@ -123,27 +183,43 @@ for (let batch = 0; batch < 4; batch++) {
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 
-/** Runs `total` operations from `clients` concurrent loops; answers the sorted latencies (ms). */
+/**
+ * Runs `total` operations from `clients` concurrent loops; answers the sorted latencies (ms).
+ * With `intervalMs`, each client starts an operation every intervalMs (an app that checks before
+ * each of its LLM calls), and a latency counts from when the operation was due, so a client that
+ * fell behind is charged its wait (no coordinated omission). Without it, each client sends its next
+ * operation as soon as the last one answered (saturation).
+ */
 async function measure(
   total: number,
   clients: number,
   operation: (i: number) => Promise<void>,
-  after?: (i: number) => Promise<void>,
+  options: { after?: (i: number) => Promise<void>; intervalMs?: number } = {},
 ) {
+  const { after, intervalMs } = options;
   const latencies: number[] = [];
   let next = 0;
+  const began = performance.now();
   await Promise.all(
-    Array.from({ length: clients }, async () => {
+    Array.from({ length: clients }, async (_, client) => {
+      // Clients start spread over one interval, as independent apps would.
+      let due = began + (intervalMs ? (intervalMs * client) / clients : 0);
       while (next < total) {
         const i = next++;
-        const started = performance.now();
+        if (intervalMs) {
+          const wait = due - performance.now();
+          if (wait > 0) await sleep(wait);
+        }
+        const started = intervalMs ? due : performance.now();
         await operation(i);
         latencies.push(performance.now() - started);
         if (after) await after(i);
+        if (intervalMs) due += intervalMs;
       }
     }),
   );
-  return latencies.sort((a, b) => a - b);
+  const seconds = (performance.now() - began) / 1000;
+  return { sorted: latencies.sort((a, b) => a - b), perSecond: total / seconds };
 }
 
 const subject = (i: number) => ({
@@ -155,67 +231,130 @@ await measure(200, CLIENTS, async (i) => {
   await call('POST', '/v1/enforcement/check', key, subject(i));
 });
 
-let callsBefore = storeCalls;
-const check = await measure(REQUESTS, CLIENTS, async (i) => {
-  await call('POST', '/v1/enforcement/check', key, { ...subject(i), estimated_tokens: 500 });
-});
-const checkCalls = (storeCalls - callsBefore) / REQUESTS;
-callsBefore = storeCalls;
-const reservations: string[] = [];
-const authorize = await measure(
-  REQUESTS,
-  CLIENTS,
-  async (i) => {
-    const answer = (await call('POST', '/v1/enforcement/authorize', key, {
-      id: `bench-${i}`,
-      ...subject(i),
-      estimated_input_tokens: 1200,
-      max_output_tokens: 400,
-    })) as { reservation_id: string | null };
-    if (!answer.reservation_id) throw new Error('the bench budgets should never block');
-    reservations[i] = answer.reservation_id;
-  },
-  async (i) => {
-    await call('DELETE', `/v1/enforcement/reservations/${reservations[i]}`, key);
-  },
-);
+type Result = Awaited<ReturnType<typeof measure>>;
+interface Round {
+  check: Result;
+  authorize: Result;
+  rawGet: Result;
+  rawUpdate: Result;
+  checkCalls: number | undefined;
+  authorizeCalls: number | undefined;
+}
 
-const authorizeCalls = (storeCalls - callsBefore) / REQUESTS;
-
-// Raw round trips at the same concurrency, same engine and table.
+// Raw round trips from this process, on the same engine and table.
+const db = createDb({ tableName: TABLE, region: 'local', endpoint });
 const rawKey = { pk: 'bench#raw', sk: 'counter' };
-await db.exactClient.send(new PutCommand({ TableName: db.tableName, Item: { ...rawKey, used: 0 } }));
-const rawGet = await measure(REQUESTS, CLIENTS, async () => {
-  await db.client.send(new GetCommand({ TableName: db.tableName, Key: rawKey, ConsistentRead: true }));
-});
-const rawUpdate = await measure(REQUESTS, CLIENTS, async () => {
-  await db.client.send(
-    new UpdateCommand({
-      TableName: db.tableName,
-      Key: rawKey,
-      UpdateExpression: 'ADD used :a',
-      ConditionExpression: 'used <= :max',
-      ExpressionAttributeValues: { ':a': 1, ':max': 1e12 },
-    }),
-  );
-});
+await db.client.send(new PutCommand({ TableName: db.tableName, Item: { ...rawKey, used: 0 } }));
 
-await tollgate.stop();
+let round = 0;
+async function runRound(intervalMs: number | undefined): Promise<Round> {
+  round++;
+  let before = await engineRequests();
+  const check = await measure(
+    REQUESTS,
+    CLIENTS,
+    async (i) => {
+      await call('POST', '/v1/enforcement/check', key, { ...subject(i), estimated_tokens: 500 });
+    },
+    { intervalMs },
+  );
+  let after = await engineRequests();
+  const checkCalls = before === undefined || after === undefined ? undefined : (after - before) / REQUESTS;
+  before = after;
+  const reservations: string[] = [];
+  const authorize = await measure(
+    REQUESTS,
+    CLIENTS,
+    async (i) => {
+      const answer = (await call('POST', '/v1/enforcement/authorize', key, {
+        id: `bench-${round}-${i}`,
+        ...subject(i),
+        estimated_input_tokens: 1200,
+        max_output_tokens: 400,
+      })) as { reservation_id: string | null };
+      if (!answer.reservation_id) throw new Error('the bench budgets should never block');
+      reservations[i] = answer.reservation_id;
+    },
+    {
+      intervalMs,
+      // Untimed, as a settling usage event would be: it keeps the held amounts from piling up.
+      after: async (i) => {
+        await call('DELETE', `/v1/enforcement/reservations/${reservations[i]}`, key);
+      },
+    },
+  );
+  after = await engineRequests();
+  const authorizeCalls =
+    before === undefined || after === undefined ? undefined : (after - before) / REQUESTS;
+  const rawGet = await measure(
+    REQUESTS,
+    CLIENTS,
+    async () => {
+      await db.client.send(new GetCommand({ TableName: db.tableName, Key: rawKey, ConsistentRead: true }));
+    },
+    { intervalMs },
+  );
+  const rawUpdate = await measure(
+    REQUESTS,
+    CLIENTS,
+    async () => {
+      await db.client.send(
+        new UpdateCommand({
+          TableName: db.tableName,
+          Key: rawKey,
+          UpdateExpression: 'ADD used :a',
+          ConditionExpression: 'used <= :max',
+          ExpressionAttributeValues: { ':a': 1, ':max': 1e12 },
+        }),
+      );
+    },
+    { intervalMs },
+  );
+  return { check, authorize, rawGet, rawUpdate, checkCalls, authorizeCalls };
+}
+
+const paced = await runRound(INTERVAL_MS);
+const saturated = await runRound(undefined);
+const [load1] = loadavg();
+
+closeDb(db);
+server.kill('SIGTERM');
+await once(server, 'exit');
+if (engineProcess) {
+  engineProcess.send('stop');
+  await once(engineProcess, 'exit');
+}
 await dynamoLocal?.stop();
 await rm(dataDir, { recursive: true, force: true });
 
 const ms = (n: number) => `${n.toFixed(2)} ms`;
-const row = (label: string, sorted: number[]) =>
-  `${label.padEnd(40)} p50 ${ms(percentile(sorted, 50)).padStart(10)}   p99 ${ms(percentile(sorted, 99)).padStart(10)}`;
-const ratio = (a: number[], b: number[]) => (percentile(a, 99) / percentile(b, 99)).toFixed(2);
+const row = (label: string, { sorted, perSecond }: Result) =>
+  `  ${label.padEnd(38)} p50 ${ms(percentile(sorted, 50)).padStart(10)}   p99 ${ms(percentile(sorted, 99)).padStart(10)}   ${perSecond.toFixed(0).padStart(5)}/s`;
+const ratio = (a: Result, b: Result) => (percentile(a.sorted, 99) / percentile(b.sorted, 99)).toFixed(2);
+const perRequest = (calls: number | undefined) => (calls === undefined ? 'n/a' : calls.toFixed(2));
+const verdict = (a: Result, b: Result) =>
+  percentile(a.sorted, 99) <= 3 * percentile(b.sorted, 99) && percentile(a.sorted, 99) <= 15
+    ? 'met'
+    : 'NOT met';
+const report = (title: string, r: Round) => [
+  title,
+  row('POST /v1/enforcement/check', r.check),
+  row('raw GetItem (consistent)', r.rawGet),
+  row('POST /v1/enforcement/authorize', r.authorize),
+  row('raw conditional UpdateItem (one item)', r.rawUpdate),
+  `  engine requests per check ${perRequest(r.checkCalls)}; per authorize + its release ${perRequest(r.authorizeCalls)}`,
+  `  check p99 / raw GetItem p99 ${ratio(r.check, r.rawGet)}×; authorize p99 / raw UpdateItem p99 ${ratio(r.authorize, r.rawUpdate)}×`,
+];
 const lines = [
-  `engine ${values.engine}; ${REQUESTS} requests per endpoint, ${CLIENTS} concurrent clients, ${BUDGETS} budgets`,
-  row('POST /v1/enforcement/check', check),
-  row('raw GetItem (consistent)', rawGet),
-  row('POST /v1/enforcement/authorize', authorize),
-  row('raw conditional UpdateItem (one item)', rawUpdate),
-  `store calls per check ${checkCalls.toFixed(2)}; per authorize + its release ${authorizeCalls.toFixed(2)}`,
-  `check p99 / raw GetItem p99               ${ratio(check, rawGet)}×   (target ≤ 3×, p99 ≤ 15 ms)`,
-  `authorize p99 / raw UpdateItem p99        ${ratio(authorize, rawUpdate)}×   (target ≤ 3×, p99 ≤ 15 ms)`,
+  `engine ${values.engine} (own process); ${REQUESTS} requests per endpoint and round, ${CLIENTS} concurrent clients, ${BUDGETS} budgets; load average ${load1?.toFixed(1)}`,
+  ...report(
+    `\n${CLIENTS} clients, each sending one request every ${INTERVAL_MS} ms (${((CLIENTS * 1000) / INTERVAL_MS).toFixed(0)}/s offered; latency from when each request was due):`,
+    paced,
+  ),
+  `  target (each p99 ≤ 3× its raw round trip and ≤ 15 ms): check ${verdict(paced.check, paced.rawGet)}, authorize ${verdict(paced.authorize, paced.rawUpdate)}`,
+  ...report(
+    `\n${CLIENTS} clients, each sending its next request as soon as the last answered (saturation):`,
+    saturated,
+  ),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
