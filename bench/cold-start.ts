@@ -2,42 +2,56 @@
  * `npm run bench:cold-start`: what a cold API Lambda pays before its first answer.
  *
  * 1. Bundles functions/api/handler.ts exactly as the stack does (infra/bundling.ts) and reports
- *    the bundle's size (target < 1.5 MB; the infra tests assert it) and its largest parts.
+ *    the size of all its code (target < 1.5 MB; the infra tests assert it), the bytes loaded at
+ *    init (the entry and the chunks it imports statically) and their largest parts.
  * 2. In RUNS fresh `node` processes: imports the bundle, which builds the runtime and the app
  *    (what Lambda's init phase does), then answers one GET /healthz as API Gateway sends it.
  *    Reports the median and the spread of the import + build time (target < 300 ms), of the first
  *    request, and of the whole process start to first answer.
  *
  * The environment is a Lambda's minus the network: no call leaves the machine during init (the
- * operator key is given directly, not through Secrets Manager). Options: --runs=N (default 9)
+ * operator key is given directly, not through Secrets Manager), with the NODE_OPTIONS the stack
+ * sets. Options: --runs=N (default 9), --node-options='…' (compare other flags).
  */
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { bundleFunction, MAX_API_BUNDLE_BYTES } from '../infra/bundling.js';
+import { BUNDLE_FILE, bundleFunction, LAMBDA_NODE_OPTIONS, MAX_API_BUNDLE_BYTES } from '../infra/bundling.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '9' } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '9' }, 'node-options': { type: 'string' } },
+});
 const RUNS = Number(values.runs);
 const TARGET_MS = 300;
 
 const root = join(import.meta.dirname, '..');
 const outdir = join(root, '.bench', 'cold-start');
-await mkdir(outdir, { recursive: true });
 
 const bundle = await bundleFunction(join(root, 'functions', 'api', 'handler.ts'), outdir);
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KB`;
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(3)} MB`;
+const initFiles = bundle.files.filter((file) => file.atInit);
 console.log(
-  `API bundle: ${bundle.bytes} bytes (${(bundle.bytes / 1e6).toFixed(3)} MB), limit ${MAX_API_BUNDLE_BYTES / 1e6} MB — ${
-    bundle.bytes < MAX_API_BUNDLE_BYTES ? 'ok' : 'OVER'
-  }`,
+  `API bundle: ${bundle.totalBytes} bytes (${mb(bundle.totalBytes)}) in ${bundle.files.length} files, limit ${
+    MAX_API_BUNDLE_BYTES / 1e6
+  } MB — ${bundle.totalBytes < MAX_API_BUNDLE_BYTES ? 'ok' : 'OVER'}`,
 );
 console.log(
-  `  largest parts: ${bundle.contributors
+  `  loaded at init: ${bundle.initBytes} bytes (${mb(bundle.initBytes)}): ${initFiles
+    .map((file) => `${file.path} ${kb(file.bytes)}`)
+    .join(', ')}`,
+);
+console.log(
+  `  largest parts at init: ${bundle.initContributors
     .slice(0, 8)
     .map(([name, bytes]) => `${name} ${kb(bytes)}`)
     .join(', ')}`,
+);
+const onFirstUse = bundle.files.filter((file) => !file.atInit);
+console.log(
+  `  loaded on first use: ${onFirstUse.length} chunks, ${kb(onFirstUse.reduce((sum, file) => sum + file.bytes, 0))}`,
 );
 
 // Runs in the fresh process: nothing of this one (tsx, esbuild, caches) is loaded there.
@@ -46,7 +60,7 @@ await writeFile(
   probe,
   `const started = performance.now();
 const cpuBefore = process.cpuUsage();
-const { handler } = await import(${JSON.stringify(bundle.file)});
+const { handler } = await import(${JSON.stringify(`./${BUNDLE_FILE}`)});
 const built = performance.now();
 const cpu = process.cpuUsage(cpuBefore);
 const response = await handler(
@@ -75,7 +89,8 @@ const environment = {
   TOLLGATE_LOG_LEVEL: 'silent',
   AWS_REGION: 'eu-west-1',
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  NODE_OPTIONS: '--enable-source-maps',
+  // As the construct sets it (infra/tollgate-function.ts); --node-options overrides it to compare.
+  NODE_OPTIONS: values['node-options'] ?? LAMBDA_NODE_OPTIONS,
 };
 
 interface Sample {
@@ -111,7 +126,7 @@ const line = (label: string, { median, min, max }: ReturnType<typeof stats>) =>
 const importAndBuild = stats((s) => s.importAndBuild);
 const [load1] = loadavg();
 console.log(
-  `\n${RUNS} fresh node ${process.version} processes (load average ${load1?.toFixed(1)} on ${availableParallelism()} cores):`,
+  `\n${RUNS} fresh node ${process.version} processes, NODE_OPTIONS=${JSON.stringify(environment.NODE_OPTIONS)} (load average ${load1?.toFixed(1)} on ${availableParallelism()} cores):`,
 );
 console.log(
   `${line('import bundle + build runtime/app', importAndBuild)}  target < ${TARGET_MS} ms — ${
