@@ -48,6 +48,20 @@ describe('the API Lambda bundle', () => {
     expect(packagesOf(bundle.files.filter((file) => file.atInit))).toContain('@aws-sdk/client-dynamodb');
   });
 
+  it('loads the optional AWS clients on first use, not at cold start', () => {
+    const atInit = packagesOf(bundle.files.filter((file) => file.atInit));
+    const onFirstUse = packagesOf(bundle.files.filter((file) => !file.atInit));
+    for (const optional of [
+      '@aws-sdk/client-kms',
+      '@aws-sdk/client-sqs',
+      '@aws-sdk/client-eventbridge',
+      '@aws-sdk/client-secrets-manager',
+    ]) {
+      expect(atInit).not.toContain(optional);
+      expect(onFirstUse).toContain(optional);
+    }
+  });
+
   it("keeps zod's English messages only", () => {
     const locales = bundle.files
       .flatMap((file) => file.inputs)

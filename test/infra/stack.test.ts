@@ -19,7 +19,7 @@ import {
   ROOT,
   TollgateStack,
 } from '../../infra/tollgate-stack.js';
-import { EVENT_SOURCE } from '../../shared/bus/eventbridge-bus.js';
+import { EVENT_SOURCE } from '../../shared/bus/bus.js';
 import { createTableInput, GLOBAL_SECONDARY_INDEXES, TTL_ATTRIBUTE } from '../../shared/db/table.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation resources are asserted on, not typed.
