@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BUNDLE_FILE,
@@ -60,6 +62,20 @@ describe('the API Lambda bundle', () => {
       expect(atInit).not.toContain(optional);
       expect(onFirstUse).toContain(optional);
     }
+  });
+
+  it('loads every chunk in a fresh node process (what a first use does on Lambda)', () => {
+    const chunks = bundle.files
+      .filter((file) => file.path !== BUNDLE_FILE)
+      .map((file) => join(outdir, file.path));
+    expect(chunks.length).toBeGreaterThan(0);
+    const script = `await Promise.all(${JSON.stringify(chunks.map((path) => pathToFileURL(path).href))}.map((url) => import(url)));`;
+    expect(() =>
+      execFileSync(process.execPath, ['--input-type=module', '--eval', script], {
+        stdio: 'pipe',
+        timeout: 30_000,
+      }),
+    ).not.toThrow();
   });
 
   it("keeps zod's English messages only", () => {
