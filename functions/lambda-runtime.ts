@@ -34,7 +34,11 @@ export function createLambdaRuntime(environment?: Record<string, string | undefi
       )
     : fixedOperatorKey(config.adminKey);
   // Every request asks for the operator key: start reading it now, beside the rest of the cold start.
-  void operatorKey.current();
+  // (Secrets Manager failures are handled inside; this catches only a chunk that cannot load,
+  // which requests then report too, instead of an unhandled rejection ending the container.)
+  operatorKey.current().catch((error: unknown) => {
+    logger.error({ err: error }, 'could not load the operator key source');
+  });
   // Webhook retries wait in the SQS queue (delayed messages) instead of due markers and a job.
   const { webhookRetryQueueUrl } = config;
   // The SQS client is built on the first retry, like the bus: most requests never schedule one.
