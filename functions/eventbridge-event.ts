@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import type { BusEvent } from '../shared/bus/bus.js';
-import { EVENT_SOURCE } from '../shared/bus/eventbridge-bus.js';
+import { type BusEvent, EVENT_SOURCE } from '../shared/bus/bus.js';
 
 /** An event as an EventBridge rule hands it to a Lambda target. */
 export interface EventBridgeEvent {

@@ -1,10 +1,8 @@
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { fixedOperatorKey, SecretsManagerOperatorKey } from '../shared/api-keys/operator-key.js';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { deferredOperatorKey, fixedOperatorKey } from '../shared/api-keys/operator-key.js';
 import type { BusEvent, EventBus } from '../shared/bus/bus.js';
-import { EventBridgeBus } from '../shared/bus/eventbridge-bus.js';
 import { ConfigError, loadConfig } from '../shared/config/config.js';
+import { loadOnce } from '../shared/load-once.js';
 import { createLogger } from '../shared/observability/logger.js';
 import { createRuntime, type Runtime } from '../shared/runtime.js';
 import { SqsRetryScheduler } from '../shared/webhooks/sqs-retry-scheduler.js';
@@ -17,28 +15,37 @@ import { SqsRetryScheduler } from '../shared/webhooks/sqs-retry-scheduler.js';
 export function createLambdaRuntime(environment?: Record<string, string | undefined>): Runtime {
   const config = loadConfig(environment);
   const logger = createLogger(config.logLevel);
-  const { eventBusName } = config;
+  const { eventBusName, awsRegion: region } = config;
+  // Each optional AWS client is a dynamic import (its own chunk of the bundle), loaded on first
+  // use: compiling SDK code is most of a cold start, and only DynamoDB is needed to answer.
   const bus = eventBusName
-    ? lazyBus(() => new EventBridgeBus(new EventBridgeClient({ region: config.awsRegion }), eventBusName))
+    ? deferredBus(async () =>
+        (await import('../shared/bus/eventbridge-bus.js')).createEventBridgeBus(region, eventBusName),
+      )
     : new UngrantedBus();
-  const operatorKey = config.operatorKeySecretArn
-    ? new SecretsManagerOperatorKey(
-        new SecretsManagerClient({ region: config.awsRegion }),
-        config.operatorKeySecretArn,
-        { ttlMs: config.operatorKeyTtlSeconds * 1000, logger },
+  const { operatorKeySecretArn } = config;
+  const operatorKey = operatorKeySecretArn
+    ? deferredOperatorKey(async () =>
+        (await import('../shared/api-keys/secrets-manager-operator-key.js')).createSecretsManagerOperatorKey(
+          region,
+          operatorKeySecretArn,
+          { ttlMs: config.operatorKeyTtlSeconds * 1000, logger },
+        ),
       )
     : fixedOperatorKey(config.adminKey);
-  // Read during init, beside the rest of the cold start, so the first request seldom waits for it.
-  void operatorKey.current();
+  // Every request asks for the operator key: start reading it now, beside the rest of the cold start.
+  // (Secrets Manager failures are handled inside; this catches only a chunk that cannot load,
+  // which requests then report too, instead of an unhandled rejection ending the container.)
+  operatorKey.current().catch((error: unknown) => {
+    logger.error({ err: error }, 'could not load the operator key source');
+  });
   // Webhook retries wait in the SQS queue (delayed messages) instead of due markers and a job.
   const { webhookRetryQueueUrl } = config;
   // The SQS client is built on the first retry, like the bus: most requests never schedule one.
-  let sqs: SQSClient | undefined;
+  const sqs = loadOnce(async () => new (await import('@aws-sdk/client-sqs')).SQSClient({ region }));
   const lazySqs: Pick<SQSClient, 'send'> = {
-    send: ((command: Parameters<SQSClient['send']>[0]) => {
-      sqs ??= new SQSClient({ region: config.awsRegion });
-      return sqs.send(command);
-    }) as SQSClient['send'],
+    send: (async (command: Parameters<SQSClient['send']>[0]) =>
+      (await sqs()).send(command)) as SQSClient['send'],
   };
   const retryScheduler = webhookRetryQueueUrl
     ? new SqsRetryScheduler(lazySqs, webhookRetryQueueUrl)
@@ -55,15 +62,14 @@ export function createLambdaRuntime(environment?: Record<string, string | undefi
 }
 
 /**
- * Builds the EventBridge client on the first publish: an SDK client costs tens of milliseconds
- * to set up, and most API requests never publish, so the cold start does not pay for it.
+ * The EventBridge bus, loaded (module and client) on the first publish: most API requests never
+ * publish, so the cold start does not pay for it.
  */
-function lazyBus(create: () => EventBus): EventBus {
-  let bus: EventBus | undefined;
+function deferredBus(load: () => Promise<EventBus>): EventBus {
+  const bus = loadOnce(load);
   return {
-    publish: (events) => {
-      bus ??= create();
-      return bus.publish(events);
+    publish: async (events) => {
+      if (events.length > 0) await (await bus()).publish(events);
     },
   };
 }

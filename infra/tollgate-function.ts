@@ -1,18 +1,18 @@
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { Duration } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { EventBus } from 'aws-cdk-lib/aws-events';
 import type { Key } from 'aws-cdk-lib/aws-kms';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Architecture, Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { LAMBDA_BUNDLE } from './bundling.js';
+import { BUNDLE_FILE, LAMBDA_NODE_OPTIONS } from './bundling.js';
 import type { FunctionGrants } from './functions.js';
 import type { StageSettings } from './stage.js';
 
@@ -74,7 +74,7 @@ export interface TollgateFunctionProps {
  * and throttles. Adding a function is one of these.
  */
 export class TollgateFunction extends Construct {
-  readonly function: NodejsFunction;
+  readonly function: LambdaFunction;
   readonly logGroup: LogGroup;
 
   constructor(scope: Construct, id: string, props: TollgateFunctionProps) {
@@ -89,29 +89,17 @@ export class TollgateFunction extends Construct {
       removalPolicy: settings.removalPolicy,
     });
 
-    this.function = new NodejsFunction(this, 'Function', {
+    this.function = new LambdaFunction(this, 'Function', {
       functionName,
       description: props.purpose,
-      entry: join(resources.root, props.entry),
-      handler: 'handler',
+      code: bundledCode(resources.root, props.entry),
+      handler: `${BUNDLE_FILE.replace(/\.mjs$/, '')}.handler`,
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize,
       timeout: Duration.seconds(props.timeoutSeconds),
       logGroup: this.logGroup,
-      environment: { ...environmentFor(grants, resources), NODE_OPTIONS: '--enable-source-maps' },
-      projectRoot: resources.root,
-      depsLockFilePath: join(resources.root, 'package-lock.json'),
-      bundling: {
-        format: OutputFormat.ESM,
-        target: LAMBDA_BUNDLE.target,
-        minify: LAMBDA_BUNDLE.minify,
-        sourceMap: LAMBDA_BUNDLE.sourceMap,
-        sourcesContent: LAMBDA_BUNDLE.sourcesContent,
-        mainFields: [...LAMBDA_BUNDLE.mainFields],
-        banner: LAMBDA_BUNDLE.banner,
-        externalModules: [...LAMBDA_BUNDLE.externalModules],
-      },
+      environment: { ...environmentFor(grants, resources), NODE_OPTIONS: LAMBDA_NODE_OPTIONS },
     });
 
     this.#grant(grants, resources);
@@ -150,6 +138,40 @@ export class TollgateFunction extends Construct {
     });
     alarm.addAlarmAction(new SnsAction(resources.alarmTopic));
   }
+}
+
+/**
+ * The function's code: infra/bundling.ts run by infra/bundle-cli.ts (CDK's NodejsFunction takes
+ * neither esbuild plugins nor code splitting). Bundled on this machine, with no Docker; the asset
+ * is fingerprinted by its output, so the repository itself is never hashed or copied.
+ */
+function bundledCode(root: string, entry: string): Code {
+  const cli = join(root, 'infra', 'bundle-cli.ts');
+  return Code.fromAsset(root, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Only if local bundling declined, which it never does: the same CLI in AWS's build image.
+      // The command names the entry, which also keeps the functions' assets apart: CDK caches
+      // bundles by their options, and it cannot see the local bundler's arguments.
+      image: DockerImage.fromRegistry('public.ecr.aws/sam/build-nodejs22.x'),
+      command: ['npx', 'tsx', 'infra/bundle-cli.ts', entry, '/asset-output'],
+      local: {
+        tryBundle(outputDir: string): boolean {
+          try {
+            execFileSync(process.execPath, ['--import', 'tsx', cli, join(root, entry), outputDir], {
+              cwd: root,
+              stdio: ['ignore', 'inherit', 'pipe'],
+              encoding: 'utf8',
+            });
+          } catch (error) {
+            const stderr = (error as { stderr?: string }).stderr?.trim();
+            throw new Error(`bundling ${entry} failed:\n${stderr || String(error)}`);
+          }
+          return true;
+        },
+      },
+    },
+  });
 }
 
 function environmentFor(grants: FunctionGrants, resources: TollgateResources): Record<string, string> {

@@ -22,7 +22,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { EVENT_SOURCE } from '../shared/bus/eventbridge-bus.js';
+import { EVENT_SOURCE } from '../shared/bus/bus.js';
 import { GLOBAL_SECONDARY_INDEXES, TABLE_KEYS, TTL_ATTRIBUTE } from '../shared/db/table.js';
 import { availableFunctions, type FunctionSpec, type FunctionTrigger } from './functions.js';
 import { CONTEXT_KEYS, type StageSettings } from './stage.js';

@@ -1,9 +1,8 @@
-import { KMSClient } from '@aws-sdk/client-kms';
 import { fixedOperatorKey, type OperatorKeySource } from './api-keys/operator-key.js';
 import { createApiKeyService } from './api-keys/service.js';
 import {
   type DataKeyProvider,
-  KmsDataKeyProvider,
+  DeferredDataKeyProvider,
   LocalKeyFileProvider,
   UnconfiguredKeyProvider,
 } from './billing/credentials.js';
@@ -80,8 +79,13 @@ function createServices(
  * dir's key file where the process may keep one (local mode), else nowhere (a clear error).
  */
 function credentialKeyProvider(config: Config, localKeyFile: boolean): DataKeyProvider {
-  if (config.credentialsKmsKeyId)
-    return new KmsDataKeyProvider(new KMSClient({ region: config.awsRegion }), config.credentialsKmsKeyId);
+  const { credentialsKmsKeyId: keyId, awsRegion } = config;
+  if (keyId) {
+    // KMS is only needed to seal or open a provider credential: its client loads then.
+    return new DeferredDataKeyProvider('kms', async () =>
+      (await import('./billing/kms-data-keys.js')).createKmsDataKeyProvider(awsRegion, keyId),
+    );
+  }
   return localKeyFile ? LocalKeyFileProvider.inDataDir(config.dataDir) : new UnconfiguredKeyProvider();
 }
 

@@ -1,13 +1,13 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { ServiceUnavailableError } from '../errors/errors.js';
+import { loadOnce } from '../load-once.js';
 
 /**
  * Provider credentials are encrypted at rest with envelope encryption: each connection has its own
  * 256-bit data key, which encrypts the credential with AES-256-GCM; the data key itself is stored
- * only wrapped by a key-encryption key (KMS on AWS, a key file in the data dir locally). The
+ * only wrapped by a key-encryption key (KMS on AWS: kms-data-keys.ts, a key file in the data dir locally). The
  * tenant and connection ids are bound in as authenticated data (and as the KMS encryption
  * context), so a ciphertext copied to another tenant's or connection's item does not decrypt.
  */
@@ -106,39 +106,26 @@ export async function decryptCredential(
   }
 }
 
-/** AWS KMS: GenerateDataKey and Decrypt under one symmetric key, with the ids as encryption context. */
-export class KmsDataKeyProvider implements DataKeyProvider {
-  readonly kind = 'kms';
+/**
+ * A provider built on first use: the AWS KMS client is loaded when a credential is first sealed or
+ * opened, not at every cold start (most API requests never touch provider credentials).
+ */
+export class DeferredDataKeyProvider implements DataKeyProvider {
+  readonly #provider: () => Promise<DataKeyProvider>;
+
   constructor(
-    private readonly kms: KMSClient,
-    private readonly keyId: string,
-  ) {}
+    readonly kind: string,
+    load: () => Promise<DataKeyProvider>,
+  ) {
+    this.#provider = loadOnce(load);
+  }
 
   async generateDataKey(context: CredentialContext): Promise<DataKey> {
-    const result = await this.kms.send(
-      new GenerateDataKeyCommand({
-        KeyId: this.keyId,
-        KeySpec: 'AES_256',
-        EncryptionContext: { tenant_id: context.tenantId, connection_id: context.connectionId },
-      }),
-    );
-    if (!result.Plaintext || !result.CiphertextBlob) throw new Error('KMS returned no data key');
-    return {
-      plaintext: Buffer.from(result.Plaintext),
-      wrapped: Buffer.from(result.CiphertextBlob).toString('base64'),
-    };
+    return (await this.#provider()).generateDataKey(context);
   }
 
   async decryptDataKey(wrapped: string, context: CredentialContext): Promise<Buffer> {
-    const result = await this.kms.send(
-      new DecryptCommand({
-        KeyId: this.keyId,
-        CiphertextBlob: Buffer.from(wrapped, 'base64'),
-        EncryptionContext: { tenant_id: context.tenantId, connection_id: context.connectionId },
-      }),
-    );
-    if (!result.Plaintext) throw new Error('KMS returned no plaintext');
-    return Buffer.from(result.Plaintext);
+    return (await this.#provider()).decryptDataKey(wrapped, context);
   }
 }
 

@@ -3,9 +3,10 @@ import type { Page, PageRequest } from '../db/pagination.js';
 import { ConflictError, NotFoundError } from '../errors/errors.js';
 import { isId, newId } from '../ids.js';
 import { flushOutbox } from '../kpis/notices.js';
+import { loadOnce } from '../load-once.js';
 import { encryptCredential } from './credentials.js';
 import type { BillingProvider } from './lines.js';
-import { type BillingPullDeps, SyncBusyError, syncConnection } from './pull.js';
+import type { BillingPullDeps } from './pull.js';
 import { reconcile, recordDriftNotices } from './reconciliation.js';
 import {
   allConnections,
@@ -20,6 +21,12 @@ import {
   type StoredConnection,
 } from './repository.js';
 import type { CreateProviderConnection, ProviderConnection, SyncSummary } from './schema.js';
+
+/**
+ * The provider clients and their parsers load with the first sync, not at every cold start: the
+ * API Lambda seldom pulls a bill (the billing-pull function does).
+ */
+const loadPull = loadOnce(() => import('./pull.js'));
 
 const DAY_MS = 86_400_000;
 const dayOf = (epochMs: number) => new Date(epochMs).toISOString().slice(0, 10);
@@ -104,6 +111,7 @@ export function createBillingService(deps: BillingPullDeps & { bus: EventBus }) 
     /** Pulls one connection now; its outcome is on the connection it returns. */
     async syncNow(tenantId: string, connectionId: string) {
       const connection = await stored(tenantId, connectionId);
+      const { syncConnection, SyncBusyError } = await loadPull();
       let summary: SyncSummary;
       try {
         summary = await syncConnection(deps, tenantId, connection);
@@ -127,6 +135,7 @@ export function createBillingService(deps: BillingPullDeps & { bus: EventBus }) 
         drift_notices: 0,
         notices_published: 0,
       };
+      const { syncConnection, SyncBusyError } = await loadPull();
       let earliest: string | undefined;
       for (const connection of connections) {
         try {

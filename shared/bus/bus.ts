@@ -12,6 +12,9 @@ export interface BusEvent<T = Record<string, unknown>> {
   data: T;
 }
 
+/** The EventBridge source of every Tollgate event (rules match on it). */
+export const EVENT_SOURCE = 'tollgate';
+
 export interface EventBus {
   publish(events: BusEvent[]): Promise<void>;
 }

@@ -1,13 +1,8 @@
-import {
-  type EventBridgeClient,
-  PutEventsCommand,
-  type PutEventsRequestEntry,
-} from '@aws-sdk/client-eventbridge';
-import type { BusEvent, EventBus } from './bus.js';
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { type BusEvent, EVENT_SOURCE, type EventBus } from './bus.js';
 
 /** EventBridge takes at most 10 entries per PutEvents call. */
 const MAX_ENTRIES_PER_CALL = 10;
-export const EVENT_SOURCE = 'tollgate';
 
 export class EventBusPublishError extends Error {
   override readonly name = 'EventBusPublishError';
@@ -51,4 +46,9 @@ export class EventBridgeBus implements EventBus {
       Detail: JSON.stringify(event),
     };
   }
+}
+
+/** The Lambda runtime's bus, with its client: the runtime imports this module on the first publish. */
+export function createEventBridgeBus(region: string, busName: string): EventBridgeBus {
+  return new EventBridgeBus(new EventBridgeClient({ region }), busName);
 }

@@ -1,4 +1,4 @@
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { RetryScheduler } from './retry-scheduler.js';
 
 /** SQS holds a message back at most 15 minutes; a longer wait is taken in several hops. */
@@ -28,6 +28,8 @@ export class SqsRetryScheduler implements RetryScheduler {
   async schedule(tenantId: string, deliveryId: string, dueAt: string): Promise<void> {
     const wakeUp: RetryWakeUp = { tenant_id: tenantId, delivery_id: deliveryId, due_at: dueAt };
     const waitSeconds = Math.ceil((Date.parse(dueAt) - this.now().getTime()) / 1000);
+    // The SQS SDK is loaded with the first retry, not at cold start: most API requests never retry.
+    const { SendMessageCommand } = await import('@aws-sdk/client-sqs');
     await this.sqs.send(
       new SendMessageCommand({
         QueueUrl: this.queueUrl,

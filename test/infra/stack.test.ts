@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { LAMBDA_NODE_OPTIONS } from '../../infra/bundling.js';
 import {
   availableFunctions,
   FUNCTIONS,
@@ -18,7 +19,7 @@ import {
   ROOT,
   TollgateStack,
 } from '../../infra/tollgate-stack.js';
-import { EVENT_SOURCE } from '../../shared/bus/eventbridge-bus.js';
+import { EVENT_SOURCE } from '../../shared/bus/bus.js';
 import { createTableInput, GLOBAL_SECONDARY_INDEXES, TTL_ATTRIBUTE } from '../../shared/db/table.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation resources are asserted on, not typed.
@@ -175,6 +176,7 @@ describe('the CDK stack', () => {
         ...(spec.grants.operatorSecret ? [FUNCTION_ENV.operatorKeySecretArn] : []),
       ];
       expect(Object.keys(fn.Properties.Environment.Variables).sort()).toEqual(expectedEnv.sort());
+      expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe(LAMBDA_NODE_OPTIONS);
       expect(fn.Properties.Environment.Variables[FUNCTION_ENV.tableName]).toEqual({
         Ref: logicalIdOf(full, 'AWS::DynamoDB::GlobalTable'),
       });

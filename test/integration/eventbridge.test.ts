@@ -8,8 +8,8 @@ import {
   type EventBridgeEvent,
   UnexpectedEventError,
 } from '../../functions/eventbridge-event.js';
-import type { BusEvent } from '../../shared/bus/bus.js';
-import { EVENT_SOURCE, EventBridgeBus, EventBusPublishError } from '../../shared/bus/eventbridge-bus.js';
+import { type BusEvent, EVENT_SOURCE } from '../../shared/bus/bus.js';
+import { EventBridgeBus, EventBusPublishError } from '../../shared/bus/eventbridge-bus.js';
 import { FAKE_CREDENTIALS, type FakeAwsService, startFakeAwsService } from '../helpers/fake-aws.js';
 
 const BUS = 'tollgate-test';

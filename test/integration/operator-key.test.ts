@@ -3,7 +3,7 @@ import { handle, type LambdaContext, type LambdaEvent } from 'hono/aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../functions/api/app.js';
 import { createLambdaRuntime } from '../../functions/lambda-runtime.js';
-import { SecretsManagerOperatorKey } from '../../shared/api-keys/operator-key.js';
+import { SecretsManagerOperatorKey } from '../../shared/api-keys/secrets-manager-operator-key.js';
 import { createLogger } from '../../shared/observability/logger.js';
 import { FAKE_CREDENTIALS, type FakeAwsService, startFakeAwsService } from '../helpers/fake-aws.js';
 import { createTestStore, OPERATOR_KEY, type TestStore } from '../helpers/tollgate.js';

@@ -7,9 +7,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   decryptCredential,
   encryptCredential,
-  KmsDataKeyProvider,
   LocalKeyFileProvider,
 } from '../../../shared/billing/credentials.js';
+import { KmsDataKeyProvider } from '../../../shared/billing/kms-data-keys.js';
 import { parseRetryAfter } from '../../../shared/billing/provider-http.js';
 
 const SECRET = 'sk-admin-0123456789abcdefghijklmnop';
