@@ -26,11 +26,13 @@ export const LAMBDA_BUNDLE = {
 } as const;
 
 /**
- * The NODE_OPTIONS every function runs with (the construct sets it, the bench runs the bundle with
- * it). Source maps turn the minified stack traces of the logs into file:line; they cost some init
- * time (README, Deploy), measured by `npm run bench:cold-start`.
+ * The NODE_OPTIONS every function runs with (the construct sets it when not empty, the bench runs
+ * the bundle with it). None: `--enable-source-maps` would parse every source map at each cold start
+ * (about 30 ms for the API, `npm run bench:cold-start -- --node-options=--enable-source-maps`); the
+ * logger maps the stack traces of logged errors instead, reading a map only then
+ * (shared/observability/source-mapped-stack.ts).
  */
-export const LAMBDA_NODE_OPTIONS = '--enable-source-maps';
+export const LAMBDA_NODE_OPTIONS: string = '';
 
 /** The entry file of a bundle: Lambda's handler is `index.handler`. */
 export const BUNDLE_FILE = 'index.mjs';

@@ -99,7 +99,10 @@ export class TollgateFunction extends Construct {
       memorySize: props.memorySize,
       timeout: Duration.seconds(props.timeoutSeconds),
       logGroup: this.logGroup,
-      environment: { ...environmentFor(grants, resources), NODE_OPTIONS: LAMBDA_NODE_OPTIONS },
+      environment: {
+        ...environmentFor(grants, resources),
+        ...(LAMBDA_NODE_OPTIONS ? { NODE_OPTIONS: LAMBDA_NODE_OPTIONS } : {}),
+      },
     });
 
     this.#grant(grants, resources);

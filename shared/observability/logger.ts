@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { mapStackTrace } from './source-mapped-stack.js';
 
 export type { Logger };
 
@@ -17,6 +18,14 @@ export function createLogger(
     base: { service: 'tollgate', ...base },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
+    serializers: {
+      // Bundled (Lambda) traces point into minified files: their frames are mapped to the sources.
+      err: (error: Error) => {
+        const serialized = pino.stdSerializers.err(error);
+        if (typeof serialized?.stack === 'string') serialized.stack = mapStackTrace(serialized.stack);
+        return serialized;
+      },
+    },
     // Keys and provider credentials must never reach a log line, whatever object is logged.
     redact: {
       paths: [

@@ -169,14 +169,14 @@ describe('the CDK stack', () => {
       });
       const expectedEnv = [
         FUNCTION_ENV.tableName,
-        'NODE_OPTIONS',
+        ...(LAMBDA_NODE_OPTIONS ? ['NODE_OPTIONS'] : []),
         ...(spec.grants.bus ? [FUNCTION_ENV.eventBusName] : []),
         ...(spec.grants.retryQueue ? [FUNCTION_ENV.retryQueueUrl] : []),
         ...(spec.grants.credentialsKey ? [FUNCTION_ENV.credentialsKeyId] : []),
         ...(spec.grants.operatorSecret ? [FUNCTION_ENV.operatorKeySecretArn] : []),
       ];
       expect(Object.keys(fn.Properties.Environment.Variables).sort()).toEqual(expectedEnv.sort());
-      expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe(LAMBDA_NODE_OPTIONS);
+      expect(fn.Properties.Environment.Variables.NODE_OPTIONS ?? '').toBe(LAMBDA_NODE_OPTIONS);
       expect(fn.Properties.Environment.Variables[FUNCTION_ENV.tableName]).toEqual({
         Ref: logicalIdOf(full, 'AWS::DynamoDB::GlobalTable'),
       });
