@@ -3,7 +3,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 /**
  * Tenant keys read `tg_<tenant ulid>_<key ulid>_<secret>`. The key names its own tenant and id,
  * so authenticating is one strongly consistent GetItem under the tenant's partition (no global
- * lookup index, which would be eventually consistent and let a revoked key linger).
+ * lookup index, which would be eventually consistent), which an instance then trusts for a few
+ * seconds (service.ts).
  */
 const TENANT_KEY = /^tg_([0-9A-HJKMNP-TV-Z]{26})_([0-9A-HJKMNP-TV-Z]{26})_([A-Za-z0-9_-]{43})$/;
 
@@ -15,6 +16,11 @@ export interface ParsedTenantKey {
 export function mintTenantKey(tenantId: string, keyId: string): string {
   const secret = randomBytes(32).toString('base64url');
   return `tg_${tenantId.slice('ten_'.length)}_${keyId.slice('key_'.length)}_${secret}`;
+}
+
+/** Whether a key has the shape of a tenant key (its secret is not checked). */
+export function isTenantKeyShaped(key: string): boolean {
+  return TENANT_KEY.test(key);
 }
 
 export function parseTenantKey(key: string): ParsedTenantKey | undefined {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isTenantKeyShaped } from '../api-keys/secrets.js';
 
 /** Comma-separated seconds, e.g. "0,5,300": the webhook retry schedule. */
 const secondsList = z
@@ -17,7 +18,15 @@ const booleanFlag = z
 const EnvironmentSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8787),
   TOLLGATE_DATA_DIR: z.string().min(1).default('.tollgate'),
-  TOLLGATE_ADMIN_KEY: z.string().min(24, 'the operator key must be at least 24 characters').optional(),
+  TOLLGATE_ADMIN_KEY: z
+    .string()
+    .min(24, 'the operator key must be at least 24 characters')
+    // Requests with a tenant-shaped key are only checked as tenant keys (authenticate.ts).
+    .refine(
+      (key) => !isTenantKeyShaped(key),
+      'the operator key must not have the shape of a tenant key (tg_…)',
+    )
+    .optional(),
   TOLLGATE_OPERATOR_KEY_SECRET_ARN: z.string().min(1).max(2048).optional(),
   TOLLGATE_OPERATOR_KEY_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   TOLLGATE_DYNAMODB_ENDPOINT: z.url().optional(),

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../../shared/runtime.js';
 import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
 
 let tollgate: TestTollgate;
@@ -150,6 +151,23 @@ describe('tenant API keys', () => {
       expect((await other.request('GET', '/v1/api-keys', { key: admin.key })).status).toBe(200);
       const forged = `${admin.key.slice(0, -43)}${'B'.repeat(43)}`;
       expect((await other.request('GET', '/v1/api-keys', { key: forged })).status).toBe(401);
+    } finally {
+      await other.cleanup();
+    }
+  });
+
+  it('authenticates tenant keys without waiting for the operator key (read from Secrets Manager on Lambda)', async () => {
+    const other = await createTestTollgate({ store: tollgate.store });
+    try {
+      const tenant = await other.createTenant();
+      // An operator key source that never answers, as a Secrets Manager call stuck at cold start.
+      (other.runtime as { operatorKey: Runtime['operatorKey'] }).operatorKey = {
+        current: () => new Promise<undefined>(() => {}),
+      };
+      expect((await other.request('GET', '/v1/api-keys', { key: tenant.key })).status).toBe(200);
+      expect(
+        (await other.request('GET', '/v1/api-keys', { key: `${tenant.key.slice(0, -1)}x` })).status,
+      ).toBe(401);
     } finally {
       await other.cleanup();
     }

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createMiddleware } from 'hono/factory';
+import { isTenantKeyShaped } from '../../../shared/api-keys/secrets.js';
 import { RateLimitedError, UnauthenticatedError } from '../../../shared/errors/errors.js';
 import type { AppEnv } from '../env.js';
 
@@ -20,7 +21,9 @@ export function authenticate() {
     const presented = match[1];
     const { runtime } = c.var;
 
-    const operatorKey = await runtime.operatorKey.current();
+    // A key of the tenant shape (`tg_…`) is never the operator's (config refuses one): tenant
+    // requests need not wait for the operator key, which on Lambda is read from Secrets Manager.
+    const operatorKey = isTenantKeyShaped(presented) ? undefined : await runtime.operatorKey.current();
     if (operatorKey && sameSecret(presented, operatorKey)) {
       c.set('principal', { kind: 'operator' });
       c.set('logger', c.var.logger.child({ principal: 'operator' }));

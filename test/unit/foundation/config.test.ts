@@ -58,4 +58,11 @@ describe('loadConfig', () => {
     expect(attempt).toThrow(ConfigError);
     expect(attempt).toThrow(/PORT[\s\S]*TOLLGATE_ADMIN_KEY[\s\S]*TOLLGATE_WEBHOOK_RETRY_SCHEDULE/);
   });
+
+  it('refuses an operator key with the shape of a tenant key', () => {
+    const tenantShaped = `tg_${'0'.repeat(26)}_${'1'.repeat(26)}_${'a'.repeat(43)}`;
+    expect(() => loadConfig({ TOLLGATE_ADMIN_KEY: tenantShaped })).toThrow(
+      /TOLLGATE_ADMIN_KEY: the operator key must not have the shape of a tenant key/,
+    );
+  });
 });
