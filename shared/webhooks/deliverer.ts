@@ -23,6 +23,7 @@ import {
 import { nextAttemptAt } from './retry-policy.js';
 import type { RetryScheduler } from './retry-scheduler.js';
 import type { WebhookPayload } from './schema.js';
+import type { WebhookSecrets } from './secrets.js';
 import { signatureHeaders } from './signing.js';
 
 export interface DelivererOptions {
@@ -37,6 +38,8 @@ export interface DelivererOptions {
   retryAfterCapSeconds: number;
   /** An endpoint whose every attempt failed for this long is disabled. */
   disableAfterFailingMs: number;
+  /** Opens the endpoint's sealed signing secrets (cached per process). */
+  secrets: WebhookSecrets;
   now: () => Date;
 }
 
@@ -57,12 +60,21 @@ function reportDisabled(logger: Logger, endpoint: StoredEndpoint, reason: string
   );
 }
 
-export function signingSecrets(endpoint: StoredEndpoint, now: Date): string[] {
+/** The secrets that sign at `now`: the current one, and the previous one during a rotation's overlap. */
+export async function signingSecrets(
+  secrets: WebhookSecrets,
+  endpoint: StoredEndpoint,
+  now: Date,
+): Promise<string[]> {
+  const { tenant_id: tenantId, id, secret_version: version } = endpoint;
+  const current = await secrets.open(tenantId, id, `${version}:current`, endpoint.secret);
+  const previous = endpoint.previous_secret;
   const previousValid =
-    endpoint.previous_secret &&
+    previous &&
     endpoint.previous_secret_expires_at &&
     Date.parse(endpoint.previous_secret_expires_at) > now.getTime();
-  return previousValid ? [endpoint.secret, endpoint.previous_secret as string] : [endpoint.secret];
+  if (!previousValid) return [current];
+  return [current, await secrets.open(tenantId, id, `${version}:previous`, previous)];
 }
 
 /**
@@ -185,10 +197,11 @@ export function createWebhookDeliverer(
     }
 
     const sentAt = now();
+    const secrets = await signingSecrets(options.secrets, endpoint, sentAt);
     const outcome = await postWebhook(
       endpoint.url,
       delivery.payload,
-      signatureHeaders(delivery.event_id, sentAt, delivery.payload, signingSecrets(endpoint, sentAt)),
+      signatureHeaders(delivery.event_id, sentAt, delivery.payload, secrets),
       {
         timeoutMs: options.timeoutMs,
         addresses: options.allowPrivateUrls ? undefined : (url) => checkedAddresses(url, options.resolve),

@@ -1,9 +1,11 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { CredentialEnvelope } from '../billing/credentials.js';
 import type { Db } from '../db/client.js';
 import { keys, tenantPartition, webhookDeliveryLogPartition } from '../db/keys.js';
 import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
 import type { DeliveryAttempt, DeliveryState } from './schema.js';
+import type { StoredSecret } from './secrets.js';
 
 /** An endpoint as stored: the public fields plus its secrets. */
 export interface StoredEndpoint {
@@ -16,9 +18,12 @@ export interface StoredEndpoint {
   disabled_reason: string | null;
   disabled_at: string | null;
   failing_since: string | null;
-  secret: string;
+  /** Sealed (`secret_envelope`); plain (`secret`) only on an endpoint stored before secrets were sealed. */
+  secret: StoredSecret;
   /** The secret before the last rotation; it signs too until `previous_secret_expires_at`. */
-  previous_secret: string | null;
+  previous_secret: StoredSecret | null;
+  /** Counts rotations (0 on an endpoint stored before versions): names the secrets in the cache. */
+  secret_version: number;
   previous_secret_expires_at: string | null;
   created_at: string;
   updated_at: string;
@@ -49,6 +54,11 @@ export interface StoredDelivery {
 
 const orNull = <T>(value: unknown): T | null => (value === undefined ? null : (value as T));
 
+function storedSecret(envelope: unknown, plain: unknown): StoredSecret | null {
+  if (envelope === undefined && plain === undefined) return null;
+  return { envelope: orNull<CredentialEnvelope>(envelope), plain: orNull<string>(plain) };
+}
+
 function toEndpoint(item: Record<string, unknown>): StoredEndpoint {
   return {
     id: item.endpoint_id as string,
@@ -60,8 +70,9 @@ function toEndpoint(item: Record<string, unknown>): StoredEndpoint {
     disabled_reason: orNull(item.disabled_reason),
     disabled_at: orNull(item.disabled_at),
     failing_since: orNull(item.failing_since),
-    secret: item.secret as string,
-    previous_secret: orNull(item.previous_secret),
+    secret: storedSecret(item.secret_envelope, item.secret) ?? { envelope: null, plain: null },
+    previous_secret: storedSecret(item.previous_secret_envelope, item.previous_secret),
+    secret_version: (item.secret_version as number | undefined) ?? 0,
     previous_secret_expires_at: orNull(item.previous_secret_expires_at),
     created_at: item.created_at as string,
     updated_at: item.updated_at as string,
@@ -110,6 +121,11 @@ export async function putEndpoint(db: Db, tenantId: string, endpoint: StoredEndp
   );
 }
 
+function sealedOnly(secret: StoredSecret): CredentialEnvelope {
+  if (!secret.envelope) throw new Error('a webhook secret is stored sealed only');
+  return secret.envelope;
+}
+
 function endpointAttributes(endpoint: StoredEndpoint) {
   return {
     endpoint_id: endpoint.id,
@@ -120,8 +136,10 @@ function endpointAttributes(endpoint: StoredEndpoint) {
     disabled_reason: endpoint.disabled_reason ?? undefined,
     disabled_at: endpoint.disabled_at ?? undefined,
     failing_since: endpoint.failing_since ?? undefined,
-    secret: endpoint.secret,
-    previous_secret: endpoint.previous_secret ?? undefined,
+    // Only envelopes are written: a plain secret is never stored again.
+    secret_envelope: sealedOnly(endpoint.secret),
+    previous_secret_envelope: endpoint.previous_secret ? sealedOnly(endpoint.previous_secret) : undefined,
+    secret_version: endpoint.secret_version,
     previous_secret_expires_at: endpoint.previous_secret_expires_at ?? undefined,
     created_at: endpoint.created_at,
     updated_at: endpoint.updated_at,

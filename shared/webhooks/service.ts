@@ -22,6 +22,7 @@ import type {
   WebhookEndpoint,
   WebhookPayload,
 } from './schema.js';
+import type { StoredSecret, WebhookSecrets } from './secrets.js';
 import { newWebhookSecret } from './signing.js';
 
 /** How long the secret before a rotation keeps signing. */
@@ -30,6 +31,7 @@ export const ROTATION_OVERLAP_MS = 24 * 3_600_000;
 export interface WebhookServiceOptions {
   allowPrivateUrls: boolean;
   resolve: Resolver;
+  secrets: WebhookSecrets;
   now: () => Date;
 }
 
@@ -75,7 +77,43 @@ const endpointNotFound = (id: string) =>
 
 /** Endpoints (CRUD, rotation), test events, the delivery log and replays, for one tenant at a time. */
 export function createWebhookService(db: Db, deliverer: WebhookDeliverer, options: WebhookServiceOptions) {
-  const { now } = options;
+  const { now, secrets } = options;
+
+  /** The version condition of a secret change: of two concurrent ones, only one applies. */
+  const atVersion = (version: number) =>
+    version === 0
+      ? { expression: 'attribute_not_exists(secret_version)', values: {} }
+      : { expression: 'secret_version = :version', values: { ':version': version } };
+
+  /** An envelope for a stored secret: kept as it is when sealed already, sealed when plain (legacy). */
+  async function envelopeOf(tenantId: string, endpointId: string, stored: StoredSecret) {
+    if (stored.envelope) return stored.envelope;
+    if (stored.plain === null) throw new Error(`webhook endpoint ${endpointId} has no secret`);
+    return secrets.seal(tenantId, endpointId, stored.plain);
+  }
+
+  /**
+   * An endpoint stored before secrets were sealed keeps its plain secrets until its next write
+   * (a PATCH or a rotation): then they are sealed and the plain attributes removed. Conditional
+   * on the version, so a rotation racing it wins and nothing it wrote is overwritten.
+   */
+  async function sealLegacy(tenantId: string, endpoint: StoredEndpoint): Promise<StoredEndpoint> {
+    if (endpoint.secret.envelope && !endpoint.previous_secret?.plain) return endpoint;
+    const set: Record<string, unknown> = {
+      secret_envelope: await envelopeOf(tenantId, endpoint.id, endpoint.secret),
+      secret_version: endpoint.secret_version + 1,
+    };
+    if (endpoint.previous_secret)
+      set.previous_secret_envelope = await envelopeOf(tenantId, endpoint.id, endpoint.previous_secret);
+    const sealed = await updateEndpoint(
+      db,
+      tenantId,
+      endpoint.id,
+      { set, remove: ['secret', 'previous_secret'] },
+      atVersion(endpoint.secret_version),
+    );
+    return sealed ?? endpoint;
+  }
 
   /**
    * The URL policy: http(s) only; https unless private URLs are allowed (plain http is only for
@@ -118,8 +156,10 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
     ): Promise<WebhookEndpoint & { secret: string }> {
       await checkUrl(input.url);
       const createdAt = now();
+      const id = newId('whe', createdAt.getTime());
+      const secret = newWebhookSecret();
       const endpoint: StoredEndpoint = {
-        id: newId('whe', createdAt.getTime()),
+        id,
         tenant_id: tenantId,
         url: input.url,
         description: input.description ?? null,
@@ -128,14 +168,15 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
         disabled_reason: null,
         disabled_at: null,
         failing_since: null,
-        secret: newWebhookSecret(),
+        secret: { envelope: await secrets.seal(tenantId, id, secret), plain: null },
         previous_secret: null,
+        secret_version: 1,
         previous_secret_expires_at: null,
         created_at: createdAt.toISOString(),
         updated_at: createdAt.toISOString(),
       };
       await putEndpoint(db, tenantId, endpoint);
-      return { ...toPublicEndpoint(endpoint, createdAt), secret: endpoint.secret };
+      return { ...toPublicEndpoint(endpoint, createdAt), secret };
     },
 
     async list(tenantId: string, page: PageRequest): Promise<Page<WebhookEndpoint>> {
@@ -184,7 +225,7 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
       }
       const updated = await updateEndpoint(db, tenantId, endpointId, { set, remove });
       if (!updated) throw endpointNotFound(endpointId);
-      return toPublicEndpoint(updated, now());
+      return toPublicEndpoint(await sealLegacy(tenantId, updated), now());
     },
 
     async remove(tenantId: string, endpointId: string): Promise<void> {
@@ -201,20 +242,24 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
         const at = now();
         const secret = newWebhookSecret();
         const expiresAt = new Date(at.getTime() + ROTATION_OVERLAP_MS).toISOString();
-        // Conditional on the secret read: of two concurrent rotations, each keeps the secret it replaced.
+        // The secret being replaced keeps its envelope (sealed now if it was still plain).
+        const previous = await envelopeOf(tenantId, endpointId, current.secret);
+        // Conditional on the version read: of two concurrent rotations, each keeps the secret it replaced.
         const updated = await updateEndpoint(
           db,
           tenantId,
           endpointId,
           {
             set: {
-              secret,
-              previous_secret: current.secret,
+              secret_envelope: await secrets.seal(tenantId, endpointId, secret),
+              previous_secret_envelope: previous,
               previous_secret_expires_at: expiresAt,
+              secret_version: current.secret_version + 1,
               updated_at: at.toISOString(),
             },
+            remove: ['secret', 'previous_secret'],
           },
-          { expression: 'secret = :current', values: { ':current': current.secret } },
+          atVersion(current.secret_version),
         );
         if (updated) return { id: endpointId, secret, previous_secret_expires_at: expiresAt };
       }
