@@ -38,6 +38,8 @@ export interface DelivererOptions {
   retryAfterCapSeconds: number;
   /** An endpoint whose every attempt failed for this long is disabled. */
   disableAfterFailingMs: number;
+  /** A delivery is kept this long after its last attempt (or its creation, before any). */
+  retentionMs: number;
   /** Opens the endpoint's sealed signing secrets (cached per process). */
   secrets: WebhookSecrets;
   now: () => Date;
@@ -91,6 +93,8 @@ export function createWebhookDeliverer(
   const { now } = options;
 
   /** How long an attempt may hold its delivery: the timeout and a margin for the writes around it. */
+  const retainedUntil = (from: Date) => Math.ceil((from.getTime() + options.retentionMs) / 1000);
+
   const leaseEnd = (from: Date) => new Date(from.getTime() + options.timeoutMs + 60_000).toISOString();
 
   /** The first attempt is immediate when the schedule says so; otherwise the retry job makes it. */
@@ -131,6 +135,7 @@ export function createWebhookDeliverer(
       replay_of: replayOf,
       created_at: createdAt.toISOString(),
       updated_at: createdAt.toISOString(),
+      expires_at_epoch: retainedUntil(createdAt),
     };
     await scheduler.schedule(tenantId, deliveryId, dueAt);
     return (await putDelivery(db, tenantId, delivery)) ? delivery : undefined;
@@ -148,7 +153,7 @@ export function createWebhookDeliverer(
     known?: { delivery: StoredDelivery; endpoint: StoredEndpoint },
   ): Promise<DeliverResult> {
     const started = now();
-    const delivery = known?.delivery ?? (await getDelivery(db, tenantId, deliveryId));
+    const delivery = known?.delivery ?? (await getDelivery(db, tenantId, deliveryId, started));
     if (!delivery) {
       if (wakeUpAt && started.getTime() - Date.parse(wakeUpAt) > MISSING_DELIVERY_GRACE_MS)
         await scheduler.settle(tenantId, deliveryId, wakeUpAt);
@@ -191,7 +196,15 @@ export function createWebhookDeliverer(
     const endpoint = known?.endpoint ?? (await getEndpoint(db, tenantId, delivery.endpoint_id));
     if (endpoint?.status !== 'enabled') {
       const reason = endpoint ? 'the endpoint is disabled' : 'the endpoint was deleted';
-      await failDeliveryWithoutAttempt(db, tenantId, deliveryId, token, reason, started.toISOString());
+      await failDeliveryWithoutAttempt(
+        db,
+        tenantId,
+        deliveryId,
+        token,
+        reason,
+        started.toISOString(),
+        retainedUntil(started),
+      );
       await settleWakeUps();
       return 'failed';
     }
@@ -242,6 +255,7 @@ export function createWebhookDeliverer(
       state,
       nextAttemptAt: next?.toISOString() ?? null,
       at: finished.toISOString(),
+      expiresAtEpoch: retainedUntil(sentAt),
     });
     if (recorded) await settleWakeUps();
     await updateEndpointHealth(endpoint, succeeded, gone, finished);
@@ -321,7 +335,7 @@ export function createWebhookDeliverer(
     const delivery = await enqueue(tenantId, endpoint.id, deliveryId, payload, replayOf);
     if (!delivery) throw new Error(`delivery ${deliveryId} exists already`);
     if (firstAttemptIsImmediate()) await deliver(tenantId, deliveryId, undefined, { delivery, endpoint });
-    return (await getDelivery(db, tenantId, deliveryId)) ?? delivery;
+    return (await getDelivery(db, tenantId, deliveryId, now())) ?? delivery;
   }
 
   return { fromBusEvent, deliver, deliverNow };

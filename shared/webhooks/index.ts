@@ -36,7 +36,7 @@ export const WEBHOOK_BUS_PREFIXES = ['budget.', 'anomaly.', 'billing.', 'data_qu
 export function createWebhooks(
   db: Db,
   logger: Logger,
-  config: { webhookRetrySchedule: number[]; allowPrivateUrls: boolean },
+  config: { webhookRetrySchedule: number[]; allowPrivateUrls: boolean; webhookDeliveryRetentionDays: number },
   /** Wraps the data keys of sealed signing secrets: the provider-credential key. */
   keys: DataKeyProvider,
   options: WebhookOptions = {},
@@ -53,6 +53,7 @@ export function createWebhooks(
     resolve,
     retryAfterCapSeconds: options.retryAfterCapSeconds ?? DEFAULT_RETRY_AFTER_CAP_SECONDS,
     disableAfterFailingMs: options.disableAfterFailingMs ?? DEFAULT_DISABLE_AFTER_FAILING_MS,
+    retentionMs: config.webhookDeliveryRetentionDays * 86_400_000,
     secrets,
     now,
   });

@@ -50,6 +50,8 @@ export interface StoredDelivery {
   replay_of: string | null;
   created_at: string;
   updated_at: string;
+  /** Epoch seconds: the delivery (with its attempt log) is gone after this; DynamoDB TTL cleans up. */
+  expires_at_epoch: number;
 }
 
 const orNull = <T>(value: unknown): T | null => (value === undefined ? null : (value as T));
@@ -99,8 +101,13 @@ function toDelivery(item: Record<string, unknown>): StoredDelivery {
     replay_of: orNull(item.replay_of),
     created_at: item.created_at as string,
     updated_at: item.updated_at as string,
+    // A delivery written before retention had no expiry: it is kept (nothing to clean it up either).
+    expires_at_epoch: (item.expires_at_epoch as number | undefined) ?? Number.POSITIVE_INFINITY,
   };
 }
+
+/** Expiry is checked on read: TTL deletes an item up to days late. */
+const unexpired = (delivery: StoredDelivery, now: Date) => delivery.expires_at_epoch * 1000 > now.getTime();
 
 const isConflict = (error: unknown) => error instanceof ConditionalCheckFailedException;
 
@@ -348,6 +355,7 @@ export async function putDelivery(db: Db, tenantId: string, delivery: StoredDeli
           replay_of: delivery.replay_of ?? undefined,
           created_at: delivery.created_at,
           updated_at: delivery.updated_at,
+          expires_at_epoch: delivery.expires_at_epoch,
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
@@ -359,10 +367,12 @@ export async function putDelivery(db: Db, tenantId: string, delivery: StoredDeli
   }
 }
 
+/** A delivery, unless it does not exist or its retention ended before `now`. */
 export async function getDelivery(
   db: Db,
   tenantId: string,
   deliveryId: string,
+  now: Date,
 ): Promise<StoredDelivery | undefined> {
   const { Item } = await db.client.send(
     new GetCommand({
@@ -371,22 +381,29 @@ export async function getDelivery(
       ConsistentRead: true,
     }),
   );
-  return Item ? toDelivery(Item) : undefined;
+  const delivery = Item ? toDelivery(Item) : undefined;
+  return delivery && unexpired(delivery, now) ? delivery : undefined;
 }
 
-/** An endpoint's deliveries, newest first. The log is on gsi1, so it may trail by a moment. */
-export function listDeliveries(
+/**
+ * An endpoint's deliveries, newest first, without those whose retention ended before `now` (a
+ * page may then hold fewer than `limit`; the cursor still goes on). The log is on gsi1, so it may
+ * trail by a moment.
+ */
+export async function listDeliveries(
   db: Db,
   tenantId: string,
   endpointId: string,
   page: PageRequest,
+  now: Date,
 ): Promise<Page<StoredDelivery>> {
-  return queryPage(
+  const result = await queryPage(
     db,
     { partition: webhookDeliveryLogPartition(tenantId, endpointId), onGsi1: true, descending: true },
     page,
     toDelivery,
   );
+  return { ...result, data: result.data.filter((delivery) => unexpired(delivery, now)) };
 }
 
 /**
@@ -433,6 +450,8 @@ export interface AttemptRecord {
   state: DeliveryState;
   nextAttemptAt: string | null;
   at: string;
+  /** The new end of retention: counted from this attempt. */
+  expiresAtEpoch: number;
 }
 
 /** Writes an attempt's outcome and releases the lease, if the lease is still ours. */
@@ -452,6 +471,7 @@ export async function recordAttempt(
     'latency_ms = :latency',
     'last_error = :error',
     'updated_at = :at',
+    'expires_at_epoch = :expires',
   ];
   const values: Record<string, unknown> = {
     ':one': 1,
@@ -463,6 +483,7 @@ export async function recordAttempt(
     ':error': attempt.error,
     ':at': record.at,
     ':token': token,
+    ':expires': record.expiresAtEpoch,
   };
   const removes = ['lease_until', 'lease_token'];
   if (record.nextAttemptAt) {
@@ -495,6 +516,7 @@ export async function failDeliveryWithoutAttempt(
   token: string,
   reason: string,
   at: string,
+  expiresAtEpoch: number,
 ): Promise<void> {
   try {
     await db.client.send(
@@ -502,10 +524,16 @@ export async function failDeliveryWithoutAttempt(
         TableName: db.tableName,
         Key: keys.webhookDelivery(tenantId, deliveryId),
         UpdateExpression:
-          'SET #state = :failed, last_error = :reason, updated_at = :at REMOVE lease_until, lease_token, next_attempt_at',
+          'SET #state = :failed, last_error = :reason, updated_at = :at, expires_at_epoch = :expires REMOVE lease_until, lease_token, next_attempt_at',
         ConditionExpression: 'lease_token = :token',
         ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':failed': 'failed', ':reason': reason, ':at': at, ':token': token },
+        ExpressionAttributeValues: {
+          ':failed': 'failed',
+          ':reason': reason,
+          ':at': at,
+          ':token': token,
+          ':expires': expiresAtEpoch,
+        },
       }),
     );
   } catch (error) {

@@ -288,7 +288,7 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
       page: PageRequest,
     ): Promise<Page<WebhookDelivery>> {
       await load(tenantId, endpointId);
-      const result = await listDeliveries(db, tenantId, endpointId, page);
+      const result = await listDeliveries(db, tenantId, endpointId, page, now());
       return { data: result.data.map(toPublicDelivery), next_cursor: result.next_cursor };
     },
 
@@ -298,7 +298,8 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
      * the id still can.
      */
     async replay(tenantId: string, deliveryId: string): Promise<WebhookDelivery> {
-      const original = await getDelivery(db, tenantId, deliveryId);
+      // A delivery past its retention is gone, as if TTL had deleted it already.
+      const original = await getDelivery(db, tenantId, deliveryId, now());
       if (!original)
         throw new NotFoundError(`No webhook delivery ${deliveryId}.`, 'WEBHOOK_DELIVERY_NOT_FOUND');
       const endpoint = await getEndpoint(db, tenantId, original.endpoint_id);

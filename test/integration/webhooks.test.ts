@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
+import { loadConfig } from '../../shared/config/config.js';
 import { keys } from '../../shared/db/keys.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/observability/logger.js';
@@ -923,5 +924,65 @@ describe('signing secrets at rest', () => {
     if (!received) throw new Error('nothing received');
     expect(() => new Webhook(plain).verify(received.body, headersOf(received))).not.toThrow();
     expect(() => new Webhook(rotated.secret).verify(received.body, headersOf(received))).not.toThrow();
+  });
+});
+
+describe('delivery retention', () => {
+  it('keeps deliveries (delivered and dead-lettered) for the configured days after their last attempt, then they are gone', async () => {
+    expect(loadConfig({}).webhookDeliveryRetentionDays).toBe(30);
+    let offsetMs = 0;
+    const tollgate = await tollgateWith(
+      '0',
+      { now: () => new Date(Date.now() + offsetMs) },
+      { TOLLGATE_WEBHOOK_DELIVERY_RETENTION_DAYS: '2' },
+    );
+    const tenant = await tollgate.createTenant('Retention');
+    const good = await receiver();
+    const bad = await receiver(() => ({ status: 500 }));
+    const delivered = await createEndpoint(tollgate, tenant.key, { url: good.url });
+    const failing = await createEndpoint(tollgate, tenant.key, { url: bad.url });
+    await publish(tollgate, busEvent(tenant.id, 'budget.exceeded.v1', {}));
+
+    const [ok] = await deliveries(tollgate, tenant.key, delivered.id);
+    const [dead] = await deliveries(tollgate, tenant.key, failing.id);
+    expect(ok).toMatchObject({ state: 'delivered' });
+    expect(dead).toMatchObject({ state: 'failed', attempts: 1 });
+    for (const delivery of [ok, dead]) {
+      if (!delivery) throw new Error('no delivery');
+      const { Item } = await tollgate.store.db.client.send(
+        new GetCommand({
+          TableName: tollgate.store.db.tableName,
+          Key: keys.webhookDelivery(tenant.id, delivery.id as string),
+        }),
+      );
+      const lastAttempt = Date.parse(delivery.attempt_log.at(-1)?.at as string);
+      expect(Item?.expires_at_epoch).toBe(Math.ceil((lastAttempt + 2 * 86_400_000) / 1000));
+    }
+
+    // A day and 23 hours on: still there, and replayable.
+    offsetMs = 2 * 86_400_000 - 3_600_000;
+    expect(await deliveries(tollgate, tenant.key, failing.id)).toHaveLength(1);
+    const replay = await tollgate.request('POST', `/v1/webhook-deliveries/${dead?.id}/replay`, {
+      key: tenant.key,
+    });
+    expect(replay.status).toBe(202);
+
+    // Past the retention of the first two (the replay, attempted later, is still kept).
+    offsetMs = 2 * 86_400_000 + 60_000;
+    expect(await deliveries(tollgate, tenant.key, delivered.id)).toEqual([]);
+    expect((await deliveries(tollgate, tenant.key, failing.id)).map((d) => d.replay_of)).toEqual([dead?.id]);
+    const expired = await tollgate.request('POST', `/v1/webhook-deliveries/${ok?.id}/replay`, {
+      key: tenant.key,
+    });
+    expect(expired.status).toBe(404);
+    expect(expired.headers.get('content-type')).toContain('application/problem+json');
+    expect((await expired.json()).code).toBe('WEBHOOK_DELIVERY_NOT_FOUND');
+  });
+
+  it('refuses a retention that is not a whole number of days of at least one', () => {
+    for (const value of ['0', '1.5', 'x'])
+      expect(() => loadConfig({ TOLLGATE_WEBHOOK_DELIVERY_RETENTION_DAYS: value })).toThrow(
+        /TOLLGATE_WEBHOOK_DELIVERY_RETENTION_DAYS/,
+      );
   });
 });
