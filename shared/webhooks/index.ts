@@ -36,7 +36,12 @@ export const WEBHOOK_BUS_PREFIXES = ['budget.', 'anomaly.', 'billing.', 'data_qu
 export function createWebhooks(
   db: Db,
   logger: Logger,
-  config: { webhookRetrySchedule: number[]; allowPrivateUrls: boolean; webhookDeliveryRetentionDays: number },
+  config: {
+    webhookRetrySchedule: number[];
+    allowPrivateUrls: boolean;
+    webhookDeliveryRetentionDays: number;
+    webhookMaxEndpoints: number;
+  },
   /** Wraps the data keys of sealed signing secrets: the provider-credential key. */
   keys: DataKeyProvider,
   options: WebhookOptions = {},
@@ -62,6 +67,7 @@ export function createWebhooks(
       allowPrivateUrls: config.allowPrivateUrls,
       resolve,
       secrets,
+      maxEndpoints: config.webhookMaxEndpoints,
       now,
     }),
     deliverer,

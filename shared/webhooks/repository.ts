@@ -255,6 +255,66 @@ export async function deleteEndpoint(db: Db, tenantId: string, endpointId: strin
   }
 }
 
+/**
+ * Takes one of the tenant's `max` endpoint slots: a conditional increment of the tenant's counter,
+ * so concurrent creations never pass the cap. Answers false when every slot is taken. A tenant
+ * whose endpoints predate the counter gets one initialised from its endpoints on first use (a
+ * conditional put: of two racing initialisations one wins, the other then increments).
+ */
+export async function takeEndpointSlot(db: Db, tenantId: string, max: number): Promise<boolean> {
+  const key = keys.webhookEndpointCount(tenantId);
+  for (let initialised = false; ; initialised = true) {
+    try {
+      await db.client.send(
+        new UpdateCommand({
+          TableName: db.tableName,
+          Key: key,
+          UpdateExpression: 'ADD endpoint_count :one',
+          ConditionExpression: 'attribute_exists(pk) AND endpoint_count < :max',
+          ExpressionAttributeValues: { ':one': 1, ':max': max },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConflict(error)) throw error;
+    }
+    if (initialised) return false;
+    const { Item } = await db.client.send(
+      new GetCommand({ TableName: db.tableName, Key: key, ConsistentRead: true }),
+    );
+    if (Item) return false;
+    const existing = (await allEndpoints(db, tenantId)).length;
+    try {
+      await db.client.send(
+        new PutCommand({
+          TableName: db.tableName,
+          Item: { ...key, entity: 'webhook_endpoint_count', tenant_id: tenantId, endpoint_count: existing },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      if (!isConflict(error)) throw error;
+    }
+  }
+}
+
+/** Gives a slot back (an endpoint deleted, or a creation that failed after taking it). */
+export async function releaseEndpointSlot(db: Db, tenantId: string): Promise<void> {
+  try {
+    await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.webhookEndpointCount(tenantId),
+        UpdateExpression: 'ADD endpoint_count :minusOne',
+        ConditionExpression: 'attribute_exists(pk) AND endpoint_count > :zero',
+        ExpressionAttributeValues: { ':minusOne': -1, ':zero': 0 },
+      }),
+    );
+  } catch (error) {
+    if (!isConflict(error)) throw error;
+  }
+}
+
 /** Records a failed attempt; answers when the current failure streak began. */
 export async function markEndpointFailing(
   db: Db,

@@ -11,8 +11,10 @@ import {
   listDeliveries,
   listEndpoints,
   putEndpoint,
+  releaseEndpointSlot,
   type StoredDelivery,
   type StoredEndpoint,
+  takeEndpointSlot,
   updateEndpoint,
 } from './repository.js';
 import type {
@@ -32,6 +34,8 @@ export interface WebhookServiceOptions {
   allowPrivateUrls: boolean;
   resolve: Resolver;
   secrets: WebhookSecrets;
+  /** At most this many endpoints per tenant (config `webhookMaxEndpoints`). */
+  maxEndpoints: number;
   now: () => Date;
 }
 
@@ -149,34 +153,52 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
       );
   };
 
+  /** Creation once a slot is taken (`create` gives the slot back when this fails). */
+  async function createInSlot(
+    tenantId: string,
+    input: CreateWebhookEndpoint,
+  ): Promise<WebhookEndpoint & { secret: string }> {
+    const createdAt = now();
+    const id = newId('whe', createdAt.getTime());
+    const secret = newWebhookSecret();
+    const endpoint: StoredEndpoint = {
+      id,
+      tenant_id: tenantId,
+      url: input.url,
+      description: input.description ?? null,
+      event_types: input.event_types ?? null,
+      status: 'enabled',
+      disabled_reason: null,
+      disabled_at: null,
+      failing_since: null,
+      secret: { envelope: await secrets.seal(tenantId, id, secret), plain: null },
+      previous_secret: null,
+      secret_version: 1,
+      previous_secret_expires_at: null,
+      created_at: createdAt.toISOString(),
+      updated_at: createdAt.toISOString(),
+    };
+    await putEndpoint(db, tenantId, endpoint);
+    return { ...toPublicEndpoint(endpoint, createdAt), secret };
+  }
+
   return {
     async create(
       tenantId: string,
       input: CreateWebhookEndpoint,
     ): Promise<WebhookEndpoint & { secret: string }> {
       await checkUrl(input.url);
-      const createdAt = now();
-      const id = newId('whe', createdAt.getTime());
-      const secret = newWebhookSecret();
-      const endpoint: StoredEndpoint = {
-        id,
-        tenant_id: tenantId,
-        url: input.url,
-        description: input.description ?? null,
-        event_types: input.event_types ?? null,
-        status: 'enabled',
-        disabled_reason: null,
-        disabled_at: null,
-        failing_since: null,
-        secret: { envelope: await secrets.seal(tenantId, id, secret), plain: null },
-        previous_secret: null,
-        secret_version: 1,
-        previous_secret_expires_at: null,
-        created_at: createdAt.toISOString(),
-        updated_at: createdAt.toISOString(),
-      };
-      await putEndpoint(db, tenantId, endpoint);
-      return { ...toPublicEndpoint(endpoint, createdAt), secret };
+      if (!(await takeEndpointSlot(db, tenantId, options.maxEndpoints)))
+        throw new ConflictError(
+          `A tenant has at most ${options.maxEndpoints} webhook endpoints; delete one first.`,
+          'WEBHOOK_ENDPOINT_LIMIT',
+        );
+      try {
+        return await createInSlot(tenantId, input);
+      } catch (error) {
+        await releaseEndpointSlot(db, tenantId);
+        throw error;
+      }
     },
 
     async list(tenantId: string, page: PageRequest): Promise<Page<WebhookEndpoint>> {
@@ -230,6 +252,7 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
 
     async remove(tenantId: string, endpointId: string): Promise<void> {
       if (!(await deleteEndpoint(db, tenantId, endpointId))) throw endpointNotFound(endpointId);
+      await releaseEndpointSlot(db, tenantId);
     },
 
     /** A new secret; the current one keeps signing beside it for 24 h (ROTATION_OVERLAP_MS). */

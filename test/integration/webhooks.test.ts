@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -984,5 +984,66 @@ describe('delivery retention', () => {
       expect(() => loadConfig({ TOLLGATE_WEBHOOK_DELIVERY_RETENTION_DAYS: value })).toThrow(
         /TOLLGATE_WEBHOOK_DELIVERY_RETENTION_DAYS/,
       );
+  });
+});
+
+describe('the endpoint cap', () => {
+  const create = (tollgate: TestTollgate, key: string, index: number) =>
+    tollgate.request('POST', '/v1/webhook-endpoints', {
+      key,
+      body: { url: `http://127.0.0.1:9/hook-${index}` },
+    });
+
+  it('admits exactly the cap among concurrent creations, answers 409 WEBHOOK_ENDPOINT_LIMIT past it, and frees a slot on delete', async () => {
+    expect(loadConfig({}).webhookMaxEndpoints).toBe(20);
+    const tollgate = await tollgateWith('0', {}, { TOLLGATE_WEBHOOK_MAX_ENDPOINTS: '3' });
+    const tenant = await tollgate.createTenant('Capped');
+    const other = await tollgate.createTenant('Other');
+
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, index) => create(tollgate, tenant.key, index)),
+    );
+    expect(answers.filter((answer) => answer.status === 201)).toHaveLength(3);
+    const refused = answers.filter((answer) => answer.status !== 201);
+    expect(refused).toHaveLength(5);
+    for (const answer of refused) {
+      expect(answer.status).toBe(409);
+      expect(answer.headers.get('content-type')).toContain('application/problem+json');
+      expect((await answer.json()).code).toBe('WEBHOOK_ENDPOINT_LIMIT');
+    }
+    const listed = await (await tollgate.request('GET', '/v1/webhook-endpoints', { key: tenant.key })).json();
+    expect(listed.data).toHaveLength(3);
+
+    // Another tenant has slots of its own.
+    expect((await create(tollgate, other.key, 0)).status).toBe(201);
+
+    const [first] = listed.data as Array<{ id: string }>;
+    const removed = await tollgate.request('DELETE', `/v1/webhook-endpoints/${first?.id}`, {
+      key: tenant.key,
+    });
+    expect(removed.status).toBe(204);
+    // Deleting it again frees nothing more.
+    expect(
+      (await tollgate.request('DELETE', `/v1/webhook-endpoints/${first?.id}`, { key: tenant.key })).status,
+    ).toBe(404);
+    expect((await create(tollgate, tenant.key, 10)).status).toBe(201);
+    expect((await create(tollgate, tenant.key, 11)).status).toBe(409);
+  });
+
+  it('counts the endpoints of a tenant stored before the counter existed', async () => {
+    const tollgate = await tollgateWith('0', {}, { TOLLGATE_WEBHOOK_MAX_ENDPOINTS: '3' });
+    const tenant = await tollgate.createTenant('Older');
+    for (const index of [0, 1]) expect((await create(tollgate, tenant.key, index)).status).toBe(201);
+    // As a data dir from before the cap: endpoints, no counter.
+    await tollgate.store.db.client.send(
+      new DeleteCommand({
+        TableName: tollgate.store.db.tableName,
+        Key: keys.webhookEndpointCount(tenant.id),
+      }),
+    );
+    const answers = await Promise.all([2, 3, 4].map((index) => create(tollgate, tenant.key, index)));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([201, 409, 409]);
+    const listed = await (await tollgate.request('GET', '/v1/webhook-endpoints', { key: tenant.key })).json();
+    expect(listed.data).toHaveLength(3);
   });
 });
