@@ -81,7 +81,7 @@ function createServices(
 function credentialKeyProvider(config: Config, localKeyFile: boolean): DataKeyProvider {
   const { credentialsKmsKeyId: keyId, awsRegion } = config;
   if (keyId) {
-    // KMS is only needed to seal or open a provider credential: its client loads then.
+    // KMS is only needed to seal or open a credential or signing secret: its client loads then.
     return new DeferredDataKeyProvider('kms', async () =>
       (await import('./billing/kms-data-keys.js')).createKmsDataKeyProvider(awsRegion, keyId),
     );
@@ -111,16 +111,10 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     parts.db ??
     createDb({ tableName: config.tableName, region: config.awsRegion, endpoint: config.dynamoEndpoint });
   const now = parts.now ?? (() => new Date());
-  const webhooks = createWebhooks(db, logger, config, parts.webhooks);
-  const services = createServices(
-    db,
-    config,
-    parts.bus,
-    logger,
-    now,
-    webhooks,
-    credentialKeyProvider(config, parts.localKeyFile ?? true),
-  );
+  // One key for provider credentials and webhook signing secrets: both are sealed the same way.
+  const keyProvider = credentialKeyProvider(config, parts.localKeyFile ?? true);
+  const webhooks = createWebhooks(db, logger, config, keyProvider, parts.webhooks);
+  const services = createServices(db, config, parts.bus, logger, now, webhooks, keyProvider);
   const jobs = new JobRegistry()
     .register(
       createKpiRollupJob(db, parts.bus, logger, {

@@ -205,7 +205,7 @@ export class UnconfiguredKeyProvider implements DataKeyProvider {
   readonly kind = 'unconfigured';
   #fail(): never {
     throw new ServiceUnavailableError(
-      'Provider credentials cannot be stored: the operator has not configured TOLLGATE_CREDENTIALS_KMS_KEY_ID.',
+      'Provider credentials and webhook signing secrets cannot be stored: the operator has not configured TOLLGATE_CREDENTIALS_KMS_KEY_ID.',
       'CREDENTIAL_KEY_UNCONFIGURED',
     );
   }

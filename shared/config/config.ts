@@ -51,6 +51,8 @@ const EnvironmentSchema = z.object({
   TOLLGATE_WEBHOOK_RETRY_SCHEDULE: secondsList.default([0, 5, 300, 1800, 7200, 18000, 36000, 36000]),
   /** On AWS: the SQS queue whose delayed messages wake webhook retries (unset: due markers and the webhook-retry job). */
   TOLLGATE_WEBHOOK_RETRY_QUEUE_URL: z.url().optional(),
+  TOLLGATE_WEBHOOK_MAX_ENDPOINTS: z.coerce.number().int().min(1).max(1000).default(20),
+  TOLLGATE_WEBHOOK_DELIVERY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   TOLLGATE_API_KEY_CACHE_SECONDS: z.coerce.number().min(0).max(300).default(5),
   TOLLGATE_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(50),
   TOLLGATE_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(200),
@@ -90,6 +92,10 @@ export interface Config {
   credentialsKmsKeyId: string | undefined;
   webhookRetrySchedule: number[];
   webhookRetryQueueUrl: string | undefined;
+  /** A webhook delivery is kept this many days after its last attempt. */
+  webhookDeliveryRetentionDays: number;
+  /** At most this many webhook endpoints per tenant. */
+  webhookMaxEndpoints: number;
   /** How long a tenant key read from the table authenticates without another read (0: never cached). */
   apiKeyCacheSeconds: number;
   rateLimit: { perSecond: number; burst: number };
@@ -140,6 +146,8 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     credentialsKmsKeyId: env.TOLLGATE_CREDENTIALS_KMS_KEY_ID,
     webhookRetrySchedule: env.TOLLGATE_WEBHOOK_RETRY_SCHEDULE,
     webhookRetryQueueUrl: env.TOLLGATE_WEBHOOK_RETRY_QUEUE_URL,
+    webhookDeliveryRetentionDays: env.TOLLGATE_WEBHOOK_DELIVERY_RETENTION_DAYS,
+    webhookMaxEndpoints: env.TOLLGATE_WEBHOOK_MAX_ENDPOINTS,
     apiKeyCacheSeconds: env.TOLLGATE_API_KEY_CACHE_SECONDS,
     rateLimit: { perSecond: env.TOLLGATE_RATE_LIMIT_PER_SECOND, burst: env.TOLLGATE_RATE_LIMIT_BURST },
     maxBodyBytes: env.TOLLGATE_MAX_BODY_BYTES,

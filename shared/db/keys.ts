@@ -37,6 +37,11 @@ export const keys = {
     sk: `${V}#webhook-endpoint#${endpointId}`,
   }),
   webhookEndpointPrefix: () => `${V}#webhook-endpoint#`,
+  /** How many endpoints the tenant has: the conditional counter behind the endpoint cap. */
+  webhookEndpointCount: (tenantId: string) => ({
+    pk: tenantPartition(tenantId),
+    sk: `${V}#webhook-endpoint-count`,
+  }),
   /** One event to deliver to one endpoint, with its attempts. */
   webhookDelivery: (tenantId: string, deliveryId: string) => ({
     pk: tenantPartition(tenantId),

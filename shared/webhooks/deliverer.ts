@@ -23,6 +23,7 @@ import {
 import { nextAttemptAt } from './retry-policy.js';
 import type { RetryScheduler } from './retry-scheduler.js';
 import type { WebhookPayload } from './schema.js';
+import type { WebhookSecrets } from './secrets.js';
 import { signatureHeaders } from './signing.js';
 
 export interface DelivererOptions {
@@ -37,6 +38,10 @@ export interface DelivererOptions {
   retryAfterCapSeconds: number;
   /** An endpoint whose every attempt failed for this long is disabled. */
   disableAfterFailingMs: number;
+  /** A delivery is kept this long after its last attempt (or its creation, before any). */
+  retentionMs: number;
+  /** Opens the endpoint's sealed signing secrets (cached per process). */
+  secrets: WebhookSecrets;
   now: () => Date;
 }
 
@@ -57,12 +62,21 @@ function reportDisabled(logger: Logger, endpoint: StoredEndpoint, reason: string
   );
 }
 
-export function signingSecrets(endpoint: StoredEndpoint, now: Date): string[] {
+/** The secrets that sign at `now`: the current one, and the previous one during a rotation's overlap. */
+export async function signingSecrets(
+  secrets: WebhookSecrets,
+  endpoint: StoredEndpoint,
+  now: Date,
+): Promise<string[]> {
+  const { tenant_id: tenantId, id, secret_version: version } = endpoint;
+  const current = await secrets.open(tenantId, id, `${version}:current`, endpoint.secret);
+  const previous = endpoint.previous_secret;
   const previousValid =
-    endpoint.previous_secret &&
+    previous &&
     endpoint.previous_secret_expires_at &&
     Date.parse(endpoint.previous_secret_expires_at) > now.getTime();
-  return previousValid ? [endpoint.secret, endpoint.previous_secret as string] : [endpoint.secret];
+  if (!previousValid) return [current];
+  return [current, await secrets.open(tenantId, id, `${version}:previous`, previous)];
 }
 
 /**
@@ -79,6 +93,8 @@ export function createWebhookDeliverer(
   const { now } = options;
 
   /** How long an attempt may hold its delivery: the timeout and a margin for the writes around it. */
+  const retainedUntil = (from: Date) => Math.ceil((from.getTime() + options.retentionMs) / 1000);
+
   const leaseEnd = (from: Date) => new Date(from.getTime() + options.timeoutMs + 60_000).toISOString();
 
   /** The first attempt is immediate when the schedule says so; otherwise the retry job makes it. */
@@ -119,6 +135,7 @@ export function createWebhookDeliverer(
       replay_of: replayOf,
       created_at: createdAt.toISOString(),
       updated_at: createdAt.toISOString(),
+      expires_at_epoch: retainedUntil(createdAt),
     };
     await scheduler.schedule(tenantId, deliveryId, dueAt);
     return (await putDelivery(db, tenantId, delivery)) ? delivery : undefined;
@@ -136,7 +153,7 @@ export function createWebhookDeliverer(
     known?: { delivery: StoredDelivery; endpoint: StoredEndpoint },
   ): Promise<DeliverResult> {
     const started = now();
-    const delivery = known?.delivery ?? (await getDelivery(db, tenantId, deliveryId));
+    const delivery = known?.delivery ?? (await getDelivery(db, tenantId, deliveryId, started));
     if (!delivery) {
       if (wakeUpAt && started.getTime() - Date.parse(wakeUpAt) > MISSING_DELIVERY_GRACE_MS)
         await scheduler.settle(tenantId, deliveryId, wakeUpAt);
@@ -179,16 +196,25 @@ export function createWebhookDeliverer(
     const endpoint = known?.endpoint ?? (await getEndpoint(db, tenantId, delivery.endpoint_id));
     if (endpoint?.status !== 'enabled') {
       const reason = endpoint ? 'the endpoint is disabled' : 'the endpoint was deleted';
-      await failDeliveryWithoutAttempt(db, tenantId, deliveryId, token, reason, started.toISOString());
+      await failDeliveryWithoutAttempt(
+        db,
+        tenantId,
+        deliveryId,
+        token,
+        reason,
+        started.toISOString(),
+        retainedUntil(started),
+      );
       await settleWakeUps();
       return 'failed';
     }
 
     const sentAt = now();
+    const secrets = await signingSecrets(options.secrets, endpoint, sentAt);
     const outcome = await postWebhook(
       endpoint.url,
       delivery.payload,
-      signatureHeaders(delivery.event_id, sentAt, delivery.payload, signingSecrets(endpoint, sentAt)),
+      signatureHeaders(delivery.event_id, sentAt, delivery.payload, secrets),
       {
         timeoutMs: options.timeoutMs,
         addresses: options.allowPrivateUrls ? undefined : (url) => checkedAddresses(url, options.resolve),
@@ -229,6 +255,7 @@ export function createWebhookDeliverer(
       state,
       nextAttemptAt: next?.toISOString() ?? null,
       at: finished.toISOString(),
+      expiresAtEpoch: retainedUntil(sentAt),
     });
     if (recorded) await settleWakeUps();
     await updateEndpointHealth(endpoint, succeeded, gone, finished);
@@ -308,7 +335,7 @@ export function createWebhookDeliverer(
     const delivery = await enqueue(tenantId, endpoint.id, deliveryId, payload, replayOf);
     if (!delivery) throw new Error(`delivery ${deliveryId} exists already`);
     if (firstAttemptIsImmediate()) await deliver(tenantId, deliveryId, undefined, { delivery, endpoint });
-    return (await getDelivery(db, tenantId, deliveryId)) ?? delivery;
+    return (await getDelivery(db, tenantId, deliveryId, now())) ?? delivery;
   }
 
   return { fromBusEvent, deliver, deliverNow };

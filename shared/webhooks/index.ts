@@ -1,3 +1,4 @@
+import type { DataKeyProvider } from '../billing/credentials.js';
 import type { BusEvent, InProcessBus } from '../bus/bus.js';
 import type { Db } from '../db/client.js';
 import type { Logger } from '../observability/logger.js';
@@ -5,6 +6,7 @@ import { type Resolver, systemResolver } from './address-guard.js';
 import { createWebhookDeliverer } from './deliverer.js';
 import { createWebhookRetryJob } from './job.js';
 import { DueMarkerScheduler, type RetryScheduler } from './retry-scheduler.js';
+import { WebhookSecrets, type WebhookSecretsOptions } from './secrets.js';
 import { createWebhookService } from './service.js';
 
 /** What tests and special deployments may change; everything else comes from config. */
@@ -17,6 +19,8 @@ export interface WebhookOptions {
   disableAfterFailingMs?: number;
   /** When attempts wake up: due markers and the webhook-retry job by default; SQS on AWS. */
   retryScheduler?: RetryScheduler;
+  /** The cache of opened signing secrets (5 minutes, 1000 secrets by default). */
+  secretCache?: WebhookSecretsOptions;
 }
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
@@ -32,11 +36,19 @@ export const WEBHOOK_BUS_PREFIXES = ['budget.', 'anomaly.', 'billing.', 'data_qu
 export function createWebhooks(
   db: Db,
   logger: Logger,
-  config: { webhookRetrySchedule: number[]; allowPrivateUrls: boolean },
+  config: {
+    webhookRetrySchedule: number[];
+    allowPrivateUrls: boolean;
+    webhookDeliveryRetentionDays: number;
+    webhookMaxEndpoints: number;
+  },
+  /** Wraps the data keys of sealed signing secrets: the provider-credential key. */
+  keys: DataKeyProvider,
   options: WebhookOptions = {},
 ) {
   const now = options.now ?? (() => new Date());
   const resolve = options.resolve ?? systemResolver;
+  const secrets = new WebhookSecrets(keys, options.secretCache);
   const dueMarkers = new DueMarkerScheduler(db);
   const scheduler = options.retryScheduler ?? dueMarkers;
   const deliverer = createWebhookDeliverer(db, logger, scheduler, {
@@ -46,14 +58,23 @@ export function createWebhooks(
     resolve,
     retryAfterCapSeconds: options.retryAfterCapSeconds ?? DEFAULT_RETRY_AFTER_CAP_SECONDS,
     disableAfterFailingMs: options.disableAfterFailingMs ?? DEFAULT_DISABLE_AFTER_FAILING_MS,
+    retentionMs: config.webhookDeliveryRetentionDays * 86_400_000,
+    secrets,
     now,
   });
   return {
-    service: createWebhookService(db, deliverer, { allowPrivateUrls: config.allowPrivateUrls, resolve, now }),
+    service: createWebhookService(db, deliverer, {
+      allowPrivateUrls: config.allowPrivateUrls,
+      resolve,
+      secrets,
+      maxEndpoints: config.webhookMaxEndpoints,
+      now,
+    }),
     deliverer,
     // With SQS scheduling there are no due markers, and the job finds nothing to do.
     retryJob: createWebhookRetryJob(dueMarkers, deliverer, logger, now),
     scheduler,
+    secrets,
   };
 }
 

@@ -1,9 +1,11 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { CredentialEnvelope } from '../billing/credentials.js';
 import type { Db } from '../db/client.js';
 import { keys, tenantPartition, webhookDeliveryLogPartition } from '../db/keys.js';
 import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
 import type { DeliveryAttempt, DeliveryState } from './schema.js';
+import type { StoredSecret } from './secrets.js';
 
 /** An endpoint as stored: the public fields plus its secrets. */
 export interface StoredEndpoint {
@@ -16,9 +18,12 @@ export interface StoredEndpoint {
   disabled_reason: string | null;
   disabled_at: string | null;
   failing_since: string | null;
-  secret: string;
+  /** Sealed (`secret_envelope`); plain (`secret`) only on an endpoint stored before secrets were sealed. */
+  secret: StoredSecret;
   /** The secret before the last rotation; it signs too until `previous_secret_expires_at`. */
-  previous_secret: string | null;
+  previous_secret: StoredSecret | null;
+  /** Counts rotations (0 on an endpoint stored before versions): names the secrets in the cache. */
+  secret_version: number;
   previous_secret_expires_at: string | null;
   created_at: string;
   updated_at: string;
@@ -45,9 +50,16 @@ export interface StoredDelivery {
   replay_of: string | null;
   created_at: string;
   updated_at: string;
+  /** Epoch seconds: the delivery (with its attempt log) is gone after this; DynamoDB TTL cleans up. */
+  expires_at_epoch: number;
 }
 
 const orNull = <T>(value: unknown): T | null => (value === undefined ? null : (value as T));
+
+function storedSecret(envelope: unknown, plain: unknown): StoredSecret | null {
+  if (envelope === undefined && plain === undefined) return null;
+  return { envelope: orNull<CredentialEnvelope>(envelope), plain: orNull<string>(plain) };
+}
 
 function toEndpoint(item: Record<string, unknown>): StoredEndpoint {
   return {
@@ -60,8 +72,9 @@ function toEndpoint(item: Record<string, unknown>): StoredEndpoint {
     disabled_reason: orNull(item.disabled_reason),
     disabled_at: orNull(item.disabled_at),
     failing_since: orNull(item.failing_since),
-    secret: item.secret as string,
-    previous_secret: orNull(item.previous_secret),
+    secret: storedSecret(item.secret_envelope, item.secret) ?? { envelope: null, plain: null },
+    previous_secret: storedSecret(item.previous_secret_envelope, item.previous_secret),
+    secret_version: (item.secret_version as number | undefined) ?? 0,
     previous_secret_expires_at: orNull(item.previous_secret_expires_at),
     created_at: item.created_at as string,
     updated_at: item.updated_at as string,
@@ -88,8 +101,13 @@ function toDelivery(item: Record<string, unknown>): StoredDelivery {
     replay_of: orNull(item.replay_of),
     created_at: item.created_at as string,
     updated_at: item.updated_at as string,
+    // A delivery written before retention had no expiry: it is kept (nothing to clean it up either).
+    expires_at_epoch: (item.expires_at_epoch as number | undefined) ?? Number.POSITIVE_INFINITY,
   };
 }
+
+/** Expiry is checked on read: TTL deletes an item up to days late. */
+const unexpired = (delivery: StoredDelivery, now: Date) => delivery.expires_at_epoch * 1000 > now.getTime();
 
 const isConflict = (error: unknown) => error instanceof ConditionalCheckFailedException;
 
@@ -110,6 +128,11 @@ export async function putEndpoint(db: Db, tenantId: string, endpoint: StoredEndp
   );
 }
 
+function sealedOnly(secret: StoredSecret): CredentialEnvelope {
+  if (!secret.envelope) throw new Error('a webhook secret is stored sealed only');
+  return secret.envelope;
+}
+
 function endpointAttributes(endpoint: StoredEndpoint) {
   return {
     endpoint_id: endpoint.id,
@@ -120,8 +143,10 @@ function endpointAttributes(endpoint: StoredEndpoint) {
     disabled_reason: endpoint.disabled_reason ?? undefined,
     disabled_at: endpoint.disabled_at ?? undefined,
     failing_since: endpoint.failing_since ?? undefined,
-    secret: endpoint.secret,
-    previous_secret: endpoint.previous_secret ?? undefined,
+    // Only envelopes are written: a plain secret is never stored again.
+    secret_envelope: sealedOnly(endpoint.secret),
+    previous_secret_envelope: endpoint.previous_secret ? sealedOnly(endpoint.previous_secret) : undefined,
+    secret_version: endpoint.secret_version,
     previous_secret_expires_at: endpoint.previous_secret_expires_at ?? undefined,
     created_at: endpoint.created_at,
     updated_at: endpoint.updated_at,
@@ -230,6 +255,66 @@ export async function deleteEndpoint(db: Db, tenantId: string, endpointId: strin
   }
 }
 
+/**
+ * Takes one of the tenant's `max` endpoint slots: a conditional increment of the tenant's counter,
+ * so concurrent creations never pass the cap. Answers false when every slot is taken. A tenant
+ * whose endpoints predate the counter gets one initialised from its endpoints on first use (a
+ * conditional put: of two racing initialisations one wins, the other then increments).
+ */
+export async function takeEndpointSlot(db: Db, tenantId: string, max: number): Promise<boolean> {
+  const key = keys.webhookEndpointCount(tenantId);
+  for (let initialised = false; ; initialised = true) {
+    try {
+      await db.client.send(
+        new UpdateCommand({
+          TableName: db.tableName,
+          Key: key,
+          UpdateExpression: 'ADD endpoint_count :one',
+          ConditionExpression: 'attribute_exists(pk) AND endpoint_count < :max',
+          ExpressionAttributeValues: { ':one': 1, ':max': max },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConflict(error)) throw error;
+    }
+    if (initialised) return false;
+    const { Item } = await db.client.send(
+      new GetCommand({ TableName: db.tableName, Key: key, ConsistentRead: true }),
+    );
+    if (Item) return false;
+    const existing = (await allEndpoints(db, tenantId)).length;
+    try {
+      await db.client.send(
+        new PutCommand({
+          TableName: db.tableName,
+          Item: { ...key, entity: 'webhook_endpoint_count', tenant_id: tenantId, endpoint_count: existing },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      if (!isConflict(error)) throw error;
+    }
+  }
+}
+
+/** Gives a slot back (an endpoint deleted, or a creation that failed after taking it). */
+export async function releaseEndpointSlot(db: Db, tenantId: string): Promise<void> {
+  try {
+    await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.webhookEndpointCount(tenantId),
+        UpdateExpression: 'ADD endpoint_count :minusOne',
+        ConditionExpression: 'attribute_exists(pk) AND endpoint_count > :zero',
+        ExpressionAttributeValues: { ':minusOne': -1, ':zero': 0 },
+      }),
+    );
+  } catch (error) {
+    if (!isConflict(error)) throw error;
+  }
+}
+
 /** Records a failed attempt; answers when the current failure streak began. */
 export async function markEndpointFailing(
   db: Db,
@@ -330,6 +415,7 @@ export async function putDelivery(db: Db, tenantId: string, delivery: StoredDeli
           replay_of: delivery.replay_of ?? undefined,
           created_at: delivery.created_at,
           updated_at: delivery.updated_at,
+          expires_at_epoch: delivery.expires_at_epoch,
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
@@ -341,10 +427,12 @@ export async function putDelivery(db: Db, tenantId: string, delivery: StoredDeli
   }
 }
 
+/** A delivery, unless it does not exist or its retention ended before `now`. */
 export async function getDelivery(
   db: Db,
   tenantId: string,
   deliveryId: string,
+  now: Date,
 ): Promise<StoredDelivery | undefined> {
   const { Item } = await db.client.send(
     new GetCommand({
@@ -353,22 +441,29 @@ export async function getDelivery(
       ConsistentRead: true,
     }),
   );
-  return Item ? toDelivery(Item) : undefined;
+  const delivery = Item ? toDelivery(Item) : undefined;
+  return delivery && unexpired(delivery, now) ? delivery : undefined;
 }
 
-/** An endpoint's deliveries, newest first. The log is on gsi1, so it may trail by a moment. */
-export function listDeliveries(
+/**
+ * An endpoint's deliveries, newest first, without those whose retention ended before `now` (a
+ * page may then hold fewer than `limit`; the cursor still goes on). The log is on gsi1, so it may
+ * trail by a moment.
+ */
+export async function listDeliveries(
   db: Db,
   tenantId: string,
   endpointId: string,
   page: PageRequest,
+  now: Date,
 ): Promise<Page<StoredDelivery>> {
-  return queryPage(
+  const result = await queryPage(
     db,
     { partition: webhookDeliveryLogPartition(tenantId, endpointId), onGsi1: true, descending: true },
     page,
     toDelivery,
   );
+  return { ...result, data: result.data.filter((delivery) => unexpired(delivery, now)) };
 }
 
 /**
@@ -415,6 +510,8 @@ export interface AttemptRecord {
   state: DeliveryState;
   nextAttemptAt: string | null;
   at: string;
+  /** The new end of retention: counted from this attempt. */
+  expiresAtEpoch: number;
 }
 
 /** Writes an attempt's outcome and releases the lease, if the lease is still ours. */
@@ -434,6 +531,7 @@ export async function recordAttempt(
     'latency_ms = :latency',
     'last_error = :error',
     'updated_at = :at',
+    'expires_at_epoch = :expires',
   ];
   const values: Record<string, unknown> = {
     ':one': 1,
@@ -445,6 +543,7 @@ export async function recordAttempt(
     ':error': attempt.error,
     ':at': record.at,
     ':token': token,
+    ':expires': record.expiresAtEpoch,
   };
   const removes = ['lease_until', 'lease_token'];
   if (record.nextAttemptAt) {
@@ -477,6 +576,7 @@ export async function failDeliveryWithoutAttempt(
   token: string,
   reason: string,
   at: string,
+  expiresAtEpoch: number,
 ): Promise<void> {
   try {
     await db.client.send(
@@ -484,10 +584,16 @@ export async function failDeliveryWithoutAttempt(
         TableName: db.tableName,
         Key: keys.webhookDelivery(tenantId, deliveryId),
         UpdateExpression:
-          'SET #state = :failed, last_error = :reason, updated_at = :at REMOVE lease_until, lease_token, next_attempt_at',
+          'SET #state = :failed, last_error = :reason, updated_at = :at, expires_at_epoch = :expires REMOVE lease_until, lease_token, next_attempt_at',
         ConditionExpression: 'lease_token = :token',
         ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':failed': 'failed', ':reason': reason, ':at': at, ':token': token },
+        ExpressionAttributeValues: {
+          ':failed': 'failed',
+          ':reason': reason,
+          ':at': at,
+          ':token': token,
+          ':expires': expiresAtEpoch,
+        },
       }),
     );
   } catch (error) {

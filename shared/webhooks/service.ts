@@ -11,8 +11,10 @@ import {
   listDeliveries,
   listEndpoints,
   putEndpoint,
+  releaseEndpointSlot,
   type StoredDelivery,
   type StoredEndpoint,
+  takeEndpointSlot,
   updateEndpoint,
 } from './repository.js';
 import type {
@@ -22,6 +24,7 @@ import type {
   WebhookEndpoint,
   WebhookPayload,
 } from './schema.js';
+import type { StoredSecret, WebhookSecrets } from './secrets.js';
 import { newWebhookSecret } from './signing.js';
 
 /** How long the secret before a rotation keeps signing. */
@@ -30,6 +33,9 @@ export const ROTATION_OVERLAP_MS = 24 * 3_600_000;
 export interface WebhookServiceOptions {
   allowPrivateUrls: boolean;
   resolve: Resolver;
+  secrets: WebhookSecrets;
+  /** At most this many endpoints per tenant (config `webhookMaxEndpoints`). */
+  maxEndpoints: number;
   now: () => Date;
 }
 
@@ -75,7 +81,43 @@ const endpointNotFound = (id: string) =>
 
 /** Endpoints (CRUD, rotation), test events, the delivery log and replays, for one tenant at a time. */
 export function createWebhookService(db: Db, deliverer: WebhookDeliverer, options: WebhookServiceOptions) {
-  const { now } = options;
+  const { now, secrets } = options;
+
+  /** The version condition of a secret change: of two concurrent ones, only one applies. */
+  const atVersion = (version: number) =>
+    version === 0
+      ? { expression: 'attribute_not_exists(secret_version)', values: {} }
+      : { expression: 'secret_version = :version', values: { ':version': version } };
+
+  /** An envelope for a stored secret: kept as it is when sealed already, sealed when plain (legacy). */
+  async function envelopeOf(tenantId: string, endpointId: string, stored: StoredSecret) {
+    if (stored.envelope) return stored.envelope;
+    if (stored.plain === null) throw new Error(`webhook endpoint ${endpointId} has no secret`);
+    return secrets.seal(tenantId, endpointId, stored.plain);
+  }
+
+  /**
+   * An endpoint stored before secrets were sealed keeps its plain secrets until its next write
+   * (a PATCH or a rotation): then they are sealed and the plain attributes removed. Conditional
+   * on the version, so a rotation racing it wins and nothing it wrote is overwritten.
+   */
+  async function sealLegacy(tenantId: string, endpoint: StoredEndpoint): Promise<StoredEndpoint> {
+    if (endpoint.secret.envelope && !endpoint.previous_secret?.plain) return endpoint;
+    const set: Record<string, unknown> = {
+      secret_envelope: await envelopeOf(tenantId, endpoint.id, endpoint.secret),
+      secret_version: endpoint.secret_version + 1,
+    };
+    if (endpoint.previous_secret)
+      set.previous_secret_envelope = await envelopeOf(tenantId, endpoint.id, endpoint.previous_secret);
+    const sealed = await updateEndpoint(
+      db,
+      tenantId,
+      endpoint.id,
+      { set, remove: ['secret', 'previous_secret'] },
+      atVersion(endpoint.secret_version),
+    );
+    return sealed ?? endpoint;
+  }
 
   /**
    * The URL policy: http(s) only; https unless private URLs are allowed (plain http is only for
@@ -111,31 +153,52 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
       );
   };
 
+  /** Creation once a slot is taken (`create` gives the slot back when this fails). */
+  async function createInSlot(
+    tenantId: string,
+    input: CreateWebhookEndpoint,
+  ): Promise<WebhookEndpoint & { secret: string }> {
+    const createdAt = now();
+    const id = newId('whe', createdAt.getTime());
+    const secret = newWebhookSecret();
+    const endpoint: StoredEndpoint = {
+      id,
+      tenant_id: tenantId,
+      url: input.url,
+      description: input.description ?? null,
+      event_types: input.event_types ?? null,
+      status: 'enabled',
+      disabled_reason: null,
+      disabled_at: null,
+      failing_since: null,
+      secret: { envelope: await secrets.seal(tenantId, id, secret), plain: null },
+      previous_secret: null,
+      secret_version: 1,
+      previous_secret_expires_at: null,
+      created_at: createdAt.toISOString(),
+      updated_at: createdAt.toISOString(),
+    };
+    await putEndpoint(db, tenantId, endpoint);
+    return { ...toPublicEndpoint(endpoint, createdAt), secret };
+  }
+
   return {
     async create(
       tenantId: string,
       input: CreateWebhookEndpoint,
     ): Promise<WebhookEndpoint & { secret: string }> {
       await checkUrl(input.url);
-      const createdAt = now();
-      const endpoint: StoredEndpoint = {
-        id: newId('whe', createdAt.getTime()),
-        tenant_id: tenantId,
-        url: input.url,
-        description: input.description ?? null,
-        event_types: input.event_types ?? null,
-        status: 'enabled',
-        disabled_reason: null,
-        disabled_at: null,
-        failing_since: null,
-        secret: newWebhookSecret(),
-        previous_secret: null,
-        previous_secret_expires_at: null,
-        created_at: createdAt.toISOString(),
-        updated_at: createdAt.toISOString(),
-      };
-      await putEndpoint(db, tenantId, endpoint);
-      return { ...toPublicEndpoint(endpoint, createdAt), secret: endpoint.secret };
+      if (!(await takeEndpointSlot(db, tenantId, options.maxEndpoints)))
+        throw new ConflictError(
+          `A tenant has at most ${options.maxEndpoints} webhook endpoints; delete one first.`,
+          'WEBHOOK_ENDPOINT_LIMIT',
+        );
+      try {
+        return await createInSlot(tenantId, input);
+      } catch (error) {
+        await releaseEndpointSlot(db, tenantId);
+        throw error;
+      }
     },
 
     async list(tenantId: string, page: PageRequest): Promise<Page<WebhookEndpoint>> {
@@ -184,11 +247,12 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
       }
       const updated = await updateEndpoint(db, tenantId, endpointId, { set, remove });
       if (!updated) throw endpointNotFound(endpointId);
-      return toPublicEndpoint(updated, now());
+      return toPublicEndpoint(await sealLegacy(tenantId, updated), now());
     },
 
     async remove(tenantId: string, endpointId: string): Promise<void> {
       if (!(await deleteEndpoint(db, tenantId, endpointId))) throw endpointNotFound(endpointId);
+      await releaseEndpointSlot(db, tenantId);
     },
 
     /** A new secret; the current one keeps signing beside it for 24 h (ROTATION_OVERLAP_MS). */
@@ -201,20 +265,24 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
         const at = now();
         const secret = newWebhookSecret();
         const expiresAt = new Date(at.getTime() + ROTATION_OVERLAP_MS).toISOString();
-        // Conditional on the secret read: of two concurrent rotations, each keeps the secret it replaced.
+        // The secret being replaced keeps its envelope (sealed now if it was still plain).
+        const previous = await envelopeOf(tenantId, endpointId, current.secret);
+        // Conditional on the version read: of two concurrent rotations, each keeps the secret it replaced.
         const updated = await updateEndpoint(
           db,
           tenantId,
           endpointId,
           {
             set: {
-              secret,
-              previous_secret: current.secret,
+              secret_envelope: await secrets.seal(tenantId, endpointId, secret),
+              previous_secret_envelope: previous,
               previous_secret_expires_at: expiresAt,
+              secret_version: current.secret_version + 1,
               updated_at: at.toISOString(),
             },
+            remove: ['secret', 'previous_secret'],
           },
-          { expression: 'secret = :current', values: { ':current': current.secret } },
+          atVersion(current.secret_version),
         );
         if (updated) return { id: endpointId, secret, previous_secret_expires_at: expiresAt };
       }
@@ -243,7 +311,7 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
       page: PageRequest,
     ): Promise<Page<WebhookDelivery>> {
       await load(tenantId, endpointId);
-      const result = await listDeliveries(db, tenantId, endpointId, page);
+      const result = await listDeliveries(db, tenantId, endpointId, page, now());
       return { data: result.data.map(toPublicDelivery), next_cursor: result.next_cursor };
     },
 
@@ -253,7 +321,8 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
      * the id still can.
      */
     async replay(tenantId: string, deliveryId: string): Promise<WebhookDelivery> {
-      const original = await getDelivery(db, tenantId, deliveryId);
+      // A delivery past its retention is gone, as if TTL had deleted it already.
+      const original = await getDelivery(db, tenantId, deliveryId, now());
       if (!original)
         throw new NotFoundError(`No webhook delivery ${deliveryId}.`, 'WEBHOOK_DELIVERY_NOT_FOUND');
       const endpoint = await getEndpoint(db, tenantId, original.endpoint_id);

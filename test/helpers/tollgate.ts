@@ -78,6 +78,11 @@ export async function createTestTollgate(
     env?: Record<string, string>;
     /** Another runtime over this store (a restart): its table is not created nor deleted. */
     store?: TestStore;
+    /**
+     * Another runtime over this data dir (a restart: its key file opens what the first sealed);
+     * it is not deleted by cleanup.
+     */
+    dataDir?: string;
     webhooks?: WebhookOptions;
     /** Where the runtime logs (to assert on log lines); silent by default. */
     logger?: Logger;
@@ -88,7 +93,8 @@ export async function createTestTollgate(
   const ownsStore = !options.store;
   const store = options.store ?? (await createTestStore(options.engine));
   // Each instance keeps its files (the credential key file) in a directory of its own.
-  const dataDir = await mkdtemp(join(tmpdir(), 'tollgate-test-'));
+  const ownsDataDir = !options.dataDir;
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'tollgate-test-')));
   const config = loadConfig({
     TOLLGATE_DATA_DIR: dataDir,
     TOLLGATE_DYNAMODB_ENDPOINT: store.endpoint,
@@ -149,7 +155,7 @@ export async function createTestTollgate(
     cleanup: async () => {
       await bus.drain();
       if (ownsStore) await store.cleanup();
-      await rm(dataDir, { recursive: true, force: true });
+      if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -255,6 +255,14 @@ describe('the CDK stack', () => {
     expect(delivery).toContainEqual(
       expect.objectContaining({ Action: expect.arrayContaining(['sqs:ReceiveMessage']), Resource: queueArn }),
     );
+    // Delivery opens sealed signing secrets; only the API seals them.
+    expect(delivery).toContainEqual({
+      Effect: 'Allow',
+      Action: 'kms:Decrypt',
+      Resource: { 'Fn::GetAtt': [logicalIdOf(full, 'AWS::KMS::Key'), 'Arn'] },
+    });
+    expect(actionsOn(delivery)).not.toContain('kms:GenerateDataKey');
+    expect(actionsOn(api)).toEqual(expect.arrayContaining(['kms:GenerateDataKey', 'kms:Decrypt']));
   });
 
   it('runs the API behind an HTTP API whose stage throttles', () => {

@@ -1,7 +1,13 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
+import { loadConfig } from '../../shared/config/config.js';
+import { keys } from '../../shared/db/keys.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import type { ResolvedAddress } from '../../shared/webhooks/address-guard.js';
@@ -567,9 +573,11 @@ describe('restart', () => {
   it('sends the deliveries a stopped runtime persisted, from the retry job of a new runtime', async () => {
     const { createTestStore } = await import('../helpers/tollgate.js');
     const store = await createTestStore();
+    // The data dir survives the restart too: its key file opens the sealed signing secrets.
+    const dataDir = await mkdtemp(join(tmpdir(), 'tollgate-restart-'));
     try {
       const env = { TOLLGATE_ALLOW_PRIVATE_URLS: 'true', TOLLGATE_WEBHOOK_RETRY_SCHEDULE: '1,1' };
-      const before = await createTestTollgate({ store, env });
+      const before = await createTestTollgate({ store, env, dataDir });
       const tenant = await before.createTenant('Restart');
       const hook = await receiver((index) => ({ status: index === 0 ? 503 : 200 }));
       const endpoint = await createEndpoint(before, tenant.key, { url: hook.url });
@@ -583,7 +591,7 @@ describe('restart', () => {
       });
       await before.cleanup();
 
-      const after = await createTestTollgate({ store, env });
+      const after = await createTestTollgate({ store, env, dataDir });
       await new Promise((resolve) => setTimeout(resolve, 1100));
       await retryUntil(
         after,
@@ -600,6 +608,7 @@ describe('restart', () => {
       });
     } finally {
       await store.cleanup();
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });
@@ -767,5 +776,274 @@ describe('events from the rest of Tollgate', () => {
       tenant_id: tenant.id,
       data: { provider: 'custom', model: 'house-model-7', unpriced_tokens: 1234 },
     });
+  });
+});
+
+describe('signing secrets at rest', () => {
+  const rawEndpoint = async (tollgate: TestTollgate, tenantId: string, endpointId: string) => {
+    const { Item } = await tollgate.store.db.client.send(
+      new GetCommand({
+        TableName: tollgate.store.db.tableName,
+        Key: keys.webhookEndpoint(tenantId, endpointId),
+        ConsistentRead: true,
+      }),
+    );
+    if (!Item) throw new Error(`no item for ${endpointId}`);
+    return Item;
+  };
+  /** The secret's key bytes, as base64 and as hex: neither may appear in a stored item or a log line. */
+  const forms = (secret: string) => {
+    const bytes = Buffer.from(secret.slice('whsec_'.length), 'base64');
+    return [secret, bytes.toString('base64'), bytes.toString('hex'), bytes.toString('base64url')];
+  };
+
+  it('stores only envelopes, signs verifiably, and never logs a secret', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'trace' }, { write: (line: string) => lines.push(line) });
+    const tollgate = await tollgateWith('0,1', {}, {}, 'dynamodb-local', logger);
+    const tenant = await tollgate.createTenant('Sealed');
+    const hook = await receiver();
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+
+    const stored = await rawEndpoint(tollgate, tenant.id, endpoint.id);
+    expect(stored.secret).toBeUndefined();
+    expect(stored.secret_envelope).toMatchObject({ v: 1, kek: 'local', ciphertext: expect.any(String) });
+    for (const form of forms(endpoint.secret)) expect(JSON.stringify(stored)).not.toContain(form);
+
+    await publish(tollgate, busEvent(tenant.id, 'budget.exceeded.v1', { budget_id: 'bud_1' }));
+    const [received] = hook.received;
+    if (!received) throw new Error('nothing received');
+    expect(new Webhook(endpoint.secret).verify(received.body, headersOf(received))).toMatchObject({
+      type: 'budget.exceeded',
+    });
+
+    const rotated = await (
+      await tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/rotate-secret`, {
+        key: tenant.key,
+      })
+    ).json();
+    const afterRotation = await rawEndpoint(tollgate, tenant.id, endpoint.id);
+    expect(afterRotation.previous_secret).toBeUndefined();
+    expect(afterRotation.previous_secret_envelope).toMatchObject({ v: 1 });
+    expect(afterRotation.secret_version).toBe(2);
+    for (const form of [...forms(endpoint.secret), ...forms(rotated.secret)])
+      expect(JSON.stringify(afterRotation)).not.toContain(form);
+
+    const test = await tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/test`, {
+      key: tenant.key,
+    });
+    expect(test.status).toBe(202);
+    const during = hook.received[1];
+    if (!during) throw new Error('nothing received');
+    expect(() => new Webhook(rotated.secret).verify(during.body, headersOf(during))).not.toThrow();
+    expect(() => new Webhook(endpoint.secret).verify(during.body, headersOf(during))).not.toThrow();
+
+    expect(lines.length).toBeGreaterThan(0);
+    for (const form of [...forms(endpoint.secret), ...forms(rotated.secret)])
+      for (const line of lines) expect(line).not.toContain(form);
+  });
+
+  it('an envelope copied to another endpoint does not open there', async () => {
+    const tollgate = await tollgateWith('0');
+    const tenant = await tollgate.createTenant('Copied');
+    const hook = await receiver();
+    const source = await createEndpoint(tollgate, tenant.key, { url: 'http://127.0.0.1:9/a' });
+    const target = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const sourceItem = await rawEndpoint(tollgate, tenant.id, source.id);
+    await tollgate.store.db.client.send(
+      new UpdateCommand({
+        TableName: tollgate.store.db.tableName,
+        Key: keys.webhookEndpoint(tenant.id, target.id),
+        // A new version too, so the cache of this process does not answer for the old one.
+        UpdateExpression: 'SET secret_envelope = :envelope, secret_version = :version',
+        ExpressionAttributeValues: { ':envelope': sourceItem.secret_envelope, ':version': 7 },
+      }),
+    );
+    const test = await tollgate.request('POST', `/v1/webhook-endpoints/${target.id}/test`, {
+      key: tenant.key,
+    });
+    expect(test.status).toBe(500);
+    expect(hook.received).toHaveLength(0);
+  });
+
+  it('keeps signing with a plain secret stored before sealing, and seals it on the next PATCH', async () => {
+    const tollgate = await tollgateWith('0,1');
+    const tenant = await tollgate.createTenant('Legacy');
+    const hook = await receiver();
+    const created = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    // The item as the code before sealing wrote it: a plain `secret`, no envelope, no version.
+    const plain = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+    const item = await rawEndpoint(tollgate, tenant.id, created.id);
+    const { secret_envelope: _envelope, secret_version: _version, ...legacy } = item;
+    await tollgate.store.db.client.send(
+      new PutCommand({ TableName: tollgate.store.db.tableName, Item: { ...legacy, secret: plain } }),
+    );
+
+    await publish(tollgate, busEvent(tenant.id, 'budget.exceeded.v1', {}));
+    const [before] = hook.received;
+    if (!before) throw new Error('nothing received');
+    expect(() => new Webhook(plain).verify(before.body, headersOf(before))).not.toThrow();
+
+    const patched = await tollgate.request('PATCH', `/v1/webhook-endpoints/${created.id}`, {
+      key: tenant.key,
+      body: { description: 'sealed now' },
+    });
+    expect(patched.status).toBe(200);
+    const sealed = await rawEndpoint(tollgate, tenant.id, created.id);
+    expect(sealed.secret).toBeUndefined();
+    expect(sealed.secret_envelope).toMatchObject({ v: 1 });
+    for (const form of forms(plain)) expect(JSON.stringify(sealed)).not.toContain(form);
+
+    await publish(tollgate, busEvent(tenant.id, 'budget.exceeded.v1', {}));
+    const after = hook.received[1];
+    if (!after) throw new Error('nothing received');
+    expect(() => new Webhook(plain).verify(after.body, headersOf(after))).not.toThrow();
+  });
+
+  it('rotates a plain secret stored before sealing: both sealed, both sign during the overlap', async () => {
+    const tollgate = await tollgateWith('0,1');
+    const tenant = await tollgate.createTenant('Legacy rotation');
+    const hook = await receiver();
+    const created = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const plain = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
+    const item = await rawEndpoint(tollgate, tenant.id, created.id);
+    const { secret_envelope: _envelope, secret_version: _version, ...legacy } = item;
+    await tollgate.store.db.client.send(
+      new PutCommand({ TableName: tollgate.store.db.tableName, Item: { ...legacy, secret: plain } }),
+    );
+    const rotated = await (
+      await tollgate.request('POST', `/v1/webhook-endpoints/${created.id}/rotate-secret`, { key: tenant.key })
+    ).json();
+    const stored = await rawEndpoint(tollgate, tenant.id, created.id);
+    expect(stored.secret).toBeUndefined();
+    expect(stored.secret_version).toBe(1);
+    for (const form of forms(plain)) expect(JSON.stringify(stored)).not.toContain(form);
+
+    await tollgate.request('POST', `/v1/webhook-endpoints/${created.id}/test`, { key: tenant.key });
+    const [received] = hook.received;
+    if (!received) throw new Error('nothing received');
+    expect(() => new Webhook(plain).verify(received.body, headersOf(received))).not.toThrow();
+    expect(() => new Webhook(rotated.secret).verify(received.body, headersOf(received))).not.toThrow();
+  });
+});
+
+describe('delivery retention', () => {
+  it('keeps deliveries (delivered and dead-lettered) for the configured days after their last attempt, then they are gone', async () => {
+    expect(loadConfig({}).webhookDeliveryRetentionDays).toBe(30);
+    let offsetMs = 0;
+    const tollgate = await tollgateWith(
+      '0',
+      { now: () => new Date(Date.now() + offsetMs) },
+      { TOLLGATE_WEBHOOK_DELIVERY_RETENTION_DAYS: '2' },
+    );
+    const tenant = await tollgate.createTenant('Retention');
+    const good = await receiver();
+    const bad = await receiver(() => ({ status: 500 }));
+    const delivered = await createEndpoint(tollgate, tenant.key, { url: good.url });
+    const failing = await createEndpoint(tollgate, tenant.key, { url: bad.url });
+    await publish(tollgate, busEvent(tenant.id, 'budget.exceeded.v1', {}));
+
+    const [ok] = await deliveries(tollgate, tenant.key, delivered.id);
+    const [dead] = await deliveries(tollgate, tenant.key, failing.id);
+    expect(ok).toMatchObject({ state: 'delivered' });
+    expect(dead).toMatchObject({ state: 'failed', attempts: 1 });
+    for (const delivery of [ok, dead]) {
+      if (!delivery) throw new Error('no delivery');
+      const { Item } = await tollgate.store.db.client.send(
+        new GetCommand({
+          TableName: tollgate.store.db.tableName,
+          Key: keys.webhookDelivery(tenant.id, delivery.id as string),
+        }),
+      );
+      const lastAttempt = Date.parse(delivery.attempt_log.at(-1)?.at as string);
+      expect(Item?.expires_at_epoch).toBe(Math.ceil((lastAttempt + 2 * 86_400_000) / 1000));
+    }
+
+    // A day and 23 hours on: still there, and replayable.
+    offsetMs = 2 * 86_400_000 - 3_600_000;
+    expect(await deliveries(tollgate, tenant.key, failing.id)).toHaveLength(1);
+    const replay = await tollgate.request('POST', `/v1/webhook-deliveries/${dead?.id}/replay`, {
+      key: tenant.key,
+    });
+    expect(replay.status).toBe(202);
+
+    // Past the retention of the first two (the replay, attempted later, is still kept).
+    offsetMs = 2 * 86_400_000 + 60_000;
+    expect(await deliveries(tollgate, tenant.key, delivered.id)).toEqual([]);
+    expect((await deliveries(tollgate, tenant.key, failing.id)).map((d) => d.replay_of)).toEqual([dead?.id]);
+    const expired = await tollgate.request('POST', `/v1/webhook-deliveries/${ok?.id}/replay`, {
+      key: tenant.key,
+    });
+    expect(expired.status).toBe(404);
+    expect(expired.headers.get('content-type')).toContain('application/problem+json');
+    expect((await expired.json()).code).toBe('WEBHOOK_DELIVERY_NOT_FOUND');
+  });
+
+  it('refuses a retention that is not a whole number of days of at least one', () => {
+    for (const value of ['0', '1.5', 'x'])
+      expect(() => loadConfig({ TOLLGATE_WEBHOOK_DELIVERY_RETENTION_DAYS: value })).toThrow(
+        /TOLLGATE_WEBHOOK_DELIVERY_RETENTION_DAYS/,
+      );
+  });
+});
+
+describe('the endpoint cap', () => {
+  const create = (tollgate: TestTollgate, key: string, index: number) =>
+    tollgate.request('POST', '/v1/webhook-endpoints', {
+      key,
+      body: { url: `http://127.0.0.1:9/hook-${index}` },
+    });
+
+  it('admits exactly the cap among concurrent creations, answers 409 WEBHOOK_ENDPOINT_LIMIT past it, and frees a slot on delete', async () => {
+    expect(loadConfig({}).webhookMaxEndpoints).toBe(20);
+    const tollgate = await tollgateWith('0', {}, { TOLLGATE_WEBHOOK_MAX_ENDPOINTS: '3' });
+    const tenant = await tollgate.createTenant('Capped');
+    const other = await tollgate.createTenant('Other');
+
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, index) => create(tollgate, tenant.key, index)),
+    );
+    expect(answers.filter((answer) => answer.status === 201)).toHaveLength(3);
+    const refused = answers.filter((answer) => answer.status !== 201);
+    expect(refused).toHaveLength(5);
+    for (const answer of refused) {
+      expect(answer.status).toBe(409);
+      expect(answer.headers.get('content-type')).toContain('application/problem+json');
+      expect((await answer.json()).code).toBe('WEBHOOK_ENDPOINT_LIMIT');
+    }
+    const listed = await (await tollgate.request('GET', '/v1/webhook-endpoints', { key: tenant.key })).json();
+    expect(listed.data).toHaveLength(3);
+
+    // Another tenant has slots of its own.
+    expect((await create(tollgate, other.key, 0)).status).toBe(201);
+
+    const [first] = listed.data as Array<{ id: string }>;
+    const removed = await tollgate.request('DELETE', `/v1/webhook-endpoints/${first?.id}`, {
+      key: tenant.key,
+    });
+    expect(removed.status).toBe(204);
+    // Deleting it again frees nothing more.
+    expect(
+      (await tollgate.request('DELETE', `/v1/webhook-endpoints/${first?.id}`, { key: tenant.key })).status,
+    ).toBe(404);
+    expect((await create(tollgate, tenant.key, 10)).status).toBe(201);
+    expect((await create(tollgate, tenant.key, 11)).status).toBe(409);
+  });
+
+  it('counts the endpoints of a tenant stored before the counter existed', async () => {
+    const tollgate = await tollgateWith('0', {}, { TOLLGATE_WEBHOOK_MAX_ENDPOINTS: '3' });
+    const tenant = await tollgate.createTenant('Older');
+    for (const index of [0, 1]) expect((await create(tollgate, tenant.key, index)).status).toBe(201);
+    // As a data dir from before the cap: endpoints, no counter.
+    await tollgate.store.db.client.send(
+      new DeleteCommand({
+        TableName: tollgate.store.db.tableName,
+        Key: keys.webhookEndpointCount(tenant.id),
+      }),
+    );
+    const answers = await Promise.all([2, 3, 4].map((index) => create(tollgate, tenant.key, index)));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([201, 409, 409]);
+    const listed = await (await tollgate.request('GET', '/v1/webhook-endpoints', { key: tenant.key })).json();
+    expect(listed.data).toHaveLength(3);
   });
 });

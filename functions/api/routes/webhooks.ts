@@ -48,7 +48,13 @@ const createEndpoint = defineOperation({
   request: {
     body: { required: true, content: { 'application/json': { schema: CreateWebhookEndpointSchema } } },
   },
-  responses: { 201: json(CreatedWebhookEndpointSchema, 'Created') },
+  responses: {
+    201: json(CreatedWebhookEndpointSchema, 'Created'),
+    409: {
+      ...conflictProblem,
+      description: 'The tenant has its maximum of endpoints (`WEBHOOK_ENDPOINT_LIMIT`): delete one first.',
+    },
+  },
 });
 
 const listEndpoints = defineOperation({
