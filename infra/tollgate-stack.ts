@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
-import { HttpApi, HttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { HttpApi, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import {
   Alarm,
@@ -15,6 +16,7 @@ import { EventBus, Match, Rule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -35,6 +37,22 @@ export interface TollgateStackProps extends StackProps {
 }
 
 export const ROOT = join(import.meta.dirname, '..');
+
+/** The fields of an API access log line (API Gateway's `$context` variables). */
+export const API_ACCESS_LOG_FIELDS = {
+  request_id: '$context.requestId',
+  time: '$context.requestTime',
+  ip: '$context.identity.sourceIp',
+  method: '$context.httpMethod',
+  path: '$context.path',
+  status: '$context.status',
+  protocol: '$context.protocol',
+  response_length: '$context.responseLength',
+  response_latency_ms: '$context.responseLatency',
+  integration_latency_ms: '$context.integrationLatency',
+  integration_error: '$context.integrationErrorMessage',
+  error: '$context.error.message',
+};
 
 /** A message is received this many times (attempted and failed) before it goes to the DLQ. */
 export const RETRY_QUEUE_MAX_RECEIVES = 5;
@@ -179,11 +197,22 @@ export class TollgateStack extends Stack {
           defaultIntegration: new HttpLambdaIntegration(`${id}Integration`, built.function),
           createDefaultStage: false,
         });
+        // One JSON line per request, before Lambda: throttled (429) and rejected requests, which
+        // never reach the function's own logs, show here with API Gateway's request id.
+        const accessLogs = new LogGroup(this, 'HttpApiAccessLogs', {
+          logGroupName: `/aws/apigateway/tollgate-${resources.settings.stage}-api`,
+          retention: resources.settings.logRetention,
+          removalPolicy: resources.settings.removalPolicy,
+        });
         new HttpStage(this, 'HttpApiStage', {
           httpApi: api,
           stageName: '$default',
           autoDeploy: true,
           throttle: resources.settings.apiThrottle,
+          accessLogSettings: {
+            destination: new LogGroupLogDestination(accessLogs),
+            format: AccessLogFormat.custom(JSON.stringify(API_ACCESS_LOG_FIELDS)),
+          },
         });
         return api;
       }

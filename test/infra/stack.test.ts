@@ -14,6 +14,7 @@ import {
 import { StageContextError, stageSettings } from '../../infra/stage.js';
 import { FUNCTION_ENV, TABLE_ACTIONS } from '../../infra/tollgate-function.js';
 import {
+  API_ACCESS_LOG_FIELDS,
   BUS_TARGET_RETRY_ATTEMPTS,
   RETRY_QUEUE_MAX_RECEIVES,
   ROOT,
@@ -281,6 +282,25 @@ describe('the CDK stack', () => {
     prod.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 300 },
     });
+    // Access logs: one JSON line per request into a log group of the stage's retention.
+    for (const [template, stage, days] of [
+      [dev, 'test', 14],
+      [prod, 'prod', 180],
+    ] as const) {
+      const logGroups = resources(template, 'AWS::Logs::LogGroup').filter(
+        ([, group]) => group.Properties.LogGroupName === `/aws/apigateway/tollgate-${stage}-api`,
+      );
+      expect(logGroups).toHaveLength(1);
+      const [logGroupId, logGroup] = logGroups[0] as [string, Resource];
+      expect(logGroup.Properties.RetentionInDays).toBe(days);
+      const stages = resources(template, 'AWS::ApiGatewayV2::Stage');
+      expect(stages).toHaveLength(1);
+      const [, apiStage] = stages[0] as [string, Resource];
+      expect(apiStage.Properties.AccessLogSettings.DestinationArn).toEqual({
+        'Fn::GetAtt': [logGroupId, 'Arn'],
+      });
+      expect(JSON.parse(apiStage.Properties.AccessLogSettings.Format)).toEqual(API_ACCESS_LOG_FIELDS);
+    }
     dev.hasOutput('ApiUrl', Match.anyValue());
   });
 
