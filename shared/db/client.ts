@@ -33,6 +33,9 @@ export function createDb(options: DbOptions): Db {
             endpoint: options.endpoint,
             // Local engines accept any credentials; fixed ones keep the SDK from searching for real ones.
             credentials: { accessKeyId: 'tollgatelocal', secretAccessKey: 'tollgatelocal' },
+            // Account-based endpoint routing means nothing to a local engine, and resolving it costs
+            // about a sixth of the SDK's CPU per request (measured against dynalite).
+            accountIdEndpointMode: 'disabled' as const,
           }
         : {}),
     });
