@@ -1,6 +1,7 @@
 import type { Db } from '../db/client.js';
 import type { Page, PageRequest } from '../db/pagination.js';
 import { NotFoundError } from '../errors/errors.js';
+import { ExpiringCache } from '../expiring-cache.js';
 import { newId } from '../ids.js';
 import { deleteApiKey, getApiKey, listApiKeys, putApiKey, type StoredApiKey } from './repository.js';
 import type { ApiKey, CreateApiKey, CreatedApiKey, Restrict, Scope } from './schema.js';
@@ -34,44 +35,10 @@ export interface ApiKeyServiceOptions {
   cacheMaxEntries?: number;
 }
 
-/**
- * Keys found in the table, by tenant and key id, until their cache time runs out. Only live keys
- * are held, and the presented secret is still compared with the stored hash on every request.
- */
-class LiveKeyCache {
-  readonly #entries = new Map<string, { stored: StoredApiKey; until: number }>();
-
-  constructor(
-    private readonly ttlMs: number,
-    private readonly maxEntries: number,
-  ) {}
-
-  get(id: string, nowMs: number): StoredApiKey | undefined {
-    const entry = this.#entries.get(id);
-    if (!entry) return undefined;
-    if (entry.until > nowMs) return entry.stored;
-    this.#entries.delete(id);
-    return undefined;
-  }
-
-  set(id: string, stored: StoredApiKey, nowMs: number): void {
-    if (this.ttlMs <= 0) return;
-    this.#entries.delete(id);
-    if (this.#entries.size >= this.maxEntries) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
-    this.#entries.set(id, { stored, until: nowMs + this.ttlMs });
-  }
-
-  delete(id: string): void {
-    this.#entries.delete(id);
-  }
-}
-
 export function createApiKeyService(db: Db, options: ApiKeyServiceOptions = {}) {
   const now = options.now ?? (() => new Date());
-  const cache = new LiveKeyCache(options.cacheTtlMs ?? 0, options.cacheMaxEntries ?? 10_000);
+  // Only live keys are held; the presented secret is still compared with the hash on every request.
+  const cache = new ExpiringCache<StoredApiKey>(options.cacheTtlMs ?? 0, options.cacheMaxEntries ?? 10_000);
   const cacheId = (tenantId: string, keyId: string) => `${tenantId}#${keyId}`;
   return {
     /** Mints a key; the returned `key` is the only time the secret exists outside its hash. */

@@ -4,6 +4,7 @@ import {
   decryptCredential,
   encryptCredential,
 } from '../billing/credentials.js';
+import { ExpiringCache } from '../expiring-cache.js';
 
 /**
  * Signing secrets at rest: each is sealed with the provider-credential envelope (its own data key,
@@ -39,17 +40,17 @@ const contextOf = (tenantId: string, endpointId: string) => ({ tenantId, connect
  * is never stale): a fan-out to many deliveries of one endpoint asks KMS once.
  */
 export class WebhookSecrets {
-  readonly #cache = new Map<string, { secret: Promise<string>; until: number }>();
-  readonly #ttlMs: number;
-  readonly #size: number;
+  readonly #cache: ExpiringCache<Promise<string>>;
   readonly #now: () => number;
 
   constructor(
     private readonly keys: DataKeyProvider,
     options: WebhookSecretsOptions = {},
   ) {
-    this.#ttlMs = options.cacheTtlMs ?? DEFAULT_SECRET_CACHE_TTL_MS;
-    this.#size = options.cacheSize ?? DEFAULT_SECRET_CACHE_SIZE;
+    this.#cache = new ExpiringCache(
+      options.cacheTtlMs ?? DEFAULT_SECRET_CACHE_TTL_MS,
+      options.cacheSize ?? DEFAULT_SECRET_CACHE_SIZE,
+    );
     this.#now = options.now ?? Date.now;
   }
 
@@ -65,21 +66,12 @@ export class WebhookSecrets {
     }
     const key = `${tenantId}#${endpointId}#${version}`;
     const now = this.#now();
-    const cached = this.#cache.get(key);
-    if (cached && cached.until > now) return cached.secret;
+    const cached = this.#cache.get(key, now);
+    if (cached) return cached;
     // The promise is cached, so concurrent first uses (a fan-out) unwrap the data key once.
     const secret = decryptCredential(this.keys, contextOf(tenantId, endpointId), stored.envelope);
-    const entry = { secret, until: now + this.#ttlMs };
-    this.#cache.delete(key);
-    this.#cache.set(key, entry);
-    secret.catch(() => {
-      if (this.#cache.get(key) === entry) this.#cache.delete(key);
-    });
-    // A Map iterates in insertion order: the first keys are the oldest.
-    while (this.#cache.size > this.#size) {
-      const oldest = this.#cache.keys().next().value as string;
-      this.#cache.delete(oldest);
-    }
+    this.#cache.set(key, secret, now);
+    secret.catch(() => this.#cache.delete(key, secret));
     return secret;
   }
 
