@@ -51,6 +51,17 @@ export function seededId(prefix: IdPrefix, time: number, seed: string): string {
   return `${prefix}_${encodeTime(time, 10)}${random}`;
 }
 
+/**
+ * An id drawn wholly from `seed`'s hash, the same whenever it is asked for: the object of an
+ * idempotency key (a reservation per authorization id), found again by a retry without a lookup.
+ */
+export function hashedId(prefix: IdPrefix, seed: string): string {
+  const digest = createHash('sha256').update(seed).digest();
+  let id = '';
+  for (let i = 0; i < 26; i++) id += CROCKFORD[(digest[i] ?? 0) & 31];
+  return `${prefix}_${id}`;
+}
+
 const ULID = '[0-9A-HJKMNP-TV-Z]{26}';
 
 export function idPattern(prefix: IdPrefix): RegExp {

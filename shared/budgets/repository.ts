@@ -35,6 +35,8 @@ export interface CounterRecord {
 }
 
 export interface BudgetPartition {
+  /** The revision of the set of definitions (0 before the first change). */
+  revision: number;
   definitions: BudgetDefinition[];
   /** Per budget, its counters by period start. */
   counters: Map<string, Map<string, CounterRecord>>;
@@ -71,6 +73,7 @@ function toCounter(item: Record<string, unknown>): CounterRecord {
 export async function loadBudgetPartition(db: Db, tenantId: string): Promise<BudgetPartition> {
   const definitions: BudgetDefinition[] = [];
   const counters = new Map<string, Map<string, CounterRecord>>();
+  let revision = 0;
   let startKey: Record<string, unknown> | undefined;
   do {
     const page = await db.exactClient.send(
@@ -84,26 +87,72 @@ export async function loadBudgetPartition(db: Db, tenantId: string): Promise<Bud
     );
     for (const item of page.Items ?? []) {
       if (item.entity === 'budget') definitions.push(JSON.parse(item.doc as string) as BudgetDefinition);
-      else if (item.entity === 'budget_counter') {
-        const counter = toCounter(item);
-        const perBudget = counters.get(counter.budgetId) ?? new Map<string, CounterRecord>();
-        perBudget.set(counter.periodStart, counter);
-        counters.set(counter.budgetId, perBudget);
-      }
+      else if (item.entity === 'budget_counter') addCounter(counters, toCounter(item));
+      else if (item.entity === 'budget_set') revision = Number(String(item.rev));
     }
     startKey = page.LastEvaluatedKey;
   } while (startKey);
-  return { definitions, counters };
+  return { revision, definitions, counters };
 }
 
-/** Writes a definition; `expectedUpdatedAt` makes it a compare-and-set on the stored one. */
+function addCounter(counters: BudgetPartition['counters'], counter: CounterRecord) {
+  const perBudget = counters.get(counter.budgetId) ?? new Map<string, CounterRecord>();
+  perBudget.set(counter.periodStart, counter);
+  counters.set(counter.budgetId, perBudget);
+}
+
+/**
+ * The revision of the tenant's budget definitions and the named counters, in one consistent
+ * BatchGetItem: what an instance that keeps the definitions needs to decide from them.
+ */
+export async function readCounters(
+  db: Db,
+  tenantId: string,
+  targets: { budgetId: string; periodStart: string }[],
+): Promise<{ revision: number; counters: BudgetPartition['counters'] }> {
+  const items = await batchGetAll(
+    db,
+    [
+      keys.budgetSet(tenantId),
+      ...targets.map((t) => keys.budgetCounter(tenantId, t.budgetId, t.periodStart)),
+    ],
+    { exact: true },
+  );
+  const counters: BudgetPartition['counters'] = new Map();
+  let revision = 0;
+  for (const item of items) {
+    if (item.entity === 'budget_counter') addCounter(counters, toCounter(item));
+    else if (item.entity === 'budget_set') revision = Number(String(item.rev));
+  }
+  return { revision, counters };
+}
+
+/**
+ * Raises the revision of the tenant's budget definitions. Called after each change to one is
+ * stored: an instance that read the old revision then reads the definitions again.
+ */
+export async function bumpBudgetSet(db: Db, tenantId: string): Promise<void> {
+  await db.client.send(
+    new UpdateCommand({
+      TableName: db.tableName,
+      Key: keys.budgetSet(tenantId),
+      UpdateExpression: 'SET entity = :entity ADD rev :one',
+      ExpressionAttributeValues: { ':entity': 'budget_set', ':one': 1 },
+    }),
+  );
+}
+
+/**
+ * Writes a definition; `expectedUpdatedAt` makes it a compare-and-set on the stored one. The set's
+ * revision is raised after the write, so whoever reads the new revision reads this definition.
+ */
 export async function putBudgetDefinition(
   db: Db,
   tenantId: string,
   definition: BudgetDefinition,
   expectedUpdatedAt?: string,
 ): Promise<boolean> {
-  return succeeded(
+  const stored = await succeeded(
     db.client.send(
       new PutCommand({
         TableName: db.tableName,
@@ -123,6 +172,8 @@ export async function putBudgetDefinition(
       }),
     ),
   );
+  if (stored) await bumpBudgetSet(db, tenantId);
+  return stored;
 }
 
 export async function deleteBudgetItems(db: Db, tenantId: string, budgetId: string): Promise<boolean> {
@@ -138,6 +189,7 @@ export async function deleteBudgetItems(db: Db, tenantId: string, budgetId: stri
     if (error instanceof ConditionalCheckFailedException) return false;
     throw error;
   }
+  await bumpBudgetSet(db, tenantId);
   const { Items = [] } = await db.client.send(
     new QueryCommand({
       TableName: db.tableName,
@@ -196,11 +248,11 @@ export async function addSpend(
 }
 
 /**
- * Takes `amount` of a counter for a reservation. With `maxUsed`, only while used ≤ maxUsed (the
- * caller computed maxUsed = block level − amount): the engine checks and adds in one step, so
- * concurrent reservations can never take together more than the level. True when taken; false
- * when refused (or already taken by this reservation). Nothing is read back: the caller answers
- * from its snapshot, and a counter full of reservations is large.
+ * Takes `amount` of a counter for a hold (`hold.id`: one attempt of a reservation). With
+ * `maxUsed`, only while used ≤ maxUsed (the caller computed maxUsed = block level − amount): the
+ * engine checks and adds in one step, so concurrent holds can never take together more than the
+ * level. Answers the counter as it is after the hold; undefined when refused (or already taken by
+ * this hold).
  */
 export async function reserveOnCounter(
   db: Db,
@@ -208,7 +260,7 @@ export async function reserveOnCounter(
   target: CounterTarget,
   reservation: { id: string; amount: Decimal; expiresAt: number },
   maxUsed: { value: Decimal; strict: boolean } | undefined,
-): Promise<boolean> {
+): Promise<CounterRecord | undefined> {
   const identity = counterIdentity(target);
   const values: Record<string, unknown> = {
     ...identity.values,
@@ -221,8 +273,8 @@ export async function reserveOnCounter(
     condition += ` AND (attribute_not_exists(used) OR used ${maxUsed.strict ? '<' : '<='} :max)`;
     values[':max'] = number(maxUsed.value);
   }
-  return succeeded(
-    db.exactClient.send(
+  try {
+    const { Attributes } = await db.exactClient.send(
       new UpdateCommand({
         TableName: db.tableName,
         Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
@@ -230,9 +282,14 @@ export async function reserveOnCounter(
         ConditionExpression: condition,
         ExpressionAttributeNames: { '#r': `${RESERVATION_ATTRIBUTE}${reservation.id}` },
         ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
       }),
-    ),
-  );
+    );
+    return toCounter(Attributes ?? {});
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return undefined;
+    throw error;
+  }
 }
 
 /**
@@ -299,38 +356,54 @@ export async function deleteCounter(
   );
 }
 
-/** A reservation as stored: what it took from which counters, and the answer its caller got. */
+/**
+ * A reservation as stored. Its id is derived from the caller's authorization id, so the record is
+ * also the idempotency claim: the first attempt to write it owns the reservation. `hold_id` names
+ * that attempt's holds on the counters (`r_<hold id>`), so a racing retry's holds are told apart
+ * and given back.
+ */
 export interface ReservationRecord {
   id: string;
   request_id: string;
   state: 'pending' | 'reserved' | 'blocked' | 'settled' | 'released';
   created_at: string;
   expires_at: number;
+  /** The attribute suffix of the holds (records before it existed used the reservation id). */
+  hold_id?: string;
   /** Per counter, the amount taken (in the budget's unit: USD or tokens), as a decimal string. */
   holds: { budgetId: string; periodStart: string; amount: string }[];
-  answer: Record<string, unknown>;
+  /** What was reserved, and the model asked for: a retry's answer is built from them. */
+  reserved?: { cost: string; tokens: number; priced: boolean };
+  model?: string;
+  /** The answer, when it was stored (blocks; records written before answers were computed per call). */
+  answer?: Record<string, unknown>;
 }
 
-/** Claims the caller's idempotency key for a reservation id; false when it was claimed already. */
-export async function claimAuthorization(
+export const holdIdOf = (record: ReservationRecord) => record.hold_id ?? record.id;
+
+const reservationItem = (tenantId: string, record: ReservationRecord) => ({
+  ...keys.reservation(tenantId, record.id),
+  entity: 'reservation',
+  record,
+  // Kept a day past the reservation: a retry arriving later than that is a new call.
+  expires_at_epoch: Math.ceil(record.expires_at / 1000) + 86_400,
+});
+
+/**
+ * Writes a new reservation record, which claims its authorization id: false when a live record
+ * holds it already. A record past its keeping that TTL has not removed yet is free again.
+ */
+export async function claimReservation(
   db: Db,
   tenantId: string,
-  requestId: string,
-  reservationId: string,
-  expiresAt: number,
+  record: ReservationRecord,
   nowMs: number,
 ): Promise<boolean> {
   return succeeded(
     db.client.send(
       new PutCommand({
         TableName: db.tableName,
-        Item: {
-          ...keys.authorization(tenantId, requestId),
-          rsv: reservationId,
-          // The key is kept a day past the reservation: a retry arriving later than that is a new call.
-          expires_at_epoch: Math.ceil(expiresAt / 1000) + 86_400,
-        },
-        // A key past its expiry that TTL has not removed yet is free again.
+        Item: reservationItem(tenantId, record),
         ConditionExpression: 'attribute_not_exists(pk) OR expires_at_epoch < :now',
         ExpressionAttributeValues: { ':now': Math.floor(nowMs / 1000) },
       }),
@@ -338,56 +411,46 @@ export async function claimAuthorization(
   );
 }
 
-/** Gives up a claimed idempotency key, only while it still names this reservation. */
-export async function unclaimAuthorization(
+/** Replaces a record this call claimed (its plan changed), only while it still holds `holdId`. */
+export async function replaceReservation(
   db: Db,
   tenantId: string,
-  requestId: string,
+  record: ReservationRecord,
+  holdId: string,
+): Promise<boolean> {
+  return succeeded(
+    db.client.send(
+      new PutCommand({
+        TableName: db.tableName,
+        Item: reservationItem(tenantId, record),
+        ConditionExpression: '#rec.hold_id = :hold',
+        ExpressionAttributeNames: { '#rec': 'record' },
+        ExpressionAttributeValues: { ':hold': holdId },
+      }),
+    ),
+  );
+}
+
+/** Gives up a claimed reservation id (nothing was reserved), only while it holds `holdId`. */
+export async function unclaimReservation(
+  db: Db,
+  tenantId: string,
   reservationId: string,
+  holdId: string,
 ): Promise<void> {
   try {
     await db.client.send(
       new DeleteCommand({
         TableName: db.tableName,
-        Key: keys.authorization(tenantId, requestId),
-        ConditionExpression: 'rsv = :rsv',
-        ExpressionAttributeValues: { ':rsv': reservationId },
+        Key: keys.reservation(tenantId, reservationId),
+        ConditionExpression: '#rec.hold_id = :hold',
+        ExpressionAttributeNames: { '#rec': 'record' },
+        ExpressionAttributeValues: { ':hold': holdId },
       }),
     );
   } catch (error) {
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
   }
-}
-
-export async function getAuthorization(
-  db: Db,
-  tenantId: string,
-  requestId: string,
-  nowMs: number,
-): Promise<string | undefined> {
-  const { Item } = await db.client.send(
-    new GetCommand({
-      TableName: db.tableName,
-      Key: keys.authorization(tenantId, requestId),
-      ConsistentRead: true,
-    }),
-  );
-  if (!Item || (Item.expires_at_epoch as number) < Math.floor(nowMs / 1000)) return undefined;
-  return Item.rsv as string;
-}
-
-export async function putReservation(db: Db, tenantId: string, record: ReservationRecord): Promise<void> {
-  await db.client.send(
-    new PutCommand({
-      TableName: db.tableName,
-      Item: {
-        ...keys.reservation(tenantId, record.id),
-        entity: 'reservation',
-        record,
-        expires_at_epoch: Math.ceil(record.expires_at / 1000) + 86_400,
-      },
-    }),
-  );
 }
 
 export async function getReservation(

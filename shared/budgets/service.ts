@@ -5,7 +5,8 @@ import type { Db } from '../db/client.js';
 import { keys } from '../db/keys.js';
 import { decodeCursor, encodeCursor, type Page, type PageRequest } from '../db/pagination.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors/errors.js';
-import { newId } from '../ids.js';
+import { ExpiringCache } from '../expiring-cache.js';
+import { hashedId, newId } from '../ids.js';
 import { flushOutbox, recordNotice } from '../kpis/notices.js';
 import { type Decimal, parseDecimal, toDecimalString, ZERO } from '../money/money.js';
 import type { Logger } from '../observability/logger.js';
@@ -33,22 +34,23 @@ import {
   type BudgetPartition,
   type CounterRecord,
   type CounterTarget,
-  claimAuthorization,
+  claimReservation,
   deleteBudgetItems,
   deleteCounter,
-  getAuthorization,
   getReservation,
+  holdIdOf,
   loadBudgetPartition,
   markBatchApplied,
   markFired,
   moveReservation,
   moveReservationReturning,
   putBudgetDefinition,
-  putReservation,
   type ReservationRecord,
+  readCounters,
   releaseOnCounter,
+  replaceReservation,
   reserveOnCounter,
-  unclaimAuthorization,
+  unclaimReservation,
 } from './repository.js';
 import type {
   AuthorizeRequest,
@@ -108,6 +110,121 @@ function targetOf(definition: BudgetDefinition, at: Date): CounterTarget {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * How long an instance keeps a tenant's budget definitions without reading them whole again.
+ * Enforcement reads the set's revision beside its counters (checks always, authorizations once
+ * per DEFINITIONS_TRUSTED_MS) and starts over on a change, so this bounds only the case of a
+ * process that stopped between storing a definition and raising the revision.
+ */
+const DEFINITIONS_CACHE_MS = 60_000;
+
+/**
+ * How long an authorization trusts definitions confirmed current without reading the revision
+ * again: a change made through another instance applies to this one's authorizations within this
+ * long (at once to checks, and on the instance that made it).
+ */
+export const DEFINITIONS_TRUSTED_MS = 1_000;
+
+/** A tenant's budget definitions as one instance last read them. */
+interface KeptBudgets {
+  revision: number;
+  definitions: BudgetDefinition[];
+  /** When the revision was last read and found to be this one. */
+  checkedAt: number;
+  /** The counters read since, by budget and period start: the previous periods' feed `resolved`. */
+  counters: BudgetPartition['counters'];
+}
+
+const byId = (a: BudgetDefinition, b: BudgetDefinition) => (a.id < b.id ? -1 : 1);
+const matchingOf = (definitions: BudgetDefinition[], subject: Subject) =>
+  definitions.filter((definition) => matches(definition.scope, subject)).sort(byId);
+
+/** The counters a decision about a budget reads: its current period's and its previous one's. */
+function periodTargets(definition: BudgetDefinition, at: Date) {
+  const { current, previous } = windowsOf(definition, at);
+  return [
+    { budgetId: definition.id, periodStart: current.start.toISOString() },
+    { budgetId: definition.id, periodStart: previous.start.toISOString() },
+  ];
+}
+
+/**
+ * What a counter has used: spent plus the live holds. Holds of `reservationId` other than
+ * `keptHold` are left out: they belong to racing retries of the same call, which give them back.
+ */
+function usedOf(
+  counter: CounterRecord | undefined,
+  nowMs: number,
+  reservationId?: string,
+  keptHold?: string,
+): Decimal {
+  if (!counter) return ZERO;
+  const twin = `${reservationId}~`;
+  let used = counter.spent;
+  for (const hold of counter.reservations) {
+    if (hold.expiresAt <= nowMs) continue;
+    if (reservationId && hold.id.startsWith(twin) && hold.id !== keptHold) continue;
+    used = used.plus(hold.amount);
+  }
+  return used;
+}
+
+/** One budget's part in an authorization's answer. */
+interface AnsweredBudget {
+  definition: BudgetDefinition;
+  counters: Map<string, CounterRecord> | undefined;
+  used: Decimal;
+  /** What the call would add, for a refused call (an admitted one's `used` includes it). */
+  estimate: Decimal;
+  refused?: boolean;
+}
+
+/**
+ * The answer to an authorization: admitted, with the reservation, or a block. Used for the call
+ * itself (from the counters its holds answered) and for a retry (from the counters as they are).
+ */
+function authorizationAnswer(input: {
+  at: Date;
+  model: string;
+  reservation: { id: string; expiresAt: number; reserved: { cost: string; tokens: number; priced: boolean } };
+  budgets: AnsweredBudget[];
+  admitted: boolean;
+}): AuthorizeResult {
+  const { at, model, reservation, admitted } = input;
+  let downgrade: string | undefined;
+  const least = { usd: undefined as Decimal | undefined, tokens: undefined as Decimal | undefined };
+  const entries = input.budgets.map(({ definition, counters, used, estimate, refused }) => {
+    const outcome = decideBudget(definition, used, admitted ? ZERO : estimate, model, { admitted });
+    if (outcome.model && !downgrade) downgrade = outcome.model;
+    const unit = unitOf(definition);
+    const remaining = atLeastZero(limitOf(definition).minus(used));
+    const shown = least[unit];
+    if (!shown || remaining.lessThan(shown)) least[unit] = remaining;
+    return {
+      id: definition.id,
+      name: definition.name,
+      state: statusOf(definition, counters, at).state,
+      decision: refused ? ('block' as Decision) : outcome.decision,
+      remaining: formatAmount(unit, remaining),
+    };
+  });
+  const decision = admitted ? strictest(entries.map((entry) => entry.decision)) : 'block';
+  return {
+    decision,
+    model: downgrade && decision !== 'block' && decision !== 'allow' ? downgrade : model,
+    reservation_id: admitted ? reservation.id : null,
+    reserved: admitted
+      ? reservation.reserved
+      : { cost: formatAmount('usd', ZERO) as string, tokens: 0, priced: reservation.reserved.priced },
+    remaining: {
+      cost: least.usd ? (formatAmount('usd', least.usd) as string) : null,
+      tokens: least.tokens ? (formatAmount('tokens', least.tokens) as number) : null,
+    },
+    expires_at: admitted ? new Date(reservation.expiresAt).toISOString() : null,
+    budgets: entries,
+  };
+}
+
 export interface BudgetServiceOptions {
   now?: () => Date;
   logger?: Logger;
@@ -120,6 +237,63 @@ export function createBudgetService(
   options: BudgetServiceOptions = {},
 ) {
   const now = options.now ?? (() => new Date());
+  /** Per tenant, the budget definitions as this instance last read them. */
+  const definitionsCache = new ExpiringCache<KeptBudgets>(DEFINITIONS_CACHE_MS, 1_000);
+
+  /** The whole partition, read once; its definitions are kept for the next enforcement requests. */
+  async function loadPartition(tenantId: string): Promise<BudgetPartition> {
+    const readAt = now().getTime();
+    const partition = await loadBudgetPartition(db, tenantId);
+    definitionsCache.set(
+      tenantId,
+      {
+        revision: partition.revision,
+        definitions: partition.definitions,
+        checkedAt: readAt,
+        counters: partition.counters,
+      },
+      readAt,
+    );
+    return partition;
+  }
+
+  /** Reads counters with the set's revision; answers undefined when the kept definitions are stale. */
+  async function readKeptCounters(
+    tenantId: string,
+    kept: KeptBudgets,
+    targets: { budgetId: string; periodStart: string }[],
+  ) {
+    const readAt = now().getTime();
+    const snapshot = await readCounters(db, tenantId, targets);
+    if (snapshot.revision !== kept.revision) return undefined;
+    kept.checkedAt = Math.max(kept.checkedAt, readAt);
+    for (const [budgetId, perBudget] of snapshot.counters) {
+      const keptPerBudget = kept.counters.get(budgetId) ?? new Map<string, CounterRecord>();
+      for (const [periodStart, counter] of perBudget) keptPerBudget.set(periodStart, counter);
+      kept.counters.set(budgetId, keptPerBudget);
+    }
+    return snapshot.counters;
+  }
+
+  /**
+   * The budgets that match `subject` and their counters (current and previous periods). With the
+   * definitions kept, that is one BatchGetItem of the counters and the set's revision; a revision
+   * that moved (a budget changed) means reading the partition whole.
+   */
+  async function viewFor(tenantId: string, subject: Subject, at: Date) {
+    const kept = definitionsCache.get(tenantId, at.getTime());
+    if (kept) {
+      const matching = matchingOf(kept.definitions, subject);
+      const counters = await readKeptCounters(
+        tenantId,
+        kept,
+        matching.flatMap((definition) => periodTargets(definition, at)),
+      );
+      if (counters) return { matching, counters };
+    }
+    const partition = await loadPartition(tenantId);
+    return { matching: matchingOf(partition.definitions, subject), counters: partition.counters };
+  }
 
   function toBudget(definition: BudgetDefinition, partition: BudgetPartition, at: Date): Budget {
     const { revision: _revision, ...visible } = definition;
@@ -182,7 +356,7 @@ export function createBudgetService(
   async function releaseHolds(tenantId: string, record: ReservationRecord): Promise<void> {
     await Promise.all(
       record.holds.map((hold) =>
-        releaseOnCounter(db, tenantId, hold, { id: record.id, amount: parseDecimal(hold.amount) }),
+        releaseOnCounter(db, tenantId, hold, { id: holdIdOf(record), amount: parseDecimal(hold.amount) }),
       ),
     );
   }
@@ -256,37 +430,48 @@ export function createBudgetService(
     return updated;
   }
 
+  /**
+   * A retry's answer, from the record of the first call with its id: a block as it was answered;
+   * a reservation with the same id, amounts and expiry, and the budgets' figures as they are now.
+   */
   async function answerOfReservation(tenantId: string, reservationId: string): Promise<AuthorizeResult> {
-    // The first call may still be writing: wait for its record and, while it says reserved, for
-    // every hold to be visible (or for it to turn into a block).
+    // The first call may still be taking its holds: wait until every one is visible (or it
+    // turned into a block).
     for (let attempt = 0; ; attempt++) {
       const record = await getReservation(db, tenantId, reservationId);
-      if (record && record.state !== 'reserved') return record.answer as AuthorizeResult;
-      if (record) {
-        const partition = await loadBudgetPartition(db, tenantId);
-        const held = record.holds.every((hold) =>
-          partition.counters
-            .get(hold.budgetId)
-            ?.get(hold.periodStart)
-            ?.reservations.some((r) => r.id === reservationId),
+      if (!record) {
+        throw new ConflictError(
+          'The first authorization with this id failed before it reserved anything; retry.',
+          'CONFLICT',
         );
-        const over = now().getTime() >= record.expires_at;
-        if (held || over) return record.answer as AuthorizeResult;
-        const abandoned = now().getTime() - Date.parse(record.created_at) > 5_000;
-        if (abandoned) {
-          // The first call stopped between its writes: what it took goes back, and it is a block.
-          const answer = {
-            ...(record.answer as AuthorizeResult),
-            decision: 'block' as Decision,
-            reservation_id: null,
-            expires_at: null,
-          };
-          if (await moveReservation(db, tenantId, reservationId, ['reserved'], 'blocked', answer)) {
-            await releaseHolds(tenantId, record);
-            return answer;
-          }
-          continue;
+      }
+      if (record.state === 'blocked' && record.answer) return record.answer as AuthorizeResult;
+      const partition = await loadBudgetPartition(db, tenantId);
+      const at = now();
+      const held = record.holds.every((hold) =>
+        partition.counters
+          .get(hold.budgetId)
+          ?.get(hold.periodStart)
+          ?.reservations.some((r) => r.id === holdIdOf(record)),
+      );
+      const over = at.getTime() >= record.expires_at;
+      if (record.state !== 'reserved' || held || over) {
+        return (record.answer as AuthorizeResult | undefined) ?? answerFromRecord(record, partition, at);
+      }
+      const abandoned = at.getTime() - Date.parse(record.created_at) > 5_000;
+      if (abandoned) {
+        // The first call stopped between its writes: what it took goes back, and it is a block.
+        const answer = {
+          ...((record.answer as AuthorizeResult | undefined) ?? answerFromRecord(record, partition, at)),
+          decision: 'block' as Decision,
+          reservation_id: null,
+          expires_at: null,
+        };
+        if (await moveReservation(db, tenantId, reservationId, ['reserved'], 'blocked', answer)) {
+          await releaseHolds(tenantId, record);
+          return answer;
         }
+        continue;
       }
       if (attempt > 100)
         throw new ConflictError(
@@ -295,6 +480,38 @@ export function createBudgetService(
         );
       await sleep(20);
     }
+  }
+
+  /** An admitted reservation's answer, with the budgets it holds as they are at `at`. */
+  function answerFromRecord(
+    record: ReservationRecord,
+    partition: BudgetPartition,
+    at: Date,
+  ): AuthorizeResult {
+    const budgets: AnsweredBudget[] = [];
+    for (const hold of record.holds) {
+      const definition = partition.definitions.find((d) => d.id === hold.budgetId);
+      if (!definition) continue; // deleted since
+      const counters = partition.counters.get(definition.id);
+      const used = usedOf(
+        counters?.get(targetOf(definition, at).periodStart),
+        at.getTime(),
+        record.id,
+        holdIdOf(record),
+      );
+      budgets.push({ definition, counters, used, estimate: ZERO });
+    }
+    return authorizationAnswer({
+      at,
+      model: record.model ?? '',
+      reservation: {
+        id: record.id,
+        expiresAt: record.expires_at,
+        reserved: record.reserved ?? { cost: formatAmount('usd', ZERO) as string, tokens: 0, priced: false },
+      },
+      budgets,
+      admitted: true,
+    });
   }
 
   return {
@@ -323,6 +540,7 @@ export function createBudgetService(
         updated_at: at.toISOString(),
       };
       await putBudgetDefinition(db, tenantId, definition);
+      definitionsCache.delete(tenantId);
       return toBudget(definition, partition, at);
     },
 
@@ -461,6 +679,7 @@ export function createBudgetService(
               : new Date(Date.parse(definition.updated_at) + 1).toISOString(),
         };
         if (!(await putBudgetDefinition(db, tenantId, next, definition.updated_at))) continue;
+        definitionsCache.delete(tenantId);
         const partition = await loadBudgetPartition(db, tenantId);
         if (limitChanged) await evaluate(tenantId, [next], partition.counters, at, true);
         const fresh = await loadBudgetPartition(db, tenantId);
@@ -470,6 +689,7 @@ export function createBudgetService(
     },
 
     async remove(tenantId: string, budgetId: string): Promise<void> {
+      definitionsCache.delete(tenantId);
       if (!(await deleteBudgetItems(db, tenantId, budgetId))) {
         throw new NotFoundError(`No budget ${budgetId}.`, 'BUDGET_NOT_FOUND');
       }
@@ -499,8 +719,9 @@ export function createBudgetService(
     },
 
     /**
-     * The decision for one call, from one consistent read of the tenant's budgets (definitions
-     * and counters together): every usage event acknowledged before the call is in the counters.
+     * The decision for one call, from consistent reads of the matching budgets' counters: every
+     * usage event acknowledged before the call is in them. The definitions are this instance's
+     * copy, checked against the set's revision in the same read.
      */
     async check(tenantId: string, request: CheckRequest): Promise<CheckResult> {
       const at = now();
@@ -510,8 +731,8 @@ export function createBudgetService(
         provider: request.provider,
       };
       const estimateTokens = request.estimated_tokens ?? 0;
-      const [partition, price] = await Promise.all([
-        loadBudgetPartition(db, tenantId),
+      const [view, price] = await Promise.all([
+        viewFor(tenantId, subject, at),
         estimateTokens > 0
           ? priceOf(tenantId, request.provider, request.model, at)
           : Promise.resolve(undefined),
@@ -521,8 +742,8 @@ export function createBudgetService(
         : ZERO;
       const budgets: CheckResult['budgets'] = [];
       let model = request.model;
-      for (const definition of partition.definitions.filter((d) => matches(d.scope, subject))) {
-        const counters = partition.counters.get(definition.id);
+      for (const definition of view.matching) {
+        const counters = view.counters.get(definition.id);
         const { current } = windowsOf(definition, at);
         const counter = counters?.get(current.start.toISOString());
         const used = (counter?.spent ?? ZERO).plus(liveReserved(counter, at.getTime()));
@@ -551,7 +772,13 @@ export function createBudgetService(
      * Reserves the worst case of a call against every matching budget. For budgets that block, the
      * engine admits a hold only while used ≤ block level − amount, so however many calls race the
      * holds never take a blocking budget past its level; if one refuses, the holds already taken
-     * are given back and the answer is block. Idempotent on the caller's `id`.
+     * are given back and the answer is block. Idempotent on the caller's `id`: the reservation's id
+     * derives from it, and the first call to write the reservation's record owns it.
+     *
+     * With the tenant's definitions kept by this instance, an admitted call is one round of
+     * requests in parallel: the record (the claim), one conditional UpdateItem per budget (its
+     * hold, answering the counter), and a BatchGetItem of the definitions' revision and the
+     * previous periods' counters. A changed revision, a refusal or a retry take slower paths.
      */
     async authorize(tenantId: string, request: AuthorizeRequest): Promise<AuthorizeResult> {
       const at = now();
@@ -561,31 +788,12 @@ export function createBudgetService(
         model: request.model,
         provider: request.provider,
       };
-      const reservationId = newId('rsv', nowMs);
+      const reservationId = hashedId('rsv', request.id);
       const expiresAt = nowMs + request.ttl_seconds * 1000;
-      // The caller's id is claimed beside the reads (one conditional Put, no read first): a replay
-      // is known before anything is reserved, and a first call loses no round trip to it.
-      const [claim, loaded, priceLookup] = await Promise.allSettled([
-        claimAuthorization(db, tenantId, request.id, reservationId, expiresAt, nowMs),
-        loadBudgetPartition(db, tenantId),
+      const price =
         request.estimated_cost === undefined
-          ? priceOf(tenantId, request.provider, request.model, at)
-          : Promise.resolve(undefined),
-      ]);
-      if (claim.status === 'rejected') throw claim.reason;
-      if (!claim.value) {
-        const winner = await getAuthorization(db, tenantId, request.id, nowMs);
-        if (!winner) throw new ConflictError('The authorization id is taken.', 'CONFLICT');
-        return answerOfReservation(tenantId, winner);
-      }
-      if (loaded.status === 'rejected' || priceLookup.status === 'rejected') {
-        // Nothing was reserved: the id is given up, so a retry starts afresh.
-        await unclaimAuthorization(db, tenantId, request.id, reservationId);
-        throw loaded.status === 'rejected' ? loaded.reason : (priceLookup as PromiseRejectedResult).reason;
-      }
-      const partition = loaded.value;
-      const price = priceLookup.value;
-
+          ? await priceOf(tenantId, request.provider, request.model, at)
+          : undefined;
       const tokens = request.estimated_input_tokens + (request.max_output_tokens ?? 0);
       const priced = request.estimated_cost !== undefined || price !== undefined;
       const cost =
@@ -602,144 +810,185 @@ export function createBudgetService(
                 'standard',
               ).cost
             : ZERO;
-      const matching = partition.definitions
-        .filter((d) => matches(d.scope, subject))
-        .sort((a, b) => (a.id < b.id ? -1 : 1));
-      const holds = matching.map((definition) => {
-        const amount = unitOf(definition) === 'usd' ? cost : parseDecimal(String(tokens));
-        const level = blockLevel(definition);
-        return {
-          definition,
-          target: targetOf(definition, at),
-          amount,
-          maxUsed: level === undefined ? undefined : { value: level.minus(amount), strict: amount.isZero() },
-        };
-      });
-
-      const budgetsAnswer = (
-        usedOf: (definition: BudgetDefinition) => Decimal,
-        estimateOf: (definition: BudgetDefinition) => Decimal,
-        admitted: boolean,
-      ) =>
-        holds.map(({ definition }) => {
-          const used = usedOf(definition);
-          const outcome = decideBudget(definition, used, estimateOf(definition), request.model, { admitted });
-          const unit = unitOf(definition);
-          const remaining = atLeastZero(limitOf(definition).minus(used));
+      const reserved = { cost: formatAmount('usd', cost) as string, tokens, priced };
+      const planOf = (definitions: BudgetDefinition[]) =>
+        matchingOf(definitions, subject).map((definition) => {
+          const amount = unitOf(definition) === 'usd' ? cost : parseDecimal(String(tokens));
+          const level = blockLevel(definition);
           return {
-            entry: {
-              id: definition.id,
-              name: definition.name,
-              state: statusOf(definition, partition.counters.get(definition.id), at).state,
-              decision: outcome.decision,
-              remaining: formatAmount(unit, remaining),
-            },
-            unit,
-            remaining,
-            model: outcome.model,
+            definition,
+            target: targetOf(definition, at),
+            amount,
+            maxUsed:
+              level === undefined ? undefined : { value: level.minus(amount), strict: amount.isZero() },
           };
         });
-      const usedBefore = (definition: BudgetDefinition) => {
-        const counter = partition.counters.get(definition.id)?.get(targetOf(definition, at).periodStart);
-        return (counter?.spent ?? ZERO).plus(liveReserved(counter, nowMs));
-      };
-      const amountFor = (definition: BudgetDefinition) =>
-        holds.find((h) => h.definition.id === definition.id)?.amount ?? ZERO;
-      const summarize = (
-        decision: Decision,
-        perBudget: ReturnType<typeof budgetsAnswer>,
-        reserved: boolean,
-      ): AuthorizeResult => {
-        const least = (unit: 'usd' | 'tokens') => {
-          const values = perBudget.filter((b) => b.unit === unit).map((b) => b.remaining);
-          if (values.length === 0) return null;
-          return formatAmount(
-            unit,
-            values.reduce((a, b) => (a.lessThan(b) ? a : b)),
-          );
-        };
-        const downgrade = perBudget.find((b) => b.model)?.model;
-        return {
-          decision,
-          model: downgrade && decision !== 'block' && decision !== 'allow' ? downgrade : request.model,
-          reservation_id: reserved ? reservationId : null,
-          reserved: reserved
-            ? { cost: formatAmount('usd', cost) as string, tokens, priced }
-            : { cost: formatAmount('usd', ZERO) as string, tokens: 0, priced },
-          remaining: { cost: least('usd') as string | null, tokens: least('tokens') as number | null },
-          expires_at: reserved ? new Date(expiresAt).toISOString() : null,
-          budgets: perBudget.map((b) => b.entry),
-        };
-      };
-
-      // Optimistic answer from the snapshot plus this hold; replays return what is stored.
-      const admittedView = budgetsAnswer(
-        (d) => usedBefore(d).plus(amountFor(d)),
-        () => ZERO,
-        true,
-      );
-      const admittedAnswer = summarize(
-        strictest(admittedView.map((b) => b.entry.decision)),
-        admittedView,
-        true,
-      );
-      const record: ReservationRecord = {
+      type Plan = ReturnType<typeof planOf>;
+      // Each attempt's holds carry an id of their own, prefixed by the reservation's: a racing
+      // retry's holds are recognised, and only this attempt's are ever given back by it.
+      const newHoldId = () => `${reservationId}~${newId('rsv', nowMs).slice(4)}`;
+      const recordOf = (holdId: string, plan: Plan): ReservationRecord => ({
         id: reservationId,
         request_id: request.id,
         state: 'reserved',
         created_at: at.toISOString(),
         expires_at: expiresAt,
-        holds: holds.map((hold) => ({
+        hold_id: holdId,
+        holds: plan.map((hold) => ({
           budgetId: hold.definition.id,
           periodStart: hold.target.periodStart,
           amount: toDecimalString(hold.amount),
         })),
-        answer: admittedAnswer,
-      };
-      const take = (hold: (typeof holds)[number]) =>
+        reserved,
+        model: request.model,
+      });
+      const take = (holdId: string, hold: Plan[number]) =>
         reserveOnCounter(
           db,
           tenantId,
           hold.target,
-          { id: reservationId, amount: hold.amount, expiresAt },
+          { id: holdId, amount: hold.amount, expiresAt },
           hold.maxUsed,
         );
-
-      const writes = await Promise.allSettled([putReservation(db, tenantId, record), ...holds.map(take)]);
-      const taken = writes.slice(1).map((write) => write.status === 'fulfilled' && write.value === true);
-      const giveBack = () =>
+      const giveBack = (holdId: string, plan: Plan, taken: (CounterRecord | undefined)[]) =>
         Promise.all(
-          holds.map((hold, index) =>
+          plan.map((hold, index) =>
             taken[index]
-              ? releaseOnCounter(db, tenantId, hold.target, { id: reservationId, amount: hold.amount })
+              ? releaseOnCounter(db, tenantId, hold.target, { id: holdId, amount: hold.amount })
               : Promise.resolve(false),
           ),
         );
-      const failed = writes.find((write) => write.status === 'rejected');
-      if (failed) {
+      const settledValues = <T>(results: PromiseSettledResult<T>[]) =>
+        results.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
+      const firstFailure = (results: PromiseSettledResult<unknown>[]) =>
+        results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+
+      const cached = definitionsCache.get(tenantId, nowMs);
+      let partition = cached ? undefined : await loadPartition(tenantId);
+      const kept = definitionsCache.get(tenantId, nowMs) as KeptBudgets;
+      let plan = planOf(kept.definitions);
+      let holdId = newHoldId();
+      // Definitions confirmed current less than DEFINITIONS_TRUSTED_MS ago are used as they are;
+      // older ones are confirmed by reading the revision beside the holds.
+      const confirm = cached !== undefined && nowMs - kept.checkedAt >= DEFINITIONS_TRUSTED_MS;
+      const [claim, snapshot, ...holdResults] = await Promise.allSettled([
+        claimReservation(db, tenantId, recordOf(holdId, plan), nowMs),
+        confirm
+          ? readKeptCounters(
+              tenantId,
+              kept,
+              plan.map((hold) => periodTargets(hold.definition, at)[1] as CounterTarget),
+            ).then((counters) => ({ stale: counters === undefined }))
+          : Promise.resolve({ stale: false }),
+        ...plan.map((hold) => take(holdId, hold)),
+      ]);
+      let taken = settledValues(holdResults);
+      const failure = firstFailure([claim, snapshot, ...holdResults]);
+      if (failure) {
         // The store failed part-way: what was taken goes back and the id is given up for a retry.
-        await giveBack();
-        await unclaimAuthorization(db, tenantId, request.id, reservationId);
-        throw failed.reason;
+        await giveBack(holdId, plan, taken);
+        if (claim.status === 'fulfilled' && claim.value)
+          await unclaimReservation(db, tenantId, reservationId, holdId);
+        throw failure.reason;
+      }
+      if (claim.status === 'fulfilled' && !claim.value) {
+        // A retry (or a twin racing in): the first call owns the reservation.
+        await giveBack(holdId, plan, taken);
+        return answerOfReservation(tenantId, reservationId);
+      }
+      // The previous periods' counters (for the `resolved` state) as this instance last read them.
+      let previousCounters = partition?.counters ?? kept.counters;
+      if (snapshot.status === 'fulfilled' && snapshot.value.stale) {
+        // A budget changed since this instance read the definitions: start over from a fresh read,
+        // under the same claim.
+        await giveBack(holdId, plan, taken);
+        partition = await loadPartition(tenantId);
+        previousCounters = partition.counters;
+        const staleHoldId = holdId;
+        holdId = newHoldId();
+        plan = planOf(partition.definitions);
+        if (!(await replaceReservation(db, tenantId, recordOf(holdId, plan), staleHoldId))) {
+          return answerOfReservation(tenantId, reservationId);
+        }
+        const retaken = await Promise.allSettled(plan.map((hold) => take(holdId, hold)));
+        taken = settledValues(retaken);
+        const retakeFailure = firstFailure(retaken);
+        if (retakeFailure) {
+          await giveBack(holdId, plan, taken);
+          await unclaimReservation(db, tenantId, reservationId, holdId);
+          throw retakeFailure.reason;
+        }
       }
 
-      // A refusal may come from holds that expired and were not swept yet: sweep those, try once more.
-      for (const [index, hold] of holds.entries()) {
-        if (taken[index]) continue;
-        const counter = partition.counters.get(hold.definition.id)?.get(hold.target.periodStart);
-        const expired = (counter?.reservations ?? []).filter((r) => r.expiresAt <= nowMs);
-        if (expired.length === 0) continue;
-        await Promise.all(expired.map((r) => releaseOnCounter(db, tenantId, hold.target, r)));
-        taken[index] = await take(hold);
+      // A refusal may come from holds that expired and were not swept yet, or from a racing retry
+      // of this call that is giving its holds back: sweep the first, wait for the second, try again.
+      let counters: BudgetPartition['counters'] | undefined;
+      for (let round = 0; round < 25 && taken.some((counter) => !counter); round++) {
+        counters = (
+          await readCounters(
+            db,
+            tenantId,
+            plan.map((hold) => hold.target),
+          )
+        ).counters;
+        const sweeps: Promise<boolean>[] = [];
+        let twins = false;
+        for (const [index, hold] of plan.entries()) {
+          if (taken[index]) continue;
+          const counter = counters.get(hold.definition.id)?.get(hold.target.periodStart);
+          for (const other of counter?.reservations ?? []) {
+            if (other.expiresAt <= nowMs) sweeps.push(releaseOnCounter(db, tenantId, hold.target, other));
+            else if (other.id.startsWith(`${reservationId}~`) && other.id !== holdId) twins = true;
+          }
+        }
+        if (sweeps.length === 0 && !twins) break;
+        await Promise.all(sweeps);
+        if (twins) await sleep(10);
+        const again = await Promise.all(plan.map((hold, index) => taken[index] ?? take(holdId, hold)));
+        taken = again;
       }
 
-      if (taken.every(Boolean)) return admittedAnswer;
+      if (taken.every(Boolean)) {
+        const budgets = plan.map((hold, index) => {
+          const current = taken[index] as CounterRecord;
+          const perBudget = new Map(previousCounters.get(hold.definition.id) ?? []);
+          perBudget.set(current.periodStart, current);
+          return {
+            definition: hold.definition,
+            counters: perBudget,
+            used: usedOf(current, nowMs, reservationId, holdId),
+            estimate: ZERO,
+          };
+        });
+        return authorizationAnswer({
+          at,
+          model: request.model,
+          reservation: { id: reservationId, expiresAt, reserved },
+          budgets,
+          admitted: true,
+        });
+      }
 
-      await giveBack();
-      const blockedView = budgetsAnswer(usedBefore, amountFor, false).map((b, index) =>
-        !taken[index] ? { ...b, entry: { ...b.entry, decision: 'block' as Decision } } : b,
-      );
-      const blockedAnswer = summarize('block', blockedView, false);
+      await giveBack(holdId, plan, taken);
+      const seen = counters ?? new Map<string, Map<string, CounterRecord>>();
+      const blockedAnswer = authorizationAnswer({
+        at,
+        model: request.model,
+        reservation: { id: reservationId, expiresAt, reserved },
+        budgets: plan.map((hold, index) => {
+          const perBudget = new Map(previousCounters.get(hold.definition.id) ?? []);
+          const current = seen.get(hold.definition.id)?.get(hold.target.periodStart);
+          if (current) perBudget.set(current.periodStart, current);
+          return {
+            definition: hold.definition,
+            counters: perBudget,
+            used: usedOf(current, nowMs, reservationId),
+            estimate: hold.amount,
+            refused: !taken[index],
+          };
+        }),
+        admitted: false,
+      });
       await moveReservation(db, tenantId, reservationId, ['reserved'], 'blocked', blockedAnswer);
       return blockedAnswer;
     },

@@ -76,18 +76,23 @@ export const keys = {
     pk: `${tenantPartition(tenantId)}#budgets`,
     sk: `${V}#budget#${budgetId}`,
   }),
+  /**
+   * The revision of the tenant's set of budget definitions, raised by every change to one, so an
+   * instance can keep the definitions and check in the same request that they are still current.
+   * `!` sorts before `#`: a Query of the partition reads it before any definition.
+   */
+  budgetSet: (tenantId: string) => ({
+    pk: `${tenantPartition(tenantId)}#budgets`,
+    sk: `${V}#budget!set`,
+  }),
   budgetCounter: (tenantId: string, budgetId: string, periodStart: string) => ({
     pk: `${tenantPartition(tenantId)}#budgets`,
     sk: `${V}#budget#${budgetId}#period#${periodStart}`,
   }),
-  /** A reservation, by its id; and the caller's idempotency key that names it. */
+  /** A reservation, by its id (derived from the caller's authorization id, its idempotency key). */
   reservation: (tenantId: string, reservationId: string) => ({
     pk: `${tenantPartition(tenantId)}#reservations`,
     sk: `${V}#reservation#${reservationId}`,
-  }),
-  authorization: (tenantId: string, requestId: string) => ({
-    pk: `${tenantPartition(tenantId)}#reservations`,
-    sk: `${V}#authorization#${requestId}`,
   }),
   /** Marks one ingest request's usage as applied to the budget counters. */
   budgetBatch: (tenantId: string, batchId: string) => ({

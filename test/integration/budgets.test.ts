@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFINITIONS_TRUSTED_MS } from '../../shared/budgets/service.js';
 import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
 import { createUsageService } from '../../shared/usage/service.js';
 import { createTestTollgate, type TestTollgate } from '../helpers/tollgate.js';
@@ -498,6 +499,116 @@ describe('evaluation and enforcement', () => {
     const status = (await (await tollgate.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json())
       .status;
     expect(status).toMatchObject({ reserved: 1000, spent: 0 });
+  });
+
+  it('a racing retry never blocks the call it repeats, and a retry after release holds nothing', async () => {
+    const t = await tollgate.createTenant('Twins near the limit');
+    const budget = await createBudget(t.key, {
+      name: 'tight',
+      period: 'day',
+      limit: { tokens: 1000 },
+      thresholds: [100],
+      actions: { '100': { type: 'block' } },
+    });
+    const authorize = async (id: string) => {
+      const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
+        key: t.key,
+        body: { id, model: 'gpt-4o', estimated_input_tokens: 700, max_output_tokens: 0 },
+      });
+      expect(response.status).toBe(200);
+      return response.json();
+    };
+    const statusOf = async () =>
+      (await (await tollgate.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json()).status;
+    // Only one hold of 700 fits under 1000: the twins' holds must not refuse the call they repeat.
+    const answers = await Promise.all(Array.from({ length: 20 }, () => authorize('twin')));
+    expect(answers[0]).toMatchObject({ decision: 'allow', remaining: { tokens: 300 } });
+    for (const answer of answers) expect(answer).toEqual(answers[0]);
+    expect(await statusOf()).toMatchObject({ reserved: 700, remaining: 300 });
+    expect((await authorize('another')).decision).toBe('block');
+
+    const released = await tollgate.request(
+      'DELETE',
+      `/v1/enforcement/reservations/${answers[0].reservation_id}`,
+      { key: t.key },
+    );
+    expect(released.status).toBe(204);
+    expect(await statusOf()).toMatchObject({ reserved: 0, remaining: 1000 });
+    // The same id again is the same reservation, released: nothing is held anew.
+    const retried = await authorize('twin');
+    expect(retried.reservation_id).toBe(answers[0].reservation_id);
+    expect(retried.expires_at).toBe(answers[0].expires_at);
+    expect(await statusOf()).toMatchObject({ reserved: 0, remaining: 1000 });
+  });
+
+  it('a budget changed through one instance: checks on another see it at once, authorizations within a second', async () => {
+    const other = await createTestTollgate({ store: tollgate.store, now });
+    try {
+      const t = await tollgate.createTenant('Two instances');
+      const budget = await createBudget(t.key, {
+        name: 'tokens',
+        period: 'day',
+        limit: { tokens: 10_000 },
+        thresholds: [100],
+        actions: { '100': { type: 'block' } },
+      });
+      const authorizeOn = async (instance: TestTollgate, id: string, tokens: number) =>
+        (
+          await instance.request('POST', '/v1/enforcement/authorize', {
+            key: t.key,
+            body: { id, model: 'gpt-4o', estimated_input_tokens: tokens, max_output_tokens: 0 },
+          })
+        ).json();
+      const checkOn = async (instance: TestTollgate, scope: Record<string, string> = {}) =>
+        (
+          await instance.request('POST', '/v1/enforcement/check', {
+            key: t.key,
+            body: { model: 'gpt-4o', dimensions: scope, estimated_tokens: 1 },
+          })
+        ).json();
+      // The other instance reads the definitions and keeps them.
+      expect((await authorizeOn(other, 'a', 3000)).decision).toBe('allow');
+
+      const lowered = await tollgate.request('PATCH', `/v1/budgets/${budget.id}`, {
+        key: t.key,
+        body: { limit: { tokens: 5000 } },
+      });
+      expect(lowered.status).toBe(200);
+      // Within the second its definitions were confirmed in, an authorization there uses them.
+      expect((await authorizeOn(other, 'b', 3000)).decision).toBe('allow');
+      clockOffsetMs = DEFINITIONS_TRUSTED_MS + 1;
+      try {
+        // Past it, the revision is read again: 6000 held against the new level of 5000.
+        expect(await authorizeOn(other, 'c', 1)).toMatchObject({ decision: 'block', reservation_id: null });
+        // A budget created through the first instance is enforced by the other's next check.
+        await createBudget(t.key, {
+          name: 'search',
+          scope: { feature: 'search' },
+          period: 'day',
+          limit: { tokens: 1 },
+          thresholds: [100],
+          actions: { '100': { type: 'block' } },
+        });
+        await ingest(t.key, [
+          { usage: { input_tokens: 5, output_tokens: 0 }, dimensions: { feature: 'search' } },
+        ]);
+        const searchCheck = await checkOn(other, { feature: 'search' });
+        expect(searchCheck.budgets.map((b: { name: string }) => b.name).sort()).toEqual(['search', 'tokens']);
+        expect(searchCheck.decision).toBe('block');
+        // And deleting it lifts it there at once, too.
+        const searchId = searchCheck.budgets.find((b: { name: string }) => b.name === 'search').id;
+        expect((await tollgate.request('DELETE', `/v1/budgets/${searchId}`, { key: t.key })).status).toBe(
+          204,
+        );
+        expect(
+          (await checkOn(other, { feature: 'search' })).budgets.map((b: { name: string }) => b.name),
+        ).toEqual(['tokens']);
+      } finally {
+        clockOffsetMs = 0;
+      }
+    } finally {
+      await other.cleanup();
+    }
   });
 
   it("prices a reservation with the tenant's override as soon as it is set", async () => {
