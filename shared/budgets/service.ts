@@ -241,20 +241,17 @@ export function createBudgetService(
   const definitionsCache = new ExpiringCache<KeptBudgets>(DEFINITIONS_CACHE_MS, 1_000);
 
   /** The whole partition, read once; its definitions are kept for the next enforcement requests. */
-  async function loadPartition(tenantId: string): Promise<BudgetPartition> {
+  async function loadPartition(tenantId: string): Promise<{ partition: BudgetPartition; kept: KeptBudgets }> {
     const readAt = now().getTime();
     const partition = await loadBudgetPartition(db, tenantId);
-    definitionsCache.set(
-      tenantId,
-      {
-        revision: partition.revision,
-        definitions: partition.definitions,
-        checkedAt: readAt,
-        counters: partition.counters,
-      },
-      readAt,
-    );
-    return partition;
+    const kept: KeptBudgets = {
+      revision: partition.revision,
+      definitions: partition.definitions,
+      checkedAt: readAt,
+      counters: partition.counters,
+    };
+    definitionsCache.set(tenantId, kept, readAt);
+    return { partition, kept };
   }
 
   /** Reads counters with the set's revision; answers undefined when the kept definitions are stale. */
@@ -291,7 +288,7 @@ export function createBudgetService(
       );
       if (counters) return { matching, counters };
     }
-    const partition = await loadPartition(tenantId);
+    const { partition } = await loadPartition(tenantId);
     return { matching: matchingOf(partition.definitions, subject), counters: partition.counters };
   }
 
@@ -863,14 +860,14 @@ export function createBudgetService(
       const firstFailure = (results: PromiseSettledResult<unknown>[]) =>
         results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
 
-      const cached = definitionsCache.get(tenantId, nowMs);
-      let partition = cached ? undefined : await loadPartition(tenantId);
-      const kept = definitionsCache.get(tenantId, nowMs) as KeptBudgets;
-      let plan = planOf(kept.definitions);
-      let holdId = newHoldId();
       // Definitions confirmed current less than DEFINITIONS_TRUSTED_MS ago are used as they are;
       // older ones are confirmed by reading the revision beside the holds.
-      const confirm = cached !== undefined && nowMs - kept.checkedAt >= DEFINITIONS_TRUSTED_MS;
+      let partition: BudgetPartition | undefined;
+      let kept = definitionsCache.get(tenantId, nowMs);
+      const confirm = kept !== undefined && nowMs - kept.checkedAt >= DEFINITIONS_TRUSTED_MS;
+      if (!kept) ({ partition, kept } = await loadPartition(tenantId));
+      let plan = planOf(kept.definitions);
+      let holdId = newHoldId();
       const [claim, snapshot, ...holdResults] = await Promise.allSettled([
         claimReservation(db, tenantId, recordOf(holdId, plan), nowMs),
         confirm
@@ -902,7 +899,7 @@ export function createBudgetService(
         // A budget changed since this instance read the definitions: start over from a fresh read,
         // under the same claim.
         await giveBack(holdId, plan, taken);
-        partition = await loadPartition(tenantId);
+        ({ partition } = await loadPartition(tenantId));
         previousCounters = partition.counters;
         const staleHoldId = holdId;
         holdId = newHoldId();

@@ -67,9 +67,9 @@ export const keys = {
   webhookDuePartition: () => `${V}#operator#webhook-due`,
 
   /**
-   * Budgets live in a partition of their own: each definition (`v1#budget#<id>`) and the counters
-   * of its current and previous period (`v1#budget#<id>#period#<start>`), so one consistent Query
-   * reads everything an enforcement check needs.
+   * Budgets live in a partition of their own: each definition (`v1#budget#<id>`), the counters of
+   * its current and previous period (`v1#budget#<id>#period#<start>`) and the set's revision, so
+   * one consistent Query reads them all (an instance's copy of the definitions).
    */
   budgetsPartition: (tenantId: string) => `${tenantPartition(tenantId)}#budgets`,
   budget: (tenantId: string, budgetId: string) => ({

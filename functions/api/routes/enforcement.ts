@@ -14,7 +14,7 @@ const check = defineOperation({
   tags: ['Enforcement'],
   summary: 'Should this call go ahead? The strictest action among the matching budgets',
   description:
-    "One consistent read of the tenant's budgets: every usage event acknowledged before the call is counted. Decisions, from least to most strict: allow, warn, downgrade (call `model` instead), throttle, block.",
+    "Consistent reads of the matching budgets' counters: every usage event acknowledged before the call is counted, and every budget change made before it applies. Decisions, from least to most strict: allow, warn, downgrade (call `model` instead), throttle, block.",
   access: { scopes: ['ingest', 'admin'] },
   request: { body: { required: true, content: { 'application/json': { schema: CheckRequestSchema } } } },
   responses: {
@@ -28,7 +28,7 @@ const authorize = defineOperation({
   tags: ['Enforcement'],
   summary: 'Reserve the worst case of a call against every matching budget (race-free)',
   description:
-    'Idempotent on `id`. A usage event carrying the `reservation_id` settles it (the actual cost replaces the hold); unsettled reservations expire after `ttl_seconds`.',
+    'Idempotent on `id`: a retry gets the same reservation (id, amounts, expiry) and reserves nothing twice. A usage event carrying the `reservation_id` settles it (the actual cost replaces the hold); unsettled reservations expire after `ttl_seconds`.',
   access: { scopes: ['ingest', 'admin'] },
   request: { body: { required: true, content: { 'application/json': { schema: AuthorizeRequestSchema } } } },
   responses: {
