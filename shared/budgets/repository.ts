@@ -390,42 +390,32 @@ const reservationItem = (tenantId: string, record: ReservationRecord) => ({
 });
 
 /**
- * Writes a new reservation record, which claims its authorization id: false when a live record
- * holds it already. A record past its keeping that TTL has not removed yet is free again.
+ * Writes a reservation record. `{ claimAt }`: a new record, which claims its authorization id; a
+ * record past its keeping that TTL has not removed yet is free again. `{ holdId }`: replaces the
+ * record this call claimed (its plan changed), only while it still names that attempt's holds.
+ * False when the condition refused it (a live record holds the id; the record moved on).
  */
-export async function claimReservation(
+export async function writeReservation(
   db: Db,
   tenantId: string,
   record: ReservationRecord,
-  nowMs: number,
+  expected: { claimAt: number } | { holdId: string },
 ): Promise<boolean> {
   return succeeded(
     db.client.send(
       new PutCommand({
         TableName: db.tableName,
         Item: reservationItem(tenantId, record),
-        ConditionExpression: 'attribute_not_exists(pk) OR expires_at_epoch < :now',
-        ExpressionAttributeValues: { ':now': Math.floor(nowMs / 1000) },
-      }),
-    ),
-  );
-}
-
-/** Replaces a record this call claimed (its plan changed), only while it still holds `holdId`. */
-export async function replaceReservation(
-  db: Db,
-  tenantId: string,
-  record: ReservationRecord,
-  holdId: string,
-): Promise<boolean> {
-  return succeeded(
-    db.client.send(
-      new PutCommand({
-        TableName: db.tableName,
-        Item: reservationItem(tenantId, record),
-        ConditionExpression: '#rec.hold_id = :hold',
-        ExpressionAttributeNames: { '#rec': 'record' },
-        ExpressionAttributeValues: { ':hold': holdId },
+        ...('claimAt' in expected
+          ? {
+              ConditionExpression: 'attribute_not_exists(pk) OR expires_at_epoch < :now',
+              ExpressionAttributeValues: { ':now': Math.floor(expected.claimAt / 1000) },
+            }
+          : {
+              ConditionExpression: '#rec.hold_id = :hold',
+              ExpressionAttributeNames: { '#rec': 'record' },
+              ExpressionAttributeValues: { ':hold': expected.holdId },
+            }),
       }),
     ),
   );

@@ -34,7 +34,6 @@ import {
   type BudgetPartition,
   type CounterRecord,
   type CounterTarget,
-  claimReservation,
   deleteBudgetItems,
   deleteCounter,
   getReservation,
@@ -48,9 +47,9 @@ import {
   type ReservationRecord,
   readCounters,
   releaseOnCounter,
-  replaceReservation,
   reserveOnCounter,
   unclaimReservation,
+  writeReservation,
 } from './repository.js';
 import type {
   AuthorizeRequest,
@@ -869,7 +868,7 @@ export function createBudgetService(
       let plan = planOf(kept.definitions);
       let holdId = newHoldId();
       const [claim, snapshot, ...holdResults] = await Promise.allSettled([
-        claimReservation(db, tenantId, recordOf(holdId, plan), nowMs),
+        writeReservation(db, tenantId, recordOf(holdId, plan), { claimAt: nowMs }),
         confirm
           ? readKeptCounters(
               tenantId,
@@ -904,7 +903,7 @@ export function createBudgetService(
         const staleHoldId = holdId;
         holdId = newHoldId();
         plan = planOf(partition.definitions);
-        if (!(await replaceReservation(db, tenantId, recordOf(holdId, plan), staleHoldId))) {
+        if (!(await writeReservation(db, tenantId, recordOf(holdId, plan), { holdId: staleHoldId }))) {
           return answerOfReservation(tenantId, reservationId);
         }
         const retaken = await Promise.allSettled(plan.map((hold) => take(holdId, hold)));
