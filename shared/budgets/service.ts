@@ -18,7 +18,6 @@ import {
   decideBudget,
   formatAmount,
   limitOf,
-  liveReserved,
   matches,
   noticesOf,
   type Subject,
@@ -63,7 +62,10 @@ import type {
   UpdateBudget,
 } from './schema.js';
 
-/** A tenant's budgets are read whole by every check: a bound keeps that one read small. */
+/**
+ * A tenant's budgets are read whole when an instance loads their definitions (and by evaluation,
+ * the budget views and deletes): a bound keeps that read small.
+ */
 export const MAX_BUDGETS_PER_TENANT = 200;
 
 const PROVIDER_SEARCH_ORDER = ['openai', 'anthropic', 'google', 'mistral', 'bedrock', 'azure'];
@@ -742,7 +744,7 @@ export function createBudgetService(
         const counters = view.counters.get(definition.id);
         const { current } = windowsOf(definition, at);
         const counter = counters?.get(current.start.toISOString());
-        const used = (counter?.spent ?? ZERO).plus(liveReserved(counter, at.getTime()));
+        const used = usedOf(counter, at.getTime());
         const estimate = unitOf(definition) === 'usd' ? estimatedCost : parseDecimal(String(estimateTokens));
         const outcome = decideBudget(definition, used, estimate, request.model);
         const status = statusOf(definition, counters, at);

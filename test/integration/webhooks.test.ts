@@ -791,6 +791,22 @@ describe('signing secrets at rest', () => {
     if (!Item) throw new Error(`no item for ${endpointId}`);
     return Item;
   };
+  /** Rewrites an endpoint as the code before sealing stored it: a plain `secret`, no envelope, no version. */
+  const storeAsLegacy = async (
+    tollgate: TestTollgate,
+    tenantId: string,
+    endpointId: string,
+    plain: string,
+  ) => {
+    const {
+      secret_envelope: _envelope,
+      secret_version: _version,
+      ...legacy
+    } = await rawEndpoint(tollgate, tenantId, endpointId);
+    await tollgate.store.db.client.send(
+      new PutCommand({ TableName: tollgate.store.db.tableName, Item: { ...legacy, secret: plain } }),
+    );
+  };
   /** The secret's key bytes, as base64 and as hex: neither may appear in a stored item or a log line. */
   const forms = (secret: string) => {
     const bytes = Buffer.from(secret.slice('whsec_'.length), 'base64');
@@ -871,13 +887,8 @@ describe('signing secrets at rest', () => {
     const tenant = await tollgate.createTenant('Legacy');
     const hook = await receiver();
     const created = await createEndpoint(tollgate, tenant.key, { url: hook.url });
-    // The item as the code before sealing wrote it: a plain `secret`, no envelope, no version.
     const plain = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
-    const item = await rawEndpoint(tollgate, tenant.id, created.id);
-    const { secret_envelope: _envelope, secret_version: _version, ...legacy } = item;
-    await tollgate.store.db.client.send(
-      new PutCommand({ TableName: tollgate.store.db.tableName, Item: { ...legacy, secret: plain } }),
-    );
+    await storeAsLegacy(tollgate, tenant.id, created.id, plain);
 
     await publish(tollgate, busEvent(tenant.id, 'budget.exceeded.v1', {}));
     const [before] = hook.received;
@@ -906,11 +917,7 @@ describe('signing secrets at rest', () => {
     const hook = await receiver();
     const created = await createEndpoint(tollgate, tenant.key, { url: hook.url });
     const plain = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
-    const item = await rawEndpoint(tollgate, tenant.id, created.id);
-    const { secret_envelope: _envelope, secret_version: _version, ...legacy } = item;
-    await tollgate.store.db.client.send(
-      new PutCommand({ TableName: tollgate.store.db.tableName, Item: { ...legacy, secret: plain } }),
-    );
+    await storeAsLegacy(tollgate, tenant.id, created.id, plain);
     const rotated = await (
       await tollgate.request('POST', `/v1/webhook-endpoints/${created.id}/rotate-secret`, { key: tenant.key })
     ).json();
