@@ -9,7 +9,9 @@
  *
  * 1. Creates a tenant with BUDGETS budgets (a tenant-wide one that blocks, per-feature money
  *    budgets, per-customer token budgets) and some usage.
- * 2. Two rounds, each: CLIENTS concurrent clients call POST /v1/enforcement/check over real HTTP,
+ * 2. Warms up every measured operation below (300 calls each, unmeasured): a fresh process's first
+ *    calls measure its JIT and caches warming, not the latency an app sees from a running service.
+ * 3. Two rounds, each: CLIENTS concurrent clients call POST /v1/enforcement/check over real HTTP,
  *    then POST /v1/enforcement/authorize (each authorization is released afterwards, untimed, as a
  *    settling usage event would); then, from this process on the same engine and table, a
  *    consistent GetItem (check's raw round trip) and a conditional UpdateItem adding to one counter
@@ -18,7 +20,7 @@
  *      LLM call at a time; LLM calls take seconds). Latency counts from when a request was due.
  *    - saturation: each client sends its next request as soon as the last one answered; this
  *      measures the machine's capacity (requests/s), not the latency an app sees.
- * 3. Prints the figures, the engine requests per API request (counted by the engine, dynalite only;
+ * 4. Prints the figures, the engine requests per API request (counted by the engine, dynalite only;
  *    authorize with its release), and the ratios (target, paced round: each p99 ≤ 3× its raw round
  *    trip and ≤ 15 ms).
  *
@@ -260,11 +262,6 @@ const subject = (i: number) => ({
   dimensions: { feature: features[i % 4], customer: customers[i % 20] },
   model: 'gpt-4o',
 });
-// Warm up connections and code paths.
-await measure(200, CLIENTS, async (i) => {
-  await call('POST', '/v1/enforcement/check', key, subject(i));
-});
-
 type Result = Awaited<ReturnType<typeof measure>>;
 interface Round {
   check: Result;
@@ -280,70 +277,67 @@ const db = createDb({ tableName: TABLE, region: 'local', endpoint });
 const rawKey = { pk: 'bench#raw', sk: 'counter' };
 await db.client.send(new PutCommand({ TableName: db.tableName, Item: { ...rawKey, used: 0 } }));
 
+/** The measured operations; `round` keeps authorization ids unique across rounds (0: warm-up). */
 let round = 0;
+const reservations: string[] = [];
+const operations = {
+  check: async (i: number) => {
+    await call('POST', '/v1/enforcement/check', key, { ...subject(i), estimated_tokens: 500 });
+  },
+  authorize: async (i: number) => {
+    const answer = (await call('POST', '/v1/enforcement/authorize', key, {
+      id: `bench-${round}-${i}`,
+      ...subject(i),
+      estimated_input_tokens: 1200,
+      max_output_tokens: 400,
+    })) as { reservation_id: string | null };
+    if (!answer.reservation_id) throw new Error('the bench budgets should never block');
+    reservations[i] = answer.reservation_id;
+  },
+  /** Untimed, as a settling usage event would be: it keeps the held amounts from piling up. */
+  release: async (i: number) => {
+    await call('DELETE', `/v1/enforcement/reservations/${reservations[i]}`, key);
+  },
+  rawGet: async () => {
+    await db.client.send(new GetCommand({ TableName: db.tableName, Key: rawKey, ConsistentRead: true }));
+  },
+  rawUpdate: async () => {
+    await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: rawKey,
+        UpdateExpression: 'ADD used :a',
+        ConditionExpression: 'used <= :max',
+        ExpressionAttributeValues: { ':a': 1, ':max': 1e12 },
+      }),
+    );
+  },
+};
+
+// Warm up connections and code paths (JIT, caches, sockets) of every measured operation, in both
+// processes: the first few hundred calls of a fresh process measure its start, not its steady state.
+const WARM_UP = 300;
+await measure(WARM_UP, CLIENTS, operations.check);
+await measure(WARM_UP, CLIENTS, operations.authorize, { after: operations.release });
+await measure(WARM_UP, CLIENTS, operations.rawGet);
+await measure(WARM_UP, CLIENTS, operations.rawUpdate);
+
 async function runRound(intervalMs: number | undefined): Promise<Round> {
   round++;
   let before = await engineRequests();
-  const check = await measure(
-    REQUESTS,
-    CLIENTS,
-    async (i) => {
-      await call('POST', '/v1/enforcement/check', key, { ...subject(i), estimated_tokens: 500 });
-    },
-    { intervalMs },
-  );
+  const check = await measure(REQUESTS, CLIENTS, operations.check, { intervalMs });
   let after = await engineRequests();
   const checkCalls = before === undefined || after === undefined ? undefined : (after - before) / REQUESTS;
   before = after;
-  const reservations: string[] = [];
-  const authorize = await measure(
-    REQUESTS,
-    CLIENTS,
-    async (i) => {
-      const answer = (await call('POST', '/v1/enforcement/authorize', key, {
-        id: `bench-${round}-${i}`,
-        ...subject(i),
-        estimated_input_tokens: 1200,
-        max_output_tokens: 400,
-      })) as { reservation_id: string | null };
-      if (!answer.reservation_id) throw new Error('the bench budgets should never block');
-      reservations[i] = answer.reservation_id;
-    },
-    {
-      intervalMs,
-      // Untimed, as a settling usage event would be: it keeps the held amounts from piling up.
-      after: async (i) => {
-        await call('DELETE', `/v1/enforcement/reservations/${reservations[i]}`, key);
-      },
-    },
-  );
+  const authorize = await measure(REQUESTS, CLIENTS, operations.authorize, {
+    intervalMs,
+    after: operations.release,
+  });
   after = await engineRequests();
   const authorizeCalls =
     before === undefined || after === undefined ? undefined : (after - before) / REQUESTS;
-  const rawGet = await measure(
-    REQUESTS,
-    CLIENTS,
-    async () => {
-      await db.client.send(new GetCommand({ TableName: db.tableName, Key: rawKey, ConsistentRead: true }));
-    },
-    { intervalMs },
-  );
-  const rawUpdate = await measure(
-    REQUESTS,
-    CLIENTS,
-    async () => {
-      await db.client.send(
-        new UpdateCommand({
-          TableName: db.tableName,
-          Key: rawKey,
-          UpdateExpression: 'ADD used :a',
-          ConditionExpression: 'used <= :max',
-          ExpressionAttributeValues: { ':a': 1, ':max': 1e12 },
-        }),
-      );
-    },
-    { intervalMs },
-  );
+  const rawGet = await measure(REQUESTS, CLIENTS, operations.rawGet, { intervalMs });
+  const rawUpdate = await measure(REQUESTS, CLIENTS, operations.rawUpdate, { intervalMs });
   return { check, authorize, rawGet, rawUpdate, checkCalls, authorizeCalls };
 }
 
