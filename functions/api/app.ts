@@ -1,4 +1,6 @@
+import { IncomingMessage } from 'node:http';
 import { Scalar } from '@scalar/hono-api-reference';
+import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { PayloadTooLargeError } from '../../shared/errors/errors.js';
 import type { Runtime } from '../../shared/runtime.js';
@@ -32,6 +34,10 @@ export interface AppOptions {
 
 export const API_VERSION = '1.0.0';
 
+/** The node adapter (@hono/node-server) passes the socket's IncomingMessage as the env. */
+const isNodeRequest = (env: unknown) =>
+  typeof env === 'object' && env !== null && 'incoming' in env && env.incoming instanceof IncomingMessage;
+
 const PRICE_FILE_MAX_BYTES = 16 * 1024 * 1024;
 
 /** The Hono app: the same object serves Lambda (`handle(app)`) and the local runner. */
@@ -39,13 +45,27 @@ export function createApp(runtime: Runtime, options: AppOptions = {}) {
   const app = createRouter();
   app.use('*', requestContext(runtime));
   app.use('/v1/*', authenticate());
-  const limitBody = (maxSize: number) =>
-    bodyLimit({
-      maxSize,
-      onError: () => {
-        throw new PayloadTooLargeError(`The body is larger than ${maxSize} bytes.`);
-      },
-    });
+  const limitBody = (maxSize: number): MiddlewareHandler => {
+    const tooLarge = () => {
+      throw new PayloadTooLargeError(`The body is larger than ${maxSize} bytes.`);
+    };
+    // Counts a chunked body as it streams in.
+    const streamed = bodyLimit({ maxSize, onError: tooLarge });
+    return (c, next) => {
+      // A body framed by its Content-Length is judged by the header, and so is a request with
+      // neither header where HTTP/1.1 framing applies (the node server: no body, RFC 9112 §6.3).
+      // That keeps the body unread here: hono's bodyLimit opens it as a web stream, and the node
+      // adapter then reads every JSON body through that stream instead of straight off the socket
+      // (about half a millisecond of CPU per request, measured with bench:enforce). A chunked
+      // body, or one from Lambda without the header, is counted as it streams in.
+      if (c.req.header('transfer-encoding') === undefined) {
+        const length = c.req.header('content-length');
+        if (length !== undefined) return Number(length) > maxSize ? tooLarge() : next();
+        if (c.req.method === 'GET' || c.req.method === 'HEAD' || isNodeRequest(c.env)) return next();
+      }
+      return streamed(c, next);
+    };
+  };
   const requestBodyLimit = limitBody(runtime.config.maxBodyBytes);
   // A whole public price table is larger than any API request; only the operator loads one.
   const priceFileLimit = limitBody(PRICE_FILE_MAX_BYTES);

@@ -78,6 +78,42 @@ describe('local mode', () => {
     expect((await call('GET', '/v1/api-keys', reader.body.key)).status).toBe(403);
   });
 
+  it('limits request bodies over HTTP, whether they declare their length or arrive chunked', async () => {
+    tollgate ??= await startLocalProcess(dataDir);
+    const limit = 1024 * 1024; // TOLLGATE_MAX_BODY_BYTES' default
+    const post = (body: string, chunked: boolean) =>
+      fetch(`${tollgate?.url}/v1/tenants`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tollgate?.operatorKey}`, 'content-type': 'application/json' },
+        // A stream body has no length to declare, so fetch sends it chunked.
+        body: chunked
+          ? new ReadableStream({
+              start(controller) {
+                const bytes = new TextEncoder().encode(body);
+                for (let at = 0; at < bytes.length; at += 64 * 1024)
+                  controller.enqueue(bytes.subarray(at, at + 64 * 1024));
+                controller.close();
+              },
+            })
+          : body,
+        duplex: 'half',
+      } as RequestInit);
+    const small = JSON.stringify({ name: 'Chunked Co' });
+    const big = JSON.stringify({ name: 'x'.repeat(limit) });
+
+    const declaredSmall = await post(small, false);
+    expect(declaredSmall.status).toBe(201);
+    const chunkedSmall = await post(small, true);
+    expect(chunkedSmall.status).toBe(201);
+    expect(((await chunkedSmall.json()) as { name: string }).name).toBe('Chunked Co');
+
+    for (const chunked of [false, true]) {
+      const refused = await post(big, chunked);
+      expect(refused.status).toBe(413);
+      expect(await refused.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    }
+  });
+
   it('renders the interactive API reference in a browser, without internet', async () => {
     tollgate ??= await startLocalProcess(dataDir);
     browser = await chromium.launch({
