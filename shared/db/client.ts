@@ -1,5 +1,6 @@
 import { type ConsumedCapacity, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { resolveHandlersOnce } from './resolved-handlers.js';
 
 /** The table handle every repository receives: the document client and the table's name. */
 export interface Db {
@@ -40,13 +41,15 @@ export function createDb(options: DbOptions): Db {
         : {}),
     });
   const marshallOptions = { removeUndefinedValues: true, convertEmptyValues: false };
-  const client = DynamoDBDocumentClient.from(baseClient(), { marshallOptions });
+  const client = resolveHandlersOnce(DynamoDBDocumentClient.from(baseClient(), { marshallOptions }));
   // A client of its own: a document client keeps its translation options on the base client's
   // config, so two document clients over one base would share (and overwrite) them.
-  const exactClient = DynamoDBDocumentClient.from(baseClient(), {
-    marshallOptions,
-    unmarshallOptions: { wrapNumbers: (value: string) => value },
-  });
+  const exactClient = resolveHandlersOnce(
+    DynamoDBDocumentClient.from(baseClient(), {
+      marshallOptions,
+      unmarshallOptions: { wrapNumbers: (value: string) => value },
+    }),
+  );
   return { client, exactClient, tableName: options.tableName };
 }
 
