@@ -9,18 +9,17 @@
  *
  * 1. Creates a tenant with BUDGETS budgets (a tenant-wide one that blocks, per-feature money
  *    budgets, per-customer token budgets) and some usage.
- * 2. Warms up every measured operation below (300 calls each, unmeasured): a fresh process's first
- *    calls measure its JIT and caches warming, not the latency an app sees from a running service.
- * 3. Two rounds, each: CLIENTS concurrent clients call POST /v1/enforcement/check over real HTTP,
+ * 2. Two rounds, each: CLIENTS concurrent clients call POST /v1/enforcement/check over real HTTP,
  *    then POST /v1/enforcement/authorize (each authorization is released afterwards, untimed, as a
  *    settling usage event would); then, from this process on the same engine and table, a
  *    consistent GetItem (check's raw round trip) and a conditional UpdateItem adding to one counter
- *    item (authorize's). p50/p99 of each.
+ *    item (authorize's). p50/p99 of each, each measured after 300 unmeasured calls of the same
+ *    operation (warm code, caches and connections: the steady state an app meets).
  *    - paced: each client sends one request every --interval-ms (default 1000: an app guarding one
  *      LLM call at a time; LLM calls take seconds). Latency counts from when a request was due.
  *    - saturation: each client sends its next request as soon as the last one answered; this
  *      measures the machine's capacity (requests/s), not the latency an app sees.
- * 4. Prints the figures, the engine requests per API request (counted by the engine, dynalite only;
+ * 3. Prints the figures, the engine requests per API request (counted by the engine, dynalite only;
  *    authorize with its release), and the ratios (target, paced round: each p99 ≤ 3× its raw round
  *    trip and ≤ 15 ms).
  *
@@ -277,8 +276,8 @@ const db = createDb({ tableName: TABLE, region: 'local', endpoint });
 const rawKey = { pk: 'bench#raw', sk: 'counter' };
 await db.client.send(new PutCommand({ TableName: db.tableName, Item: { ...rawKey, used: 0 } }));
 
-/** The measured operations; `round` keeps authorization ids unique across rounds (0: warm-up). */
-let round = 0;
+/** The measured operations. Every authorization has an id of its own (a repeated id is a retry). */
+let authorizations = 0;
 const reservations: string[] = [];
 const operations = {
   check: async (i: number) => {
@@ -286,7 +285,7 @@ const operations = {
   },
   authorize: async (i: number) => {
     const answer = (await call('POST', '/v1/enforcement/authorize', key, {
-      id: `bench-${round}-${i}`,
+      id: `bench-${authorizations++}`,
       ...subject(i),
       estimated_input_tokens: 1200,
       max_output_tokens: 400,
@@ -314,31 +313,38 @@ const operations = {
   },
 };
 
-// Warm up connections and code paths (JIT, caches, sockets) of every measured operation, in both
-// processes: the first few hundred calls of a fresh process measure its start, not its steady state.
+/**
+ * Measures one operation after warming it up (WARM_UP calls at full speed, unmeasured): a fresh
+ * process's first calls measure its JIT and caches warming, and the engine closes connections
+ * idle for 5 s, so the connections an operation needs (authorize: one per budget, in parallel)
+ * would otherwise be opened again at the start of each round.
+ */
 const WARM_UP = 300;
-await measure(WARM_UP, CLIENTS, operations.check);
-await measure(WARM_UP, CLIENTS, operations.authorize, { after: operations.release });
-await measure(WARM_UP, CLIENTS, operations.rawGet);
-await measure(WARM_UP, CLIENTS, operations.rawUpdate);
+async function measureWarm(
+  operation: (i: number) => Promise<void>,
+  options: { after?: (i: number) => Promise<void>; intervalMs?: number | undefined },
+) {
+  await measure(WARM_UP, CLIENTS, operation, { ...(options.after ? { after: options.after } : {}) });
+  const before = await engineRequests();
+  const result = await measure(REQUESTS, CLIENTS, operation, options);
+  const after = await engineRequests();
+  const engineCalls = before === undefined || after === undefined ? undefined : (after - before) / REQUESTS;
+  return { ...result, engineCalls };
+}
 
 async function runRound(intervalMs: number | undefined): Promise<Round> {
-  round++;
-  let before = await engineRequests();
-  const check = await measure(REQUESTS, CLIENTS, operations.check, { intervalMs });
-  let after = await engineRequests();
-  const checkCalls = before === undefined || after === undefined ? undefined : (after - before) / REQUESTS;
-  before = after;
-  const authorize = await measure(REQUESTS, CLIENTS, operations.authorize, {
-    intervalMs,
-    after: operations.release,
-  });
-  after = await engineRequests();
-  const authorizeCalls =
-    before === undefined || after === undefined ? undefined : (after - before) / REQUESTS;
-  const rawGet = await measure(REQUESTS, CLIENTS, operations.rawGet, { intervalMs });
-  const rawUpdate = await measure(REQUESTS, CLIENTS, operations.rawUpdate, { intervalMs });
-  return { check, authorize, rawGet, rawUpdate, checkCalls, authorizeCalls };
+  const check = await measureWarm(operations.check, { intervalMs });
+  const authorize = await measureWarm(operations.authorize, { intervalMs, after: operations.release });
+  const rawGet = await measureWarm(operations.rawGet, { intervalMs });
+  const rawUpdate = await measureWarm(operations.rawUpdate, { intervalMs });
+  return {
+    check,
+    authorize,
+    rawGet,
+    rawUpdate,
+    checkCalls: check.engineCalls,
+    authorizeCalls: authorize.engineCalls,
+  };
 }
 
 const ROUNDS = new Set(values.rounds.split(','));
