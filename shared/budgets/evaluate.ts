@@ -118,6 +118,23 @@ function wasResolved(counter: CounterRecord | undefined): boolean {
   return [...counter.fired].some((name) => name === 'resolved' || /^r\d+:resolved$/.test(name));
 }
 
+/**
+ * A budget's state at `now`, from its counters: what the enforcement answers show (they need no
+ * forecast, which costs more than the rest of the status together).
+ */
+export function stateOf(
+  definition: BudgetDefinition,
+  counters: Map<string, CounterRecord> | undefined,
+  now: Date,
+): BudgetState {
+  const { current, previous } = windowsOf(definition, now);
+  const counter = counters?.get(current.start.toISOString());
+  const state = severityOf(definition, counter?.spent ?? ZERO);
+  return state === 'ok' && (wasResolved(counters?.get(previous.start.toISOString())) || wasResolved(counter))
+    ? 'resolved'
+    : state;
+}
+
 /** The live status of a budget at `now`, from its counters. */
 export function statusOf(
   definition: BudgetDefinition,
@@ -126,16 +143,13 @@ export function statusOf(
 ): BudgetStatus {
   const unit = unitOf(definition);
   const limit = limitOf(definition);
-  const { current, previous } = windowsOf(definition, now);
+  const { current } = windowsOf(definition, now);
   const counter = counters?.get(current.start.toISOString());
   const spent = counter?.spent ?? ZERO;
   const reserved = liveReserved(counter, now.getTime());
   const remaining = Decimal.max(limit.minus(spent).minus(reserved), ZERO);
   const projection = project(spent, limit, current, now);
-  let state: BudgetState = severityOf(definition, spent);
-  if (state === 'ok' && (wasResolved(counters?.get(previous.start.toISOString())) || wasResolved(counter))) {
-    state = 'resolved';
-  }
+  const state = stateOf(definition, counters, now);
   return {
     unit,
     spent: formatAmount(unit, spent),

@@ -21,6 +21,7 @@ import {
   matches,
   noticesOf,
   type Subject,
+  stateOf,
   statusOf,
   strictest,
   unitOf,
@@ -204,7 +205,7 @@ function authorizationAnswer(input: {
     return {
       id: definition.id,
       name: definition.name,
-      state: statusOf(definition, counters, at).state,
+      state: stateOf(definition, counters, at),
       decision: refused ? ('block' as Decision) : outcome.decision,
       remaining: formatAmount(unit, remaining),
     };
@@ -745,16 +746,16 @@ export function createBudgetService(
         const { current } = windowsOf(definition, at);
         const counter = counters?.get(current.start.toISOString());
         const used = usedOf(counter, at.getTime());
-        const estimate = unitOf(definition) === 'usd' ? estimatedCost : parseDecimal(String(estimateTokens));
+        const unit = unitOf(definition);
+        const estimate = unit === 'usd' ? estimatedCost : parseDecimal(String(estimateTokens));
         const outcome = decideBudget(definition, used, estimate, request.model);
-        const status = statusOf(definition, counters, at);
         if (outcome.model && model === request.model) model = outcome.model;
         budgets.push({
           id: definition.id,
           name: definition.name,
-          state: status.state,
+          state: stateOf(definition, counters, at),
           decision: outcome.decision,
-          remaining: status.remaining,
+          remaining: formatAmount(unit, atLeastZero(limitOf(definition).minus(used))),
         });
       }
       const decision = strictest(budgets.map((b) => b.decision));
