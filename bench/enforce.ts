@@ -261,15 +261,6 @@ const subject = (i: number) => ({
   dimensions: { feature: features[i % 4], customer: customers[i % 20] },
   model: 'gpt-4o',
 });
-type Result = Awaited<ReturnType<typeof measure>>;
-interface Round {
-  check: Result;
-  authorize: Result;
-  rawGet: Result;
-  rawUpdate: Result;
-  checkCalls: number | undefined;
-  authorizeCalls: number | undefined;
-}
 
 // Raw round trips from this process, on the same engine and table.
 const db = createDb({ tableName: TABLE, region: 'local', endpoint });
@@ -324,7 +315,8 @@ async function measureWarm(
   operation: (i: number) => Promise<void>,
   options: { after?: (i: number) => Promise<void>; intervalMs?: number | undefined },
 ) {
-  await measure(WARM_UP, CLIENTS, operation, { ...(options.after ? { after: options.after } : {}) });
+  const { intervalMs: _paced, ...warmUp } = options;
+  await measure(WARM_UP, CLIENTS, operation, warmUp);
   const before = await engineRequests();
   const result = await measure(REQUESTS, CLIENTS, operation, options);
   const after = await engineRequests();
@@ -332,18 +324,20 @@ async function measureWarm(
   return { ...result, engineCalls };
 }
 
+type Result = Awaited<ReturnType<typeof measureWarm>>;
+interface Round {
+  check: Result;
+  authorize: Result;
+  rawGet: Result;
+  rawUpdate: Result;
+}
+
 async function runRound(intervalMs: number | undefined): Promise<Round> {
-  const check = await measureWarm(operations.check, { intervalMs });
-  const authorize = await measureWarm(operations.authorize, { intervalMs, after: operations.release });
-  const rawGet = await measureWarm(operations.rawGet, { intervalMs });
-  const rawUpdate = await measureWarm(operations.rawUpdate, { intervalMs });
   return {
-    check,
-    authorize,
-    rawGet,
-    rawUpdate,
-    checkCalls: check.engineCalls,
-    authorizeCalls: authorize.engineCalls,
+    check: await measureWarm(operations.check, { intervalMs }),
+    authorize: await measureWarm(operations.authorize, { intervalMs, after: operations.release }),
+    rawGet: await measureWarm(operations.rawGet, { intervalMs }),
+    rawUpdate: await measureWarm(operations.rawUpdate, { intervalMs }),
   };
 }
 
@@ -377,7 +371,7 @@ const report = (title: string, r: Round) => [
   row('raw GetItem (consistent)', r.rawGet),
   row('POST /v1/enforcement/authorize', r.authorize),
   row('raw conditional UpdateItem (one item)', r.rawUpdate),
-  `  engine requests per check ${perRequest(r.checkCalls)}; per authorize + its release ${perRequest(r.authorizeCalls)}`,
+  `  engine requests per check ${perRequest(r.check.engineCalls)}; per authorize + its release ${perRequest(r.authorize.engineCalls)}`,
   `  check p99 / raw GetItem p99 ${ratio(r.check, r.rawGet)}×; authorize p99 / raw UpdateItem p99 ${ratio(r.authorize, r.rawUpdate)}×`,
 ];
 const lines = [

@@ -688,8 +688,12 @@ export function createBudgetService(
     },
 
     async remove(tenantId: string, budgetId: string): Promise<void> {
-      definitionsCache.delete(tenantId);
-      if (!(await deleteBudgetItems(db, tenantId, budgetId))) {
+      // After the delete, as create and update do: a request racing it cannot put the old
+      // definitions back into this instance's copy.
+      const deleted = await deleteBudgetItems(db, tenantId, budgetId).finally(() =>
+        definitionsCache.delete(tenantId),
+      );
+      if (!deleted) {
         throw new NotFoundError(`No budget ${budgetId}.`, 'BUDGET_NOT_FOUND');
       }
     },
