@@ -393,7 +393,8 @@ const reservationItem = (tenantId: string, record: ReservationRecord) => ({
  * Writes a reservation record. `{ claimAt }`: a new record, which claims its authorization id; a
  * record past its keeping that TTL has not removed yet is free again. `{ holdId }`: replaces the
  * record this call claimed (its plan changed), only while it still names that attempt's holds.
- * False when the condition refused it (a live record holds the id; the record moved on).
+ * False when the condition refused it (a live record holds the id; the record moved on); a retried
+ * write that had already applied is recognised by its hold id and counts as written.
  */
 export async function writeReservation(
   db: Db,
@@ -401,7 +402,7 @@ export async function writeReservation(
   record: ReservationRecord,
   expected: { claimAt: number } | { holdId: string },
 ): Promise<boolean> {
-  return succeeded(
+  const written = await succeeded(
     db.client.send(
       new PutCommand({
         TableName: db.tableName,
@@ -419,6 +420,11 @@ export async function writeReservation(
       }),
     ),
   );
+  if (written || record.hold_id === undefined) return written;
+  // The SDK retries a write whose answer was lost (a timeout, a reset connection, a 500), and the
+  // retry then fails its condition against the write itself. The record carrying this attempt's
+  // hold id (unique to it) is that write: the claim is ours.
+  return (await getReservation(db, tenantId, record.id))?.hold_id === record.hold_id;
 }
 
 /** Gives up a claimed reservation id (nothing was reserved), only while it holds `holdId`. */

@@ -853,12 +853,13 @@ export function createBudgetService(
           { id: holdId, amount: hold.amount, expiresAt },
           hold.maxUsed,
         );
-      const giveBack = (holdId: string, plan: Plan, taken: (CounterRecord | undefined)[]) =>
+      // Every hold of the attempt, taken or not: a hold whose answer was lost (the SDK retried it
+      // and the retry met the hold itself) looks refused but holds. Each release is conditional
+      // on the attempt's attribute, so one never taken costs a request and changes nothing.
+      const giveBack = (holdId: string, plan: Plan) =>
         Promise.all(
-          plan.map((hold, index) =>
-            taken[index]
-              ? releaseOnCounter(db, tenantId, hold.target, { id: holdId, amount: hold.amount })
-              : Promise.resolve(false),
+          plan.map((hold) =>
+            releaseOnCounter(db, tenantId, hold.target, { id: holdId, amount: hold.amount }),
           ),
         );
       const settledValues = <T>(results: PromiseSettledResult<T>[]) =>
@@ -889,14 +890,14 @@ export function createBudgetService(
       const failure = firstFailure([claim, snapshot, ...holdResults]);
       if (failure) {
         // The store failed part-way: what was taken goes back and the id is given up for a retry.
-        await giveBack(holdId, plan, taken);
+        await giveBack(holdId, plan);
         if (claim.status === 'fulfilled' && claim.value)
           await unclaimReservation(db, tenantId, reservationId, holdId);
         throw failure.reason;
       }
       if (claim.status === 'fulfilled' && !claim.value) {
         // A retry (or a twin racing in): the first call owns the reservation.
-        await giveBack(holdId, plan, taken);
+        await giveBack(holdId, plan);
         return answerOfReservation(tenantId, reservationId);
       }
       // The previous periods' counters (for the `resolved` state) as this instance last read them.
@@ -904,7 +905,7 @@ export function createBudgetService(
       if (snapshot.status === 'fulfilled' && snapshot.value.stale) {
         // A budget changed since this instance read the definitions: start over from a fresh read,
         // under the same claim.
-        await giveBack(holdId, plan, taken);
+        await giveBack(holdId, plan);
         ({ partition } = await loadPartition(tenantId));
         previousCounters = partition.counters;
         const staleHoldId = holdId;
@@ -917,7 +918,7 @@ export function createBudgetService(
         taken = settledValues(retaken);
         const retakeFailure = firstFailure(retaken);
         if (retakeFailure) {
-          await giveBack(holdId, plan, taken);
+          await giveBack(holdId, plan);
           await unclaimReservation(db, tenantId, reservationId, holdId);
           throw retakeFailure.reason;
         }
@@ -939,6 +940,11 @@ export function createBudgetService(
         for (const [index, hold] of plan.entries()) {
           if (taken[index]) continue;
           const counter = counters.get(hold.definition.id)?.get(hold.target.periodStart);
+          if (counter?.reservations.some((other) => other.id === holdId)) {
+            // This attempt's own hold: taken, its answer lost and the SDK's retry refused by it.
+            taken[index] = counter;
+            continue;
+          }
           for (const other of counter?.reservations ?? []) {
             if (other.expiresAt <= nowMs) sweeps.push(releaseOnCounter(db, tenantId, hold.target, other));
             else if (other.id.startsWith(`${reservationId}~`) && other.id !== holdId) twins = true;
@@ -972,7 +978,7 @@ export function createBudgetService(
         });
       }
 
-      await giveBack(holdId, plan, taken);
+      await giveBack(holdId, plan);
       const seen = counters ?? new Map<string, Map<string, CounterRecord>>();
       const blockedAnswer = authorizationAnswer({
         at,

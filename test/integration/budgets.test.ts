@@ -541,6 +541,78 @@ describe('evaluation and enforcement', () => {
     expect(await statusOf()).toMatchObject({ reserved: 0, remaining: 1000 });
   });
 
+  it.each([
+    ['the claim of its id', 'claim'],
+    ['its hold', 'hold'],
+  ])(
+    'an authorization whose write of %s lost its answer (the SDK retried it) reserves once',
+    async (_, lose) => {
+      const t = await tollgate.createTenant(`Lost answer: ${lose}`);
+      const budget = await createBudget(t.key, {
+        name: 'tight',
+        period: 'day',
+        limit: { tokens: 1000 },
+        thresholds: [100],
+        actions: { '100': { type: 'block' } },
+      });
+      // The write reaches the table, then its answer is lost, as on a connection reset: the SDK
+      // retries, and the retry meets the write it repeats.
+      const lost = new Set<string>();
+      const loseAnswer: Parameters<typeof tollgate.store.db.client.middlewareStack.add>[0] =
+        (next, context) => async (args) => {
+          const result = await next(args);
+          const input = args.input as {
+            Key?: { pk?: { S?: string } };
+            Item?: { pk?: { S?: string }; entity?: { S?: string } };
+            UpdateExpression?: string;
+          };
+          const pk = input.Item?.pk?.S ?? input.Key?.pk?.S ?? '';
+          const write =
+            context.commandName === 'PutItemCommand' && input.Item?.entity?.S === 'reservation'
+              ? 'claim'
+              : context.commandName === 'UpdateItemCommand' && input.UpdateExpression?.includes(':entry')
+                ? 'hold'
+                : undefined;
+          if (write === lose && pk.includes(t.id) && !lost.has(write)) {
+            lost.add(write);
+            throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' });
+          }
+          return result;
+        };
+      const { client, exactClient } = tollgate.store.db;
+      for (const each of [client, exactClient])
+        each.middlewareStack.add(loseAnswer, { step: 'deserialize', name: 'loseAnswer' });
+      let answer: Record<string, unknown>;
+      try {
+        const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
+          key: t.key,
+          body: { id: 'lost', model: 'gpt-4o', estimated_input_tokens: 700, max_output_tokens: 0 },
+        });
+        expect(response.status).toBe(200);
+        answer = await response.json();
+      } finally {
+        for (const each of [client, exactClient]) each.middlewareStack.remove('loseAnswer');
+      }
+      expect([...lost]).toEqual([lose]);
+      expect(answer).toMatchObject({ decision: 'allow', remaining: { tokens: 300 } });
+      const statusOf = async () =>
+        (await (await tollgate.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json()).status;
+      expect(await statusOf()).toMatchObject({ reserved: 700, remaining: 300 });
+      const another = await tollgate.request('POST', '/v1/enforcement/authorize', {
+        key: t.key,
+        body: { id: 'another', model: 'gpt-4o', estimated_input_tokens: 700, max_output_tokens: 0 },
+      });
+      expect((await another.json()).decision).toBe('block');
+      const released = await tollgate.request(
+        'DELETE',
+        `/v1/enforcement/reservations/${answer.reservation_id}`,
+        { key: t.key },
+      );
+      expect(released.status).toBe(204);
+      expect(await statusOf()).toMatchObject({ reserved: 0, remaining: 1000 });
+    },
+  );
+
   it('a budget changed through one instance: checks on another see it at once, authorizations within a second', async () => {
     const other = await createTestTollgate({ store: tollgate.store, now });
     try {
