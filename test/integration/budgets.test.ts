@@ -26,6 +26,16 @@ const createBudget = async (key: string, body: Record<string, unknown>) => {
   return response.json();
 };
 
+/** A daily token budget that blocks at its limit. */
+const createBlockingTokenBudget = (key: string, name: string, tokens: number) =>
+  createBudget(key, {
+    name,
+    period: 'day',
+    limit: { tokens },
+    thresholds: [100],
+    actions: { '100': { type: 'block' } },
+  });
+
 let eventCounter = 0;
 const ingest = async (key: string, events: Record<string, unknown>[]) => {
   const response = await tollgate.request('POST', '/v1/usage', {
@@ -336,13 +346,7 @@ describe('evaluation and enforcement', () => {
 
   it('admits exactly the limit among 200 concurrent authorizations', async () => {
     const t = await tollgate.createTenant('Race');
-    const budget = await createBudget(t.key, {
-      name: 'fifty',
-      period: 'day',
-      limit: { tokens: 50 },
-      thresholds: [100],
-      actions: { '100': { type: 'block' } },
-    });
+    const budget = await createBlockingTokenBudget(t.key, 'fifty', 50);
     const answers = await Promise.all(
       Array.from({ length: 200 }, async (_, i) => {
         const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
@@ -503,13 +507,7 @@ describe('evaluation and enforcement', () => {
 
   it('a racing retry never blocks the call it repeats, and a retry after release holds nothing', async () => {
     const t = await tollgate.createTenant('Twins near the limit');
-    const budget = await createBudget(t.key, {
-      name: 'tight',
-      period: 'day',
-      limit: { tokens: 1000 },
-      thresholds: [100],
-      actions: { '100': { type: 'block' } },
-    });
+    const budget = await createBlockingTokenBudget(t.key, 'tight', 1000);
     const authorize = async (id: string) => {
       const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
         key: t.key,
@@ -548,13 +546,7 @@ describe('evaluation and enforcement', () => {
     'an authorization whose write of %s lost its answer (the SDK retried it) reserves once',
     async (_, lose) => {
       const t = await tollgate.createTenant(`Lost answer: ${lose}`);
-      const budget = await createBudget(t.key, {
-        name: 'tight',
-        period: 'day',
-        limit: { tokens: 1000 },
-        thresholds: [100],
-        actions: { '100': { type: 'block' } },
-      });
+      const budget = await createBlockingTokenBudget(t.key, 'tight', 1000);
       // The write reaches the table, then its answer is lost, as on a connection reset: the SDK
       // retries, and the retry meets the write it repeats.
       const lost = new Set<string>();
@@ -617,13 +609,7 @@ describe('evaluation and enforcement', () => {
     const other = await createTestTollgate({ store: tollgate.store, now });
     try {
       const t = await tollgate.createTenant('Two instances');
-      const budget = await createBudget(t.key, {
-        name: 'tokens',
-        period: 'day',
-        limit: { tokens: 10_000 },
-        thresholds: [100],
-        actions: { '100': { type: 'block' } },
-      });
+      const budget = await createBlockingTokenBudget(t.key, 'tokens', 10_000);
       const authorizeOn = async (instance: TestTollgate, id: string, tokens: number) =>
         (
           await instance.request('POST', '/v1/enforcement/authorize', {
