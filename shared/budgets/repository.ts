@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { batchGetAll } from '../db/batch-get.js';
 import type { Db } from '../db/client.js';
-import { succeeded } from '../db/conditional.js';
+import { succeeded, succeededOrOwn } from '../db/conditional.js';
 import { keys } from '../db/keys.js';
 import { type Decimal, parseDecimal, toDecimalString, ZERO } from '../money/money.js';
 import type { BudgetDefinition } from './schema.js';
@@ -402,7 +402,7 @@ export async function writeReservation(
   record: ReservationRecord,
   expected: { claimAt: number } | { holdId: string },
 ): Promise<boolean> {
-  const written = await succeeded(
+  return succeededOrOwn(
     db.client.send(
       new PutCommand({
         TableName: db.tableName,
@@ -419,12 +419,11 @@ export async function writeReservation(
             }),
       }),
     ),
+    // The record carrying this attempt's hold id (unique to it) is this write.
+    async () =>
+      record.hold_id !== undefined &&
+      (await getReservation(db, tenantId, record.id))?.hold_id === record.hold_id,
   );
-  if (written || record.hold_id === undefined) return written;
-  // The SDK retries a write whose answer was lost (a timeout, a reset connection, a 500), and the
-  // retry then fails its condition against the write itself. The record carrying this attempt's
-  // hold id (unique to it) is that write: the claim is ours.
-  return (await getReservation(db, tenantId, record.id))?.hold_id === record.hold_id;
 }
 
 /** Gives up a claimed reservation id (nothing was reserved), only while it holds `holdId`. */

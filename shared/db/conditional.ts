@@ -13,3 +13,16 @@ export async function succeeded(write: Promise<unknown>): Promise<boolean> {
     throw error;
   }
 }
+
+/**
+ * A conditional write's outcome when its refusal may be the write itself. The SDK retries a write
+ * whose answer was lost (a reset connection, a timeout, a 500), and the retry then fails its
+ * condition against the first attempt, which was applied. `isOwn` reads what is stored and
+ * answers whether it carries a mark unique to this write; only a refusal pays that read.
+ */
+export async function succeededOrOwn(
+  write: Promise<unknown>,
+  isOwn: () => Promise<boolean>,
+): Promise<boolean> {
+  return (await succeeded(write)) || isOwn();
+}

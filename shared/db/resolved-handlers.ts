@@ -25,9 +25,8 @@ interface DocumentCommandInternals {
  * request.
  *
  * Why: the SDK clones its middleware stack and sorts it into a new chain for every `send`. That
- * is about a quarter of all the memory a request allocates, and, once the chain is held by a
- * pooled socket, the largest share of what survives into the old generation (sampled heap
- * profiles under `npm run bench:enforce`). Under load it drove a full garbage collection every
+ * is about a quarter of all the memory a request allocates, and was the largest share of what
+ * survived into the old generation (sampled heap profiles under `npm run bench:enforce`). Under load it drove a full garbage collection every
  * few seconds, each stalling the process for 20–60 ms: most of the enforcement endpoints' p99.
  *
  * The low-level client has this built in (`cacheMiddleware: true`), but lib-dynamodb refuses that

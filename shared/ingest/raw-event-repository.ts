@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { batchGetAll } from '../db/batch-get.js';
 import type { Db } from '../db/client.js';
-import { succeeded } from '../db/conditional.js';
+import { succeeded, succeededOrOwn } from '../db/conditional.js';
 import {
   keys,
   RAW_EVENT_SHARDS,
@@ -27,26 +28,28 @@ export async function claimRawEvent(
   ingestedAt: string,
   attributes: Record<string, unknown>,
 ): Promise<ClaimOutcome> {
-  try {
-    const result = await db.client.send(
-      new PutCommand({
-        TableName: db.tableName,
-        Item: {
-          ...attributes,
-          ...keys.rawEvent(tenantId, kind, dedupeKey),
-          ...keys.rawEventIngested(tenantId, kind, dedupeKey, ingestedAt),
-          ing: ingestedAt,
-        },
-        ConditionExpression: 'attribute_not_exists(pk)',
-        ...(db.meter ? { ReturnConsumedCapacity: 'INDEXES' } : {}),
-      }),
-    );
-    db.meter?.(result.ConsumedCapacity);
-    return 'accepted';
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return 'duplicate';
-    throw error;
-  }
+  // Unique to this write: a refusal that finds it stored was this write retried by the SDK.
+  const claim = randomBytes(9).toString('base64url');
+  const stored = await succeededOrOwn(
+    db.client
+      .send(
+        new PutCommand({
+          TableName: db.tableName,
+          Item: {
+            ...attributes,
+            ...keys.rawEvent(tenantId, kind, dedupeKey),
+            ...keys.rawEventIngested(tenantId, kind, dedupeKey, ingestedAt),
+            ing: ingestedAt,
+            clm: claim,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ...(db.meter ? { ReturnConsumedCapacity: 'INDEXES' } : {}),
+        }),
+      )
+      .then((result) => db.meter?.(result.ConsumedCapacity)),
+    async () => (await getRawEvent(db, tenantId, kind, dedupeKey))?.clm === claim,
+  );
+  return stored ? 'accepted' : 'duplicate';
 }
 
 export async function getRawEvent(

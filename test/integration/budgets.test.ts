@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFINITIONS_TRUSTED_MS } from '../../shared/budgets/service.js';
 import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
 import { createUsageService } from '../../shared/usage/service.js';
+import { loseFirstAnswer, type SentWrite } from '../helpers/lost-answer.js';
 import { createTestTollgate, type TestTollgate } from '../helpers/tollgate.js';
 
 /** A clock the test moves (a new budget period, an expired reservation). */
@@ -547,33 +548,16 @@ describe('evaluation and enforcement', () => {
     async (_, lose) => {
       const t = await tollgate.createTenant(`Lost answer: ${lose}`);
       const budget = await createBlockingTokenBudget(t.key, 'tight', 1000);
-      // The write reaches the table, then its answer is lost, as on a connection reset: the SDK
-      // retries, and the retry meets the write it repeats.
-      const lost = new Set<string>();
-      const loseAnswer: Parameters<typeof tollgate.store.db.client.middlewareStack.add>[0] =
-        (next, context) => async (args) => {
-          const result = await next(args);
-          const input = args.input as {
-            Key?: { pk?: { S?: string } };
-            Item?: { pk?: { S?: string }; entity?: { S?: string } };
-            UpdateExpression?: string;
-          };
-          const pk = input.Item?.pk?.S ?? input.Key?.pk?.S ?? '';
-          const write =
-            context.commandName === 'PutItemCommand' && input.Item?.entity?.S === 'reservation'
-              ? 'claim'
-              : context.commandName === 'UpdateItemCommand' && input.UpdateExpression?.includes(':entry')
-                ? 'hold'
-                : undefined;
-          if (write === lose && pk.includes(t.id) && !lost.has(write)) {
-            lost.add(write);
-            throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' });
-          }
-          return result;
-        };
-      const { client, exactClient } = tollgate.store.db;
-      for (const each of [client, exactClient])
-        each.middlewareStack.add(loseAnswer, { step: 'deserialize', name: 'loseAnswer' });
+      const ofTenant = (write: SentWrite) => (write.Item?.pk?.S ?? write.Key?.pk?.S ?? '').includes(t.id);
+      const losing = loseFirstAnswer(tollgate.store.db, (write) =>
+        lose === 'claim'
+          ? ofTenant(write) &&
+            write.commandName === 'PutItemCommand' &&
+            write.Item?.entity?.S === 'reservation'
+          : ofTenant(write) &&
+            write.commandName === 'UpdateItemCommand' &&
+            write.UpdateExpression?.includes(':entry') === true,
+      );
       let answer: Record<string, unknown>;
       try {
         const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
@@ -583,9 +567,9 @@ describe('evaluation and enforcement', () => {
         expect(response.status).toBe(200);
         answer = await response.json();
       } finally {
-        for (const each of [client, exactClient]) each.middlewareStack.remove('loseAnswer');
+        losing.restore();
       }
-      expect([...lost]).toEqual([lose]);
+      expect(losing.lost()).toBe(1);
       expect(answer).toMatchObject({ decision: 'allow', remaining: { tokens: 300 } });
       const statusOf = async () =>
         (await (await tollgate.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json()).status;
@@ -604,6 +588,44 @@ describe('evaluation and enforcement', () => {
       expect(await statusOf()).toMatchObject({ reserved: 0, remaining: 1000 });
     },
   );
+
+  it('a usage event whose store write lost its answer (the SDK retried it) is accepted and spent once', async () => {
+    const t = await tollgate.createTenant('Lost answer: usage');
+    const budget = await createBlockingTokenBudget(t.key, 'tokens', 10_000);
+    const losing = loseFirstAnswer(
+      tollgate.store.db,
+      (write) =>
+        write.commandName === 'PutItemCommand' &&
+        write.Item?.ing !== undefined &&
+        (write.Item?.pk?.S ?? '').includes(t.id),
+    );
+    let body: { accepted: number; duplicates: number };
+    try {
+      const response = await tollgate.request('POST', '/v1/usage', {
+        key: t.key,
+        body: {
+          events: [
+            {
+              id: 'lost-1',
+              provider: 'openai',
+              model: 'gpt-4o',
+              usage: { input_tokens: 100, output_tokens: 50 },
+            },
+          ],
+        },
+      });
+      expect(response.status).toBe(202);
+      body = await response.json();
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    expect(body).toMatchObject({ accepted: 1, duplicates: 0 });
+    await drain();
+    const status = (await (await tollgate.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json())
+      .status;
+    expect(status).toMatchObject({ spent: 150 });
+  });
 
   it('a budget changed through one instance: checks on another see it at once, authorizations within a second', async () => {
     const other = await createTestTollgate({ store: tollgate.store, now });
