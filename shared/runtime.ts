@@ -51,7 +51,11 @@ function createServices(
 ) {
   const apiKeys = createApiKeyService(db, { now, cacheTtlMs: config.apiKeyCacheSeconds * 1000 });
   const pricing = createPricingService(db);
-  const budgets = createBudgetService(db, pricing, bus, { now, logger });
+  const budgets = createBudgetService(db, pricing, bus, {
+    now,
+    logger,
+    rollupLagMs: config.rollupLagSeconds * 1000,
+  });
   return {
     apiKeys,
     tenants: createTenantService(db, apiKeys),

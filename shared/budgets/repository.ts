@@ -22,6 +22,10 @@ import type { BudgetDefinition } from './schema.js';
  *   authorization's condition `used <= :max` needs no arithmetic in the engine;
  * - one attribute `r_<reservation id>` = {a: amount, x: expiry in epoch ms} per reservation, which
  *   makes taking and giving back a reservation idempotent (conditional on the attribute);
+ * - one attribute `b_<usage batch id>` = when its spend was added, per usage batch applied lately,
+ *   which makes adding a batch's spend idempotent (conditional on the attribute): a write the SDK
+ *   retried after its answer was lost, or a batch the rollup finishes after ingestion stopped
+ *   part-way, adds nothing twice. Cleared once no one can apply that batch again;
  * - `fired`: the notices already recorded for the period (so evaluation does not re-try them).
  */
 export interface CounterRecord {
@@ -31,6 +35,8 @@ export interface CounterRecord {
   spent: Decimal;
   used: Decimal;
   reservations: { id: string; amount: Decimal; expiresAt: number }[];
+  /** Usage batches whose spend is on the counter and whose mark is not cleared yet. */
+  batches: { id: string; addedAt: number }[];
   fired: Set<string>;
 }
 
@@ -43,13 +49,19 @@ export interface BudgetPartition {
 }
 
 const RESERVATION_ATTRIBUTE = 'r_';
+const BATCH_ATTRIBUTE = 'b_';
 const COUNTER_RETENTION_MS = 2 * 24 * 3600 * 1000;
 
 const number = (value: Decimal) => NumberValue.from(toDecimalString(value));
 
 function toCounter(item: Record<string, unknown>): CounterRecord {
   const reservations: CounterRecord['reservations'] = [];
+  const batches: CounterRecord['batches'] = [];
   for (const [name, value] of Object.entries(item)) {
+    if (name.startsWith(BATCH_ATTRIBUTE)) {
+      batches.push({ id: name.slice(BATCH_ATTRIBUTE.length), addedAt: Number(value) });
+      continue;
+    }
     if (!name.startsWith(RESERVATION_ATTRIBUTE)) continue;
     const entry = value as { a: string; x: string };
     reservations.push({
@@ -65,6 +77,7 @@ function toCounter(item: Record<string, unknown>): CounterRecord {
     spent: item.spent === undefined ? ZERO : parseDecimal(item.spent as string),
     used: item.used === undefined ? ZERO : parseDecimal(item.used as string),
     reservations,
+    batches,
     fired: new Set((item.fired as Set<string> | undefined) ?? []),
   };
 }
@@ -227,24 +240,65 @@ function counterIdentity(target: CounterTarget) {
   };
 }
 
-/** Usage spends unconditionally: what was used was used. Answers the counter after the change. */
+/**
+ * Adds a usage batch's spend to a counter, once per batch: usage is never refused (what was used
+ * was used), but a batch whose mark is already on the counter was added before (by an attempt
+ * whose answer was lost, or by the other of ingestion and the rollup). Answers the counter after
+ * the change, and whether this call added; the counter is undefined only if it was deleted since
+ * (a period past keeping).
+ */
 export async function addSpend(
   db: Db,
   tenantId: string,
   target: CounterTarget,
   amount: Decimal,
-): Promise<CounterRecord> {
+  batch: { id: string; at: number },
+): Promise<{ counter: CounterRecord | undefined; added: boolean }> {
   const identity = counterIdentity(target);
-  const { Attributes } = await db.exactClient.send(
-    new UpdateCommand({
-      TableName: db.tableName,
-      Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
-      UpdateExpression: `SET ${identity.set} ADD spent :a, used :a`,
-      ExpressionAttributeValues: { ...identity.values, ':a': number(amount) },
-      ReturnValues: 'ALL_NEW',
-    }),
+  const key = keys.budgetCounter(tenantId, target.budgetId, target.periodStart);
+  try {
+    const { Attributes } = await db.exactClient.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: key,
+        UpdateExpression: `SET ${identity.set}, #b = :at ADD spent :a, used :a`,
+        ConditionExpression: 'attribute_not_exists(#b)',
+        ExpressionAttributeNames: { '#b': `${BATCH_ATTRIBUTE}${batch.id}` },
+        ExpressionAttributeValues: { ...identity.values, ':a': number(amount), ':at': batch.at },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return { counter: toCounter(Attributes ?? {}), added: true };
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+  }
+  const { Item } = await db.exactClient.send(
+    new GetCommand({ TableName: db.tableName, Key: key, ConsistentRead: true }),
   );
-  return toCounter(Attributes ?? {});
+  return { counter: Item ? toCounter(Item) : undefined, added: false };
+}
+
+/**
+ * Clears a usage batch's mark from a counter, once no one can apply that batch again. Conditional
+ * on the mark, so a counter deleted meanwhile is not brought back as an empty item.
+ */
+export async function clearBatchMark(
+  db: Db,
+  tenantId: string,
+  target: { budgetId: string; periodStart: string },
+  batchId: string,
+): Promise<boolean> {
+  return succeeded(
+    db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
+        UpdateExpression: 'REMOVE #b',
+        ConditionExpression: 'attribute_exists(#b)',
+        ExpressionAttributeNames: { '#b': `${BATCH_ATTRIBUTE}${batchId}` },
+      }),
+    ),
+  );
 }
 
 /**
@@ -541,16 +595,26 @@ export async function moveReservationReturning(
   }
 }
 
-/** Usage batches (ingest requests) whose counters were updated, among `batchIds`. */
-export async function appliedBatches(db: Db, tenantId: string, batchIds: string[]): Promise<Set<string>> {
+/**
+ * Usage batches (ingest requests) whose counters were updated, among `batchIds`: when each was
+ * recorded applied (epoch ms).
+ */
+export async function appliedBatches(
+  db: Db,
+  tenantId: string,
+  batchIds: string[],
+): Promise<Map<string, number>> {
   const items = await batchGetAll(
     db,
     batchIds.map((id) => keys.budgetBatch(tenantId, id)),
   );
-  return new Set(items.map((item) => item.batch as string));
+  return new Map(items.map((item) => [item.batch as string, Date.parse(item.at as string)]));
 }
 
-/** Marks a usage batch applied to the counters; kept three days (past the rollup's reach). */
+/** How long the record of an applied usage batch is kept: past the rollup's reach. */
+export const BATCH_RECORD_RETENTION_MS = 3 * 86_400_000;
+
+/** Marks a usage batch applied to the counters; kept BATCH_RECORD_RETENTION_MS. */
 export async function markBatchApplied(
   db: Db,
   tenantId: string,
@@ -567,7 +631,7 @@ export async function markBatchApplied(
           batch: batchId,
           by,
           at: now.toISOString(),
-          expires_at_epoch: Math.ceil(now.getTime() / 1000) + 3 * 86_400,
+          expires_at_epoch: Math.ceil((now.getTime() + BATCH_RECORD_RETENTION_MS) / 1000),
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),

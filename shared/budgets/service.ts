@@ -31,9 +31,11 @@ import { periodAt, previousPeriod } from './period.js';
 import {
   addSpend,
   appliedBatches,
+  BATCH_RECORD_RETENTION_MS,
   type BudgetPartition,
   type CounterRecord,
   type CounterTarget,
+  clearBatchMark,
   deleteBudgetItems,
   deleteCounter,
   getReservation,
@@ -86,6 +88,8 @@ export interface StoredUsage {
 /** What an ingest request learned about the tenant's budgets before storing its events. */
 export interface UsageBudgetPlan {
   batchId: string;
+  /** When the plan was made (epoch ms): before any of the batch's events was stored. */
+  plannedAt: number;
   definitions: BudgetDefinition[];
   /** The attributes an event stores so its application can be finished by the rollup. */
   attributesFor(subject: Subject, reservationId: string | undefined): Record<string, unknown>;
@@ -230,7 +234,26 @@ function authorizationAnswer(input: {
 export interface BudgetServiceOptions {
   now?: () => Date;
   logger?: Logger;
+  /**
+   * How long the rollup leaves newly ingested events alone (TOLLGATE_ROLLUP_LAG_SECONDS): an
+   * ingest request that applied its batch well within it knows the rollup cannot be applying the
+   * same batch, and clears the batch's marks at once.
+   */
+  rollupLagMs?: number;
 }
+
+/**
+ * Margin kept below the rollup's lag (clocks of different instances, the time between the plan
+ * and the stored events' timestamps) before an ingest request clears its batch's marks itself.
+ */
+const MARK_CLEAR_MARGIN_MS = 5_000;
+
+/**
+ * A batch's marks stay on the counters this long after the batch was recorded applied, when the
+ * ingest request did not clear them itself: longer than an ingest request or a rollup run can
+ * last (Lambda stops either at 15 minutes), so none that might still apply the batch is left.
+ */
+export const BATCH_MARK_HORIZON_MS = 20 * 60_000;
 
 export function createBudgetService(
   db: Db,
@@ -375,17 +398,19 @@ export function createBudgetService(
   }
 
   /**
-   * Applies usage events to the counters of the budgets they matched at ingestion: money budgets
-   * take the event's cost (unpriced events add nothing), token budgets its tokens. Periods older
-   * than the previous one are past enforcing and are left alone. Reservations the events carry
-   * are settled. Answers the counters as they are after the change.
+   * Applies one usage batch's events to the counters of the budgets they matched at ingestion:
+   * money budgets take the event's cost (unpriced events add nothing), token budgets its tokens.
+   * Periods older than the previous one are past enforcing and are left alone. Each counter takes
+   * the batch once, however often this runs for it. Reservations the events carry are settled.
+   * Answers the counters as they are after the change, and those that carry the batch's mark.
    */
   async function applyEvents(
     tenantId: string,
     definitions: BudgetDefinition[],
-    events: StoredUsage[],
+    batch: { id: string; events: StoredUsage[] },
     at: Date,
-  ): Promise<Map<string, Map<string, CounterRecord>>> {
+  ): Promise<{ updated: Map<string, Map<string, CounterRecord>>; marked: CounterTarget[] }> {
+    const { events } = batch;
     const byId = new Map(definitions.map((definition) => [definition.id, definition]));
     const deltas = new Map<
       string,
@@ -414,11 +439,18 @@ export function createBudgetService(
       }
     }
     const updated = new Map<string, Map<string, CounterRecord>>();
+    const marked: CounterTarget[] = [];
     const limit = pLimit(16);
-    await Promise.all([
+    // Every write settles before this answers (or throws): a failed one leaves no other in flight.
+    const outcomes = await Promise.allSettled([
       ...[...deltas.values()].map((delta) =>
         limit(async () => {
-          const counter = await addSpend(db, tenantId, delta.target, delta.amount);
+          const { counter } = await addSpend(db, tenantId, delta.target, delta.amount, {
+            id: batch.id,
+            at: at.getTime(),
+          });
+          if (!counter) return; // deleted meanwhile: a period past keeping
+          marked.push(delta.target);
           const perBudget = updated.get(delta.definition.id) ?? new Map<string, CounterRecord>();
           perBudget.set(counter.periodStart, counter);
           updated.set(delta.definition.id, perBudget);
@@ -426,7 +458,56 @@ export function createBudgetService(
       ),
       settle(tenantId, reservations),
     ]);
-    return updated;
+    const failure = outcomes.find(
+      (outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected',
+    );
+    if (failure) throw failure.reason;
+    return { updated, marked };
+  }
+
+  /** Clears a batch's marks (best effort: a mark left behind is cleared by the rollup's sweep). */
+  async function clearBatchMarks(tenantId: string, batchId: string, targets: CounterTarget[]) {
+    await Promise.all(
+      targets.map((target) =>
+        clearBatchMark(db, tenantId, target, batchId).catch((error: unknown) => {
+          options.logger?.warn(
+            { err: error, tenant_id: tenantId, batch: batchId },
+            'a usage batch mark was not cleared; the rollup will',
+          );
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Clears the marks of batches recorded applied more than BATCH_MARK_HORIZON_MS ago: those an
+   * ingest request left (it ran long, or stopped part-way and the rollup finished it). A mark
+   * older than the records of applied batches are kept is past anyone's reach and goes too.
+   */
+  async function sweepBatchMarks(tenantId: string, partition: BudgetPartition, at: Date) {
+    const cutoff = at.getTime() - BATCH_MARK_HORIZON_MS;
+    const candidates = new Map<string, CounterRecord[]>();
+    for (const perPeriod of partition.counters.values()) {
+      for (const counter of perPeriod.values()) {
+        // A batch is recorded applied after its spend was added: a younger mark cannot qualify.
+        for (const batch of counter.batches) {
+          if (batch.addedAt > cutoff) continue;
+          candidates.set(batch.id, [...(candidates.get(batch.id) ?? []), counter]);
+        }
+      }
+    }
+    if (candidates.size === 0) return;
+    const applied = await appliedBatches(db, tenantId, [...candidates.keys()]);
+    const forgotten = at.getTime() - BATCH_RECORD_RETENTION_MS;
+    for (const [batchId, counters] of candidates) {
+      const recordedAt = applied.get(batchId);
+      const pastReach = counters.every((counter) =>
+        counter.batches.some((batch) => batch.id === batchId && batch.addedAt <= forgotten),
+      );
+      if ((recordedAt !== undefined && recordedAt <= cutoff) || pastReach) {
+        await clearBatchMarks(tenantId, batchId, counters);
+      }
+    }
   }
 
   /**
@@ -1013,10 +1094,12 @@ export function createBudgetService(
 
     /** Called by ingestion before it stores events: which budgets each event matches. */
     async planUsage(tenantId: string): Promise<UsageBudgetPlan> {
+      const plannedAt = now().getTime();
       const partition = await loadBudgetPartition(db, tenantId);
       const batchId = newId('run');
       return {
         batchId,
+        plannedAt,
         definitions: partition.definitions,
         attributesFor(subject, reservationId) {
           const matched = partition.definitions.filter((d) => matches(d.scope, subject)).map((d) => d.id);
@@ -1027,17 +1110,28 @@ export function createBudgetService(
     },
 
     /**
-     * Called by ingestion after it stored events: applies them, marks the batch applied, and tells
-     * about thresholds they crossed. A failure here is logged, not answered: the rollup applies a
-     * batch that was not marked.
+     * Called by ingestion after it stored events: applies them, records the batch applied, and
+     * tells about thresholds they crossed. A failure here is logged, not answered: the rollup
+     * finishes a batch that was not recorded applied, and the counters' marks keep it from adding
+     * what was added already.
      */
     async applyUsage(tenantId: string, plan: UsageBudgetPlan, events: StoredUsage[]): Promise<void> {
       const relevant = events.filter((event) => event.bj === plan.batchId);
       if (relevant.length === 0) return;
       const at = now();
       try {
-        const updated = await applyEvents(tenantId, plan.definitions, relevant, at);
-        await markBatchApplied(db, tenantId, plan.batchId, 'ingest', at);
+        const { updated, marked } = await applyEvents(
+          tenantId,
+          plan.definitions,
+          { id: plan.batchId, events: relevant },
+          at,
+        );
+        // Recorded with the time of recording: the sweep's horizon counts from it.
+        await markBatchApplied(db, tenantId, plan.batchId, 'ingest', now());
+        // Recorded applied well before the rollup may look at these events: no one else can be
+        // applying the batch, so its marks go now instead of weighing on every counter read.
+        const safeMs = (options.rollupLagMs ?? 0) - MARK_CLEAR_MARGIN_MS;
+        if (now().getTime() - plan.plannedAt < safeMs) await clearBatchMarks(tenantId, plan.batchId, marked);
         const touched = plan.definitions.filter((d) => updated.has(d.id));
         await evaluate(tenantId, touched, updated, at, true);
       } catch (error) {
@@ -1050,8 +1144,9 @@ export function createBudgetService(
 
     /**
      * The kpi-rollup job's per-tenant step: finishes usage batches that ingestion stored but did
-     * not apply (a crash between the two), releases expired reservations, drops counters of periods
-     * before the previous one, and records the notices due (new periods resolve old alerts).
+     * not record applied (a crash or a failure between the two), releases expired reservations,
+     * clears batch marks no one can need any more, drops counters of periods before the previous
+     * one, and records the notices due (new periods resolve old alerts).
      */
     async runTenantStep(tenantId: string, rolledUp: StoredUsage[]) {
       const at = now();
@@ -1066,18 +1161,16 @@ export function createBudgetService(
           const { definitions } = await loadBudgetPartition(db, tenantId);
           for (const batch of missing) {
             const events = pending.filter((event) => event.bj === batch);
-            await applyEvents(tenantId, definitions, events, at);
-            if (!(await markBatchApplied(db, tenantId, batch, 'rollup', at))) {
-              options.logger?.warn(
-                { tenant_id: tenantId, batch },
-                'a usage batch was applied twice to budgets',
-              );
-            }
+            // Counters the batch reached before ingestion stopped carry its mark and take nothing;
+            // the marks stay until the sweep below finds the batch applied long enough ago.
+            await applyEvents(tenantId, definitions, { id: batch, events }, at);
+            await markBatchApplied(db, tenantId, batch, 'rollup', now());
             repaired += events.length;
           }
         }
       }
       const partition = await loadBudgetPartition(db, tenantId);
+      await sweepBatchMarks(tenantId, partition, at);
       const definitions = new Map(partition.definitions.map((d) => [d.id, d]));
       for (const [budgetId, perPeriod] of partition.counters) {
         const definition = definitions.get(budgetId);

@@ -38,3 +38,35 @@ export function loseFirstAnswer(db: Db, matches: (write: SentWrite) => boolean) 
     },
   };
 }
+
+/**
+ * Fails the first write `matches` picks before it reaches the table, with an error the SDK does
+ * not retry (as a store that refuses it would): the operation stops part-way.
+ */
+export function failFirstWrite(db: Db, matches: (write: SentWrite) => boolean) {
+  let failed = 0;
+  const clients = [db.client, db.exactClient];
+  for (const client of clients) {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const write = { ...(args.input as object), commandName: String(context.commandName) } as SentWrite;
+        if (failed === 0 && matches(write)) {
+          failed++;
+          throw Object.assign(new Error('the store refused the write'), {
+            name: 'InternalFailure',
+            $fault: 'client',
+          });
+        }
+        return next(args);
+      },
+      { step: 'deserialize', name: 'failFirstWrite' },
+    );
+  }
+  return {
+    /** How many writes failed (0 or 1): a test asserts the failure happened. */
+    failed: () => failed,
+    restore: () => {
+      for (const client of clients) client.middlewareStack.remove('failFirstWrite');
+    },
+  };
+}

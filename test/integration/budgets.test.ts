@@ -1,8 +1,11 @@
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFINITIONS_TRUSTED_MS } from '../../shared/budgets/service.js';
+import { BATCH_MARK_HORIZON_MS, DEFINITIONS_TRUSTED_MS } from '../../shared/budgets/service.js';
 import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
+import type { Db } from '../../shared/db/client.js';
+import { keys } from '../../shared/db/keys.js';
 import { createUsageService } from '../../shared/usage/service.js';
-import { loseFirstAnswer, type SentWrite } from '../helpers/lost-answer.js';
+import { failFirstWrite, loseFirstAnswer, type SentWrite } from '../helpers/lost-answer.js';
 import { createTestTollgate, type TestTollgate } from '../helpers/tollgate.js';
 
 /** A clock the test moves (a new budget period, an expired reservation). */
@@ -64,6 +67,23 @@ interface BudgetEventData {
 const dataOf = (event: BusEvent) => event.data as unknown as BudgetEventData;
 
 const drain = () => (tollgate.runtime.bus as InProcessBus).drain();
+
+/** The usage-batch marks (`b_<batch id>`) on a budget's counter for its current period. */
+async function batchMarksOf(
+  db: Db,
+  tenantId: string,
+  budget: { id: string; status: { period_start: string } },
+) {
+  const { Item } = await db.exactClient.send(
+    new GetCommand({
+      TableName: db.tableName,
+      Key: keys.budgetCounter(tenantId, budget.id, budget.status.period_start),
+      ConsistentRead: true,
+    }),
+  );
+  if (!Item) throw new Error(`no counter for budget ${budget.id}`);
+  return Object.keys(Item).filter((name) => name.startsWith('b_'));
+}
 const eventsOf = (budgetId: string) => published.filter((event) => dataOf(event).budget.id === budgetId);
 
 describe('budgets CRUD', () => {
@@ -627,6 +647,33 @@ describe('evaluation and enforcement', () => {
     expect(status).toMatchObject({ spent: 150 });
   });
 
+  it('a budget spend whose write lost its answer (the SDK retried it) is counted once', async () => {
+    const t = await tollgate.createTenant('Lost answer: spend');
+    const budget = await createBlockingTokenBudget(t.key, 'tokens', 10_000);
+    const losing = loseFirstAnswer(
+      tollgate.store.db,
+      (write) =>
+        write.commandName === 'UpdateItemCommand' &&
+        write.UpdateExpression?.includes('ADD spent') === true &&
+        (write.Key?.pk?.S ?? '').includes(t.id),
+    );
+    try {
+      await ingest(t.key, [{ usage: { input_tokens: 100, output_tokens: 50 } }]);
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    const fetched = await (await tollgate.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json();
+    expect(fetched.status).toMatchObject({ spent: 150, remaining: 9850 });
+    // Applied well within the rollup's lag: the ingest request cleared the batch's mark itself.
+    expect(await batchMarksOf(tollgate.store.db, t.id, fetched)).toEqual([]);
+    // Later batches add as usual.
+    await ingest(t.key, [{ usage: { input_tokens: 10 } }]);
+    expect(
+      (await (await tollgate.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json()).status,
+    ).toMatchObject({ spent: 160 });
+  });
+
   it('a budget changed through one instance: checks on another see it at once, authorizations within a second', async () => {
     const other = await createTestTollgate({ store: tollgate.store, now });
     try {
@@ -797,6 +844,111 @@ describe('a crash between storing usage and applying it to budgets', () => {
         key: 'tgop_test-operator-key-0123456789abcdef',
       });
       expect(await spent()).toBe(600);
+    } finally {
+      await crashy.cleanup();
+    }
+  });
+
+  it('a batch that reached some counters before ingestion stopped is finished by the rollup without counting any twice', async () => {
+    let offsetMs = 0;
+    const crashy = await createTestTollgate({
+      env: { TOLLGATE_ROLLUP_LAG_SECONDS: '0' },
+      now: () => new Date(Date.now() + offsetMs),
+    });
+    const rollup = async (tenantId: string) => {
+      const summary = await (
+        await crashy.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${tenantId}`, {
+          key: 'tgop_test-operator-key-0123456789abcdef',
+        })
+      ).json();
+      expect(summary.errors).toEqual([]);
+    };
+    try {
+      const t = await crashy.createTenant('Part-way');
+      const budgetBody = (name: string, scope: Record<string, string>) => ({
+        name,
+        scope,
+        period: 'year',
+        limit: { tokens: 100_000 },
+      });
+      const tenantWide = await (
+        await crashy.request('POST', '/v1/budgets', { key: t.key, body: budgetBody('all', {}) })
+      ).json();
+      const feature = await (
+        await crashy.request('POST', '/v1/budgets', {
+          key: t.key,
+          body: budgetBody('chat', { feature: 'chat' }),
+        })
+      ).json();
+      const statusOf = async (budget: { id: string }) =>
+        (await (await crashy.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json()).status;
+
+      // The feature budget's counter refuses the batch's spend: the tenant-wide one has it.
+      const failing = failFirstWrite(
+        crashy.runtime.db,
+        (write) =>
+          write.commandName === 'UpdateItemCommand' &&
+          write.UpdateExpression?.includes('ADD spent') === true &&
+          ((write.Key as { sk?: { S?: string } } | undefined)?.sk?.S ?? '').includes(feature.id),
+      );
+      try {
+        const response = await crashy.request('POST', '/v1/usage', {
+          key: t.key,
+          body: {
+            id: 'part-1',
+            provider: 'openai',
+            model: 'gpt-4o',
+            usage: { input_tokens: 300 },
+            dimensions: { feature: 'chat' },
+          },
+        });
+        expect(response.status).toBe(202);
+      } finally {
+        failing.restore();
+      }
+      expect(failing.failed()).toBe(1);
+      expect((await statusOf(tenantWide)).spent).toBe(300);
+      expect((await statusOf(feature)).spent).toBe(0);
+
+      // The rollup finishes the batch: the feature budget takes it, the tenant-wide one not again.
+      for (let run = 0; run < 2; run++) {
+        await rollup(t.id);
+        expect((await statusOf(tenantWide)).spent).toBe(300);
+        expect((await statusOf(feature)).spent).toBe(300);
+      }
+      // The marks stay while an applier of the batch might still run, and go after the horizon.
+      const withStatus = async (budget: { id: string }) => ({
+        id: budget.id,
+        status: await statusOf(budget),
+      });
+      expect(await batchMarksOf(crashy.runtime.db, t.id, await withStatus(tenantWide))).toHaveLength(1);
+      offsetMs = BATCH_MARK_HORIZON_MS + 60_000;
+      await rollup(t.id);
+      for (const budget of [tenantWide, feature]) {
+        const current = await withStatus(budget);
+        expect(await batchMarksOf(crashy.runtime.db, t.id, current)).toEqual([]);
+        expect(current.status.spent).toBe(300);
+      }
+
+      // A mark of a batch never recorded applied stays (the rollup will finish that batch), unless
+      // it is older than the records of applied batches are kept.
+      const { db } = crashy.runtime;
+      const current = await withStatus(tenantWide);
+      const markAgo = async (batchId: string, ageMs: number) =>
+        db.client.send(
+          new UpdateCommand({
+            TableName: db.tableName,
+            Key: keys.budgetCounter(t.id, tenantWide.id, current.status.period_start),
+            UpdateExpression: 'SET #b = :at',
+            ExpressionAttributeNames: { '#b': `b_${batchId}` },
+            ExpressionAttributeValues: { ':at': Date.now() + offsetMs - ageMs },
+          }),
+        );
+      await markAgo('run_unrecorded', 3_600_000);
+      await markAgo('run_forgotten', 4 * 86_400_000);
+      await rollup(t.id);
+      expect(await batchMarksOf(db, t.id, current)).toEqual(['b_run_unrecorded']);
+      expect((await statusOf(tenantWide)).spent).toBe(300);
     } finally {
       await crashy.cleanup();
     }
