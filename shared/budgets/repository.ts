@@ -243,9 +243,10 @@ function counterIdentity(target: CounterTarget) {
 /**
  * Adds a usage batch's spend to a counter, once per batch: usage is never refused (what was used
  * was used), but a batch whose mark is already on the counter was added before (by an attempt
- * whose answer was lost, or by the other of ingestion and the rollup). Answers the counter after
- * the change, and whether this call added; the counter is undefined only if it was deleted since
- * (a period past keeping).
+ * whose answer was lost, or by the other of ingestion and the rollup). The same write removes the
+ * marks in `clear` (batches no one can apply again), when it adds. Answers the counter after the
+ * change, and whether this call added; the counter is undefined only if it was deleted since (a
+ * period past keeping).
  */
 export async function addSpend(
   db: Db,
@@ -253,17 +254,24 @@ export async function addSpend(
   target: CounterTarget,
   amount: Decimal,
   batch: { id: string; at: number },
+  clear: string[] = [],
 ): Promise<{ counter: CounterRecord | undefined; added: boolean }> {
   const identity = counterIdentity(target);
   const key = keys.budgetCounter(tenantId, target.budgetId, target.periodStart);
+  const cleared = clear.map((_, index) => `#c${index}`);
   try {
     const { Attributes } = await db.exactClient.send(
       new UpdateCommand({
         TableName: db.tableName,
         Key: key,
-        UpdateExpression: `SET ${identity.set}, #b = :at ADD spent :a, used :a`,
+        UpdateExpression: `SET ${identity.set}, #b = :at ADD spent :a, used :a${cleared.length > 0 ? ` REMOVE ${cleared.join(', ')}` : ''}`,
         ConditionExpression: 'attribute_not_exists(#b)',
-        ExpressionAttributeNames: { '#b': `${BATCH_ATTRIBUTE}${batch.id}` },
+        ExpressionAttributeNames: {
+          '#b': `${BATCH_ATTRIBUTE}${batch.id}`,
+          ...Object.fromEntries(
+            clear.map((batchId, index) => [`#c${index}`, `${BATCH_ATTRIBUTE}${batchId}`]),
+          ),
+        },
         ExpressionAttributeValues: { ...identity.values, ':a': number(amount), ':at': batch.at },
         ReturnValues: 'ALL_NEW',
       }),

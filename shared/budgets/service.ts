@@ -249,6 +249,13 @@ export interface BudgetServiceOptions {
 const MARK_CLEAR_MARGIN_MS = 5_000;
 
 /**
+ * Marks this instance may clear are removed by its next spend on the same counter, this many at
+ * most per write; counters it keeps such marks for, at most (the oldest are left to the sweep).
+ */
+const MARKS_CLEARED_PER_WRITE = 25;
+const MAX_COUNTERS_WITH_CLEARABLE_MARKS = 10_000;
+
+/**
  * A batch's marks stay on the counters this long after the batch was recorded applied, when the
  * ingest request did not clear them itself: longer than an ingest request or a rollup run can
  * last (Lambda stops either at 15 minutes), so none that might still apply the batch is left.
@@ -264,6 +271,14 @@ export function createBudgetService(
   const now = options.now ?? (() => new Date());
   /** Per tenant, the budget definitions as this instance last read them. */
   const definitionsCache = new ExpiringCache<KeptBudgets>(DEFINITIONS_CACHE_MS, 1_000);
+  /**
+   * Per counter, the batches this instance applied and recorded applied before any rollup could
+   * look at them: no one can apply those again, so the instance's next spend on the counter
+   * removes their marks in the same write (a mark costs no write of its own).
+   */
+  const clearableMarks = new Map<string, Set<string>>();
+  const counterKey = (tenantId: string, target: { budgetId: string; periodStart: string }) =>
+    `${tenantId}\u0000${target.budgetId}\u0000${target.periodStart}`;
 
   /** The whole partition, read once; its definitions are kept for the next enforcement requests. */
   async function loadPartition(tenantId: string): Promise<{ partition: BudgetPartition; kept: KeptBudgets }> {
@@ -445,10 +460,21 @@ export function createBudgetService(
     const outcomes = await Promise.allSettled([
       ...[...deltas.values()].map((delta) =>
         limit(async () => {
-          const { counter } = await addSpend(db, tenantId, delta.target, delta.amount, {
-            id: batch.id,
-            at: at.getTime(),
-          });
+          const key = counterKey(tenantId, delta.target);
+          const pending = clearableMarks.get(key);
+          const clear = [...(pending ?? [])].slice(0, MARKS_CLEARED_PER_WRITE);
+          const { counter, added } = await addSpend(
+            db,
+            tenantId,
+            delta.target,
+            delta.amount,
+            { id: batch.id, at: at.getTime() },
+            clear,
+          );
+          if (added && pending) {
+            for (const batchId of clear) pending.delete(batchId);
+            if (pending.size === 0) clearableMarks.delete(key);
+          }
           if (!counter) return; // deleted meanwhile: a period past keeping
           marked.push(delta.target);
           const perBudget = updated.get(delta.definition.id) ?? new Map<string, CounterRecord>();
@@ -1129,9 +1155,19 @@ export function createBudgetService(
         // Recorded with the time of recording: the sweep's horizon counts from it.
         await markBatchApplied(db, tenantId, plan.batchId, 'ingest', now());
         // Recorded applied well before the rollup may look at these events: no one else can be
-        // applying the batch, so its marks go now instead of weighing on every counter read.
+        // applying the batch, so its marks go with this instance's next spend on each counter.
         const safeMs = (options.rollupLagMs ?? 0) - MARK_CLEAR_MARGIN_MS;
-        if (now().getTime() - plan.plannedAt < safeMs) await clearBatchMarks(tenantId, plan.batchId, marked);
+        if (now().getTime() - plan.plannedAt < safeMs) {
+          for (const target of marked) {
+            const key = counterKey(tenantId, target);
+            clearableMarks.set(key, (clearableMarks.get(key) ?? new Set()).add(plan.batchId));
+          }
+          // Bounded: the marks of counters dropped here are cleared by the rollup's sweep.
+          for (const key of clearableMarks.keys()) {
+            if (clearableMarks.size <= MAX_COUNTERS_WITH_CLEARABLE_MARKS) break;
+            clearableMarks.delete(key);
+          }
+        }
         const touched = plan.definitions.filter((d) => updated.has(d.id));
         await evaluate(tenantId, touched, updated, at, true);
       } catch (error) {
