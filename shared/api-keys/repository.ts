@@ -1,7 +1,6 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
-import { succeeded } from '../db/conditional.js';
+import { storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
 import { keys, tenantPartition } from '../db/keys.js';
 import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
 import { ConflictError } from '../errors/errors.js';
@@ -27,8 +26,8 @@ function toStoredApiKey(item: Record<string, unknown>): StoredApiKey {
 }
 
 export async function putApiKey(db: Db, tenantId: string, apiKey: StoredApiKey): Promise<void> {
-  try {
-    await db.client.send(
+  const stored = await succeededOrOwn(
+    db.client.send(
       new PutCommand({
         TableName: db.tableName,
         Item: {
@@ -45,12 +44,11 @@ export async function putApiKey(db: Db, tenantId: string, apiKey: StoredApiKey):
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
-    );
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException)
-      throw new ConflictError(`API key ${apiKey.id} exists.`);
-    throw error;
-  }
+    ),
+    // This key as written (its hash is unique): the SDK retried the write after its answer was lost.
+    storedItemIs(db, keys.apiKey(tenantId, apiKey.id), (item) => item.key_hash === apiKey.key_hash),
+  );
+  if (!stored) throw new ConflictError(`API key ${apiKey.id} exists.`);
 }
 
 /** A strongly consistent read: a revoked key must stop working at once. */

@@ -9,7 +9,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
-import { succeeded } from '../db/conditional.js';
+import { storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
 import { billedLinesPartition, keys, tenantPartition } from '../db/keys.js';
 import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
 import { ConflictError } from '../errors/errors.js';
@@ -62,8 +62,8 @@ export function publicConnection(stored: StoredConnection): ProviderConnection {
 }
 
 export async function putConnection(db: Db, tenantId: string, connection: StoredConnection): Promise<void> {
-  try {
-    await db.client.send(
+  const stored = await succeededOrOwn(
+    db.client.send(
       new PutCommand({
         TableName: db.tableName,
         Item: {
@@ -80,12 +80,16 @@ export async function putConnection(db: Db, tenantId: string, connection: Stored
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
-    );
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException)
-      throw new ConflictError(`Provider connection ${connection.id} exists.`);
-    throw error;
-  }
+    ),
+    // This connection as written (its sealed credential is unique): the SDK retried the write.
+    storedItemIs(
+      db,
+      keys.providerConnection(tenantId, connection.id),
+      (item) =>
+        (item.credential as CredentialEnvelope | undefined)?.ciphertext === connection.credential.ciphertext,
+    ),
+  );
+  if (!stored) throw new ConflictError(`Provider connection ${connection.id} exists.`);
 }
 
 export async function getConnection(

@@ -1,4 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { Db } from './client.js';
 
 /**
  * A conditional write's outcome as a boolean: true when it was made, false when its condition
@@ -25,4 +27,21 @@ export async function succeededOrOwn(
   isOwn: () => Promise<boolean>,
 ): Promise<boolean> {
   return (await succeeded(write)) || isOwn();
+}
+
+/**
+ * The usual `isOwn` of succeededOrOwn: reads the item at `key` (consistently) and answers whether
+ * it is there and `test` recognises this write in it.
+ */
+export function storedItemIs(
+  db: Db,
+  key: { pk: string; sk: string },
+  test: (item: Record<string, unknown>) => boolean,
+): () => Promise<boolean> {
+  return async () => {
+    const { Item } = await db.client.send(
+      new GetCommand({ TableName: db.tableName, Key: key, ConsistentRead: true }),
+    );
+    return Item !== undefined && test(Item);
+  };
 }

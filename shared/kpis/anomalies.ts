@@ -1,8 +1,9 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { randomBytes } from 'node:crypto';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DateTime } from 'luxon';
 import type { BusEvent } from '../bus/bus.js';
 import type { Db } from '../db/client.js';
+import { storedItemIs, succeededOrOwn } from '../db/conditional.js';
 import { tenantPartition } from '../db/keys.js';
 import { type AnomalyFinding, type DailyValue, detectAnomaly } from './anomaly.js';
 import { type CellSums, cellKeys, dimensionAttribute, emptySums, totalTokensOf } from './cells.js';
@@ -78,18 +79,20 @@ function findingData(metric: string, subject: Record<string, string>, finding: A
  * each top customer's share of spend, once per day: each finding is kept and published once.
  */
 export async function checkAnomalies(db: Db, tenantId: string, day: string, now: Date): Promise<BusEvent[]> {
-  try {
-    await db.client.send(
+  const key = { pk: tenantPartition(tenantId), sk: `v1#anomaly-check#${day}` };
+  // Unique to this check: a refusal that finds it stored was this write, retried by the SDK.
+  const claim = randomBytes(9).toString('base64url');
+  const claimed = await succeededOrOwn(
+    db.client.send(
       new PutCommand({
         TableName: db.tableName,
-        Item: { pk: tenantPartition(tenantId), sk: `v1#anomaly-check#${day}`, checked_at: now.toISOString() },
+        Item: { ...key, checked_at: now.toISOString(), clm: claim },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
-    );
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return [];
-    throw error;
-  }
+    ),
+    storedItemIs(db, key, (item) => item.clm === claim),
+  );
+  if (!claimed) return [];
   const from = DateTime.fromISO(day, { zone: 'utc' }).minus({ days: HISTORY_DAYS }).toISODate() as string;
   const toExclusive = DateTime.fromISO(day, { zone: 'utc' }).plus({ days: 1 }).toISODate() as string;
   const dayList = days(from, day);

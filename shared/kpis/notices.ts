@@ -1,7 +1,7 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { BusEvent, EventBus } from '../bus/bus.js';
 import type { Db } from '../db/client.js';
+import { storedItemIs, succeededOrOwn } from '../db/conditional.js';
 import { tenantPartition } from '../db/keys.js';
 import { newId } from '../ids.js';
 
@@ -28,18 +28,20 @@ export async function recordNotice(
     time: now.toISOString(),
     data,
   };
-  try {
-    await db.client.send(
+  const key = { pk: tenantPartition(tenantId), sk };
+  // A refusal that finds this event stored was this write, retried by the SDK after its answer
+  // was lost: the notice is this call's to put in the outbox, or it would never be sent.
+  const recorded = await succeededOrOwn(
+    db.client.send(
       new PutCommand({
         TableName: db.tableName,
-        Item: { pk: tenantPartition(tenantId), sk, entity: 'notice', event },
+        Item: { ...key, entity: 'notice', event },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
-    );
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return undefined;
-    throw error;
-  }
+    ),
+    storedItemIs(db, key, (item) => (item.event as BusEvent | undefined)?.id === event.id),
+  );
+  if (!recorded) return undefined;
   await db.client.send(
     new PutCommand({
       TableName: db.tableName,

@@ -1,6 +1,6 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
+import { storedItemIs, succeededOrOwn } from '../db/conditional.js';
 import { keys } from '../db/keys.js';
 import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
 import { ConflictError } from '../errors/errors.js';
@@ -11,8 +11,8 @@ function toTenant(item: Record<string, unknown>): Tenant {
 }
 
 export async function putTenant(db: Db, tenant: Tenant): Promise<void> {
-  try {
-    await db.client.send(
+  const stored = await succeededOrOwn(
+    db.client.send(
       new PutCommand({
         TableName: db.tableName,
         Item: {
@@ -25,12 +25,15 @@ export async function putTenant(db: Db, tenant: Tenant): Promise<void> {
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
-    );
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException)
-      throw new ConflictError(`Tenant ${tenant.id} exists.`);
-    throw error;
-  }
+    ),
+    // This tenant as written: the SDK retried the write after its answer was lost.
+    storedItemIs(
+      db,
+      keys.tenant(tenant.id),
+      (item) => item.name === tenant.name && item.created_at === tenant.created_at,
+    ),
+  );
+  if (!stored) throw new ConflictError(`Tenant ${tenant.id} exists.`);
 }
 
 export async function getTenant(db: Db, tenantId: string): Promise<Tenant | undefined> {

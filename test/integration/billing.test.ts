@@ -8,6 +8,7 @@ import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
 import { billedLinesPartition, keys } from '../../shared/db/keys.js';
 import { createLogger, type Logger } from '../../shared/observability/logger.js';
 import { type FakeProviders, startFakeProviders } from '../helpers/fake-providers.js';
+import { loseFirstAnswer } from '../helpers/lost-answer.js';
 import { createTestTollgate, type Engine, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
 
 const DAY = 86_400_000;
@@ -236,6 +237,26 @@ describe('provider connections', () => {
       key: world.tenant.key,
     });
     expect(again.status).toBe(404);
+  });
+
+  it('creates a connection whose write lost its answer (the SDK retried it), instead of a 409', async () => {
+    const world = await createWorld();
+    const losing = loseFirstAnswer(
+      world.tollgate.runtime.db,
+      (write) => write.commandName === 'PutItemCommand' && write.Item?.entity?.S === 'provider_connection',
+    );
+    let connection: { id: string };
+    try {
+      connection = await connect(world, 'openai');
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    const listed = await (
+      await world.tollgate.request('GET', '/v1/provider-connections', { key: world.tenant.key })
+    ).json();
+    expect(listed.data.map((item: { id: string }) => item.id)).toEqual([connection.id]);
+    expect((await sync(world, connection.id)).connection).toMatchObject({ status: 'ok', last_error: null });
   });
 
   it('refuses bad input with field paths, and takes no base URL from the tenant', async () => {

@@ -647,6 +647,30 @@ describe('evaluation and enforcement', () => {
     expect(status).toMatchObject({ spent: 150 });
   });
 
+  it('a budget notice whose write lost its answer (the SDK retried it) is still published, once', async () => {
+    const t = await tollgate.createTenant('Lost answer: notice');
+    const budget = await createBlockingTokenBudget(t.key, 'tokens', 1000);
+    const losing = loseFirstAnswer(
+      tollgate.store.db,
+      (write) =>
+        write.commandName === 'PutItemCommand' &&
+        write.Item?.entity?.S === 'notice' &&
+        (write.Item?.pk?.S ?? '').includes(t.id),
+    );
+    try {
+      await ingest(t.key, [{ usage: { input_tokens: 1000 } }]);
+      await drain();
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    expect(
+      eventsOf(budget.id)
+        .map((event) => event.type)
+        .sort(),
+    ).toEqual(['budget.exceeded.v1', 'budget.threshold_crossed.v1']);
+  });
+
   it('a budget spend whose write lost its answer (the SDK retried it) is counted once', async () => {
     const t = await tollgate.createTenant('Lost answer: spend');
     const budget = await createBlockingTokenBudget(t.key, 'tokens', 10_000);

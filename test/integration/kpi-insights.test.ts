@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
+import { loseFirstAnswer } from '../helpers/lost-answer.js';
 import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
 
 const DAY = 86_400_000;
@@ -11,10 +12,10 @@ let tollgate: TestTollgate;
 let tenant: { id: string; key: string };
 const published: BusEvent[] = [];
 
-async function ingest(events: unknown[]) {
+async function ingest(events: unknown[], into: { key: string } = tenant) {
   for (let start = 0; start < events.length; start += 500) {
     const response = await tollgate.request('POST', '/v1/usage', {
-      key: tenant.key,
+      key: into.key,
       body: { events: events.slice(start, start + 500) },
     });
     expect(response.status).toBe(202);
@@ -22,8 +23,8 @@ async function ingest(events: unknown[]) {
   }
 }
 
-async function runRollup() {
-  const response = await tollgate.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${tenant.id}`, {
+async function runRollup(of: { id: string } = tenant) {
+  const response = await tollgate.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${of.id}`, {
     key: OPERATOR_KEY,
   });
   expect(response.status).toBe(200);
@@ -42,14 +43,11 @@ const cent = (id: string, timestamp: string, dimensions: Record<string, string>)
   dimensions,
 });
 
-beforeAll(async () => {
-  tollgate = await createTestTollgate({ env: { TOLLGATE_ROLLUP_LAG_SECONDS: '0' } });
-  tenant = await tollgate.createTenant('Insights');
-  (tollgate.runtime.bus as InProcessBus).subscribe('', async (event) => {
-    published.push(event);
-  });
-  // 34 days of steady spend, weekdays $0.04 and weekends $0.02, spread over customers; yesterday
-  // one customer spends twenty times its usual amount.
+/**
+ * 34 days of steady spend, weekdays $0.04 and weekends $0.02, spread over customers; yesterday
+ * one customer spends twenty times its usual amount.
+ */
+function insightEvents(): unknown[] {
   const events: unknown[] = [];
   for (let daysAgo = 34; daysAgo >= 1; daysAgo--) {
     const weekday = new Date(today - daysAgo * DAY).getUTCDay();
@@ -72,7 +70,16 @@ beforeAll(async () => {
     model: 'mystery-model',
     usage: { input_tokens: 777 },
   });
-  await ingest(events);
+  return events;
+}
+
+beforeAll(async () => {
+  tollgate = await createTestTollgate({ env: { TOLLGATE_ROLLUP_LAG_SECONDS: '0' } });
+  tenant = await tollgate.createTenant('Insights');
+  (tollgate.runtime.bus as InProcessBus).subscribe('', async (event) => {
+    published.push(event);
+  });
+  await ingest(insightEvents());
   await runRollup();
 });
 afterAll(() => tollgate.cleanup());
@@ -133,6 +140,28 @@ describe('anomalies', () => {
     ).toBe(true);
   });
 
+  it("checks a day whose check mark's write lost its answer (the SDK retried it), instead of skipping it", async () => {
+    const other = await tollgate.createTenant('Insights, lost answer');
+    await ingest(insightEvents(), other);
+    const losing = loseFirstAnswer(
+      tollgate.runtime.db,
+      (write) =>
+        write.commandName === 'PutItemCommand' &&
+        (write.Item?.sk?.S ?? '').includes('anomaly-check') &&
+        (write.Item?.pk?.S ?? '').includes(other.id),
+    );
+    try {
+      await runRollup(other);
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    const found = published.filter(
+      (event) => event.type === 'anomaly.detected.v1' && event.tenant_id === other.id,
+    );
+    expect(found.map((event) => event.data.metric)).toContain('cost');
+  });
+
   it('does not flag the weekly rhythm', async () => {
     const anomalies = published.filter((event) => event.type === 'anomaly.detected.v1');
     expect(anomalies.every((event) => event.data.date === dayAt(1).slice(0, 10))).toBe(true);
@@ -141,7 +170,9 @@ describe('anomalies', () => {
 
 describe('data quality', () => {
   it('tells once about usage of a model with no price', async () => {
-    const notices = published.filter((event) => event.type === 'data_quality.unpriced_usage.v1');
+    const notices = published.filter(
+      (event) => event.type === 'data_quality.unpriced_usage.v1' && event.tenant_id === tenant.id,
+    );
     expect(notices).toHaveLength(1);
     expect(notices[0]?.data).toEqual({
       provider: 'custom',

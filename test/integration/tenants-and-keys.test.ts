@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../shared/runtime.js';
+import { loseFirstAnswer } from '../helpers/lost-answer.js';
 import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
 
 let tollgate: TestTollgate;
@@ -35,6 +36,36 @@ describe('tenants (operator)', () => {
       expect.objectContaining({ id: tenant.api_key.id, scopes: ['ingest', 'read', 'admin'], restrict: null }),
     ]);
   });
+
+  it.each([
+    ['tenant', 'tenant'],
+    ['first API key', 'api_key'],
+  ])(
+    'creates a tenant whose %s write lost its answer (the SDK retried it), instead of a 409',
+    async (_, entity) => {
+      const name = `Lost answer: ${entity}`;
+      const losing = loseFirstAnswer(
+        tollgate.runtime.db,
+        (write) => write.commandName === 'PutItemCommand' && write.Item?.entity?.S === entity,
+      );
+      let response: Response;
+      try {
+        response = await tollgate.request('POST', '/v1/tenants', { key: OPERATOR_KEY, body: { name } });
+      } finally {
+        losing.restore();
+      }
+      expect(losing.lost()).toBe(1);
+      expect(response.status).toBe(201);
+      const tenant = (await response.json()) as { name: string; api_key: { id: string; key: string } };
+      expect(tenant).toMatchObject({ name });
+      // The key works and is the tenant's only one.
+      const keys = await tollgate.request('GET', '/v1/api-keys', { key: tenant.api_key.key });
+      expect(keys.status).toBe(200);
+      expect(((await keys.json()) as { data: unknown[] }).data).toEqual([
+        expect.objectContaining({ id: tenant.api_key.id }),
+      ]);
+    },
+  );
 
   it('lists tenants in pages, oldest first, following the cursor to the end', async () => {
     const created: string[] = [];
