@@ -9,34 +9,47 @@ export interface SentWrite {
 }
 
 /**
- * Loses the answer of the first write `matches` picks, after the write reached the table, as a
- * reset connection would: the SDK retries it, and the retry meets the write it repeats. On both
- * of the app's document clients; `restore` takes the step out again.
+ * Puts `step` on both of the app's document clients, innermost (just around the request on the
+ * wire), for the first write `matches` picks; later writes pass. Answers how often it fired (0 or
+ * 1: a test asserts it did) and `restore`, which takes the step out again.
  */
-export function loseFirstAnswer(db: Db, matches: (write: SentWrite) => boolean) {
-  let lost = 0;
+function onFirstWrite(
+  db: Db,
+  name: string,
+  matches: (write: SentWrite) => boolean,
+  step: (send: () => Promise<unknown>) => Promise<never>,
+) {
+  let fired = 0;
   const clients = [db.client, db.exactClient];
   for (const client of clients) {
     client.middlewareStack.add(
       (next, context) => async (args) => {
-        const result = await next(args);
         const write = { ...(args.input as object), commandName: String(context.commandName) } as SentWrite;
-        if (lost === 0 && matches(write)) {
-          lost++;
-          throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' });
-        }
-        return result;
+        if (fired > 0 || !matches(write)) return next(args);
+        fired++;
+        return step(() => next(args));
       },
-      { step: 'deserialize', name: 'loseFirstAnswer' },
+      { step: 'deserialize', name },
     );
   }
   return {
-    /** How many answers were lost (0 or 1): a test asserts the loss happened. */
-    lost: () => lost,
+    fired: () => fired,
     restore: () => {
-      for (const client of clients) client.middlewareStack.remove('loseFirstAnswer');
+      for (const client of clients) client.middlewareStack.remove(name);
     },
   };
+}
+
+/**
+ * Loses the answer of the first write `matches` picks, after the write reached the table, as a
+ * reset connection would: the SDK retries it, and the retry meets the write it repeats.
+ */
+export function loseFirstAnswer(db: Db, matches: (write: SentWrite) => boolean) {
+  const step = onFirstWrite(db, 'loseFirstAnswer', matches, async (send) => {
+    await send();
+    throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' });
+  });
+  return { lost: step.fired, restore: step.restore };
 }
 
 /**
@@ -44,29 +57,11 @@ export function loseFirstAnswer(db: Db, matches: (write: SentWrite) => boolean) 
  * not retry (as a store that refuses it would): the operation stops part-way.
  */
 export function failFirstWrite(db: Db, matches: (write: SentWrite) => boolean) {
-  let failed = 0;
-  const clients = [db.client, db.exactClient];
-  for (const client of clients) {
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const write = { ...(args.input as object), commandName: String(context.commandName) } as SentWrite;
-        if (failed === 0 && matches(write)) {
-          failed++;
-          throw Object.assign(new Error('the store refused the write'), {
-            name: 'InternalFailure',
-            $fault: 'client',
-          });
-        }
-        return next(args);
-      },
-      { step: 'deserialize', name: 'failFirstWrite' },
-    );
-  }
-  return {
-    /** How many writes failed (0 or 1): a test asserts the failure happened. */
-    failed: () => failed,
-    restore: () => {
-      for (const client of clients) client.middlewareStack.remove('failFirstWrite');
-    },
-  };
+  const step = onFirstWrite(db, 'failFirstWrite', matches, async () => {
+    throw Object.assign(new Error('the store refused the write'), {
+      name: 'InternalFailure',
+      $fault: 'client',
+    });
+  });
+  return { failed: step.fired, restore: step.restore };
 }
