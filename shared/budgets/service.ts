@@ -38,6 +38,7 @@ import {
   clearBatchMark,
   deleteBudgetItems,
   deleteCounter,
+  ensureCounter,
   getReservation,
   holdIdOf,
   loadBudgetPartition,
@@ -1031,8 +1032,9 @@ export function createBudgetService(
         }
       }
 
-      // A refusal may come from holds that expired and were not swept yet, or from a racing retry
-      // of this call that is giving its holds back: sweep the first, wait for the second, try again.
+      // A refusal may come from holds that expired and were not swept yet, from a racing retry
+      // of this call that is giving its holds back, or from a counter that does not exist yet (the
+      // period's first hold): sweep the first, wait for the second, create the third, try again.
       let counters: BudgetPartition['counters'] | undefined;
       for (let round = 0; round < 25 && taken.some((counter) => !counter); round++) {
         counters = (
@@ -1042,22 +1044,35 @@ export function createBudgetService(
             plan.map((hold) => hold.target),
           )
         ).counters;
-        const sweeps: Promise<boolean>[] = [];
+        const sweeps: Promise<unknown>[] = [];
         let twins = false;
+        let roomNow = false;
         for (const [index, hold] of plan.entries()) {
           if (taken[index]) continue;
           const counter = counters.get(hold.definition.id)?.get(hold.target.periodStart);
-          if (counter?.reservations.some((other) => other.id === holdId)) {
+          if (!counter) {
+            sweeps.push(ensureCounter(db, tenantId, hold.target));
+            continue;
+          }
+          if (counter.reservations.some((other) => other.id === holdId)) {
             // This attempt's own hold: taken, its answer lost and the SDK's retry refused by it.
             taken[index] = counter;
             continue;
           }
-          for (const other of counter?.reservations ?? []) {
+          for (const other of counter.reservations) {
             if (other.expiresAt <= nowMs) sweeps.push(releaseOnCounter(db, tenantId, hold.target, other));
             else if (other.id.startsWith(`${reservationId}~`) && other.id !== holdId) twins = true;
           }
+          // The hold fits the counter as it is now: it was refused by a counter created since, or
+          // by holds given back since.
+          const max = hold.maxUsed;
+          if (
+            !max ||
+            (max.strict ? counter.used.lessThan(max.value) : counter.used.lessThanOrEqualTo(max.value))
+          )
+            roomNow = true;
         }
-        if (sweeps.length === 0 && !twins) break;
+        if (sweeps.length === 0 && !twins && !roomNow) break;
         await Promise.all(sweeps);
         if (twins) await sleep(10);
         const again = await Promise.all(plan.map((hold, index) => taken[index] ?? take(holdId, hold)));

@@ -387,6 +387,55 @@ describe('evaluation and enforcement', () => {
     // 200 racing writers on one counter item: DynamoDB Local takes its time serialising them.
   }, 120_000);
 
+  it("the first authorizations of a period admit every call that fits, whichever creates the period's counter", async () => {
+    const t = await tollgate.createTenant('First holds');
+    const budget = await createBlockingTokenBudget(t.key, 'first holds', 1000);
+    // A hold takes only an existing counter. Both calls find none; the first to look again is
+    // held back until the other has created the counter and taken its hold: it then finds a
+    // counter with room, and must take it instead of answering block.
+    const counterSk = `v1#budget#${budget.id}#period#${budget.status.period_start}`;
+    let delayed = 0;
+    const clients = [tollgate.store.db.client, tollgate.store.db.exactClient];
+    for (const client of clients) {
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const input = args.input as { RequestItems?: Record<string, { Keys?: { sk?: unknown }[] }> };
+          const reads = Object.values(input.RequestItems ?? {}).flatMap((table) => table.Keys ?? []);
+          if (
+            context.commandName === 'BatchGetItemCommand' &&
+            delayed === 0 &&
+            JSON.stringify(reads).includes(counterSk)
+          ) {
+            delayed++;
+            await new Promise((resolve) => setTimeout(resolve, 300));
+          }
+          return next(args);
+        },
+        { step: 'initialize', name: 'delayFirstCounterRead' },
+      );
+    }
+    let answers: { decision: string; reservation_id: string | null }[];
+    try {
+      answers = await Promise.all(
+        ['first-a', 'first-b'].map(async (id) => {
+          const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
+            key: t.key,
+            body: { id, model: 'gpt-4o', estimated_input_tokens: 100, max_output_tokens: 0 },
+          });
+          expect(response.status).toBe(200);
+          return response.json();
+        }),
+      );
+    } finally {
+      for (const client of clients) client.middlewareStack.remove('delayFirstCounterRead');
+    }
+    expect(delayed).toBe(1);
+    expect(answers.map((answer) => answer.decision)).toEqual(['allow', 'allow']);
+    const status = (await (await tollgate.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json())
+      .status;
+    expect(status).toMatchObject({ reserved: 200, remaining: 800 });
+  });
+
   it('authorize is idempotent, settles through a usage event, releases, and expires', async () => {
     const t = await tollgate.createTenant('Reservations');
     const budget = await createBudget(t.key, {
