@@ -499,7 +499,7 @@ export function createBudgetService(
         clearBatchMark(db, tenantId, target, batchId).catch((error: unknown) => {
           options.logger?.warn(
             { err: error, tenant_id: tenantId, batch: batchId },
-            'a usage batch mark was not cleared; the rollup will',
+            'a usage batch mark was not cleared; the next rollup will',
           );
         }),
       ),
