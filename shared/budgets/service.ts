@@ -513,25 +513,26 @@ export function createBudgetService(
    */
   async function sweepBatchMarks(tenantId: string, partition: BudgetPartition, at: Date) {
     const cutoff = at.getTime() - BATCH_MARK_HORIZON_MS;
-    const candidates = new Map<string, CounterRecord[]>();
+    /** Per batch, the counters carrying its mark and the newest time one was added. */
+    const candidates = new Map<string, { counters: CounterRecord[]; newest: number }>();
     for (const perPeriod of partition.counters.values()) {
       for (const counter of perPeriod.values()) {
         // A batch is recorded applied after its spend was added: a younger mark cannot qualify.
         for (const batch of counter.batches) {
           if (batch.addedAt > cutoff) continue;
-          candidates.set(batch.id, [...(candidates.get(batch.id) ?? []), counter]);
+          const candidate = candidates.get(batch.id) ?? { counters: [], newest: 0 };
+          candidate.counters.push(counter);
+          candidate.newest = Math.max(candidate.newest, batch.addedAt);
+          candidates.set(batch.id, candidate);
         }
       }
     }
     if (candidates.size === 0) return;
     const applied = await appliedBatches(db, tenantId, [...candidates.keys()]);
     const forgotten = at.getTime() - BATCH_RECORD_RETENTION_MS;
-    for (const [batchId, counters] of candidates) {
+    for (const [batchId, { counters, newest }] of candidates) {
       const recordedAt = applied.get(batchId);
-      const pastReach = counters.every((counter) =>
-        counter.batches.some((batch) => batch.id === batchId && batch.addedAt <= forgotten),
-      );
-      if ((recordedAt !== undefined && recordedAt <= cutoff) || pastReach) {
+      if ((recordedAt !== undefined && recordedAt <= cutoff) || newest <= forgotten) {
         await clearBatchMarks(tenantId, batchId, counters);
       }
     }
@@ -1044,14 +1045,15 @@ export function createBudgetService(
             plan.map((hold) => hold.target),
           )
         ).counters;
-        const sweeps: Promise<unknown>[] = [];
+        /** Expired holds swept, missing counters created: each a reason to try again. */
+        const repairs: Promise<unknown>[] = [];
         let twins = false;
         let roomNow = false;
         for (const [index, hold] of plan.entries()) {
           if (taken[index]) continue;
           const counter = counters.get(hold.definition.id)?.get(hold.target.periodStart);
           if (!counter) {
-            sweeps.push(ensureCounter(db, tenantId, hold.target));
+            repairs.push(ensureCounter(db, tenantId, hold.target));
             continue;
           }
           if (counter.reservations.some((other) => other.id === holdId)) {
@@ -1060,7 +1062,7 @@ export function createBudgetService(
             continue;
           }
           for (const other of counter.reservations) {
-            if (other.expiresAt <= nowMs) sweeps.push(releaseOnCounter(db, tenantId, hold.target, other));
+            if (other.expiresAt <= nowMs) repairs.push(releaseOnCounter(db, tenantId, hold.target, other));
             else if (other.id.startsWith(`${reservationId}~`) && other.id !== holdId) twins = true;
           }
           // The hold fits the counter as it is now: it was refused by a counter created since, or
@@ -1072,8 +1074,8 @@ export function createBudgetService(
           )
             roomNow = true;
         }
-        if (sweeps.length === 0 && !twins && !roomNow) break;
-        await Promise.all(sweeps);
+        if (repairs.length === 0 && !twins && !roomNow) break;
+        await Promise.all(repairs);
         if (twins) await sleep(10);
         const again = await Promise.all(plan.map((hold, index) => taken[index] ?? take(holdId, hold)));
         taken = again;

@@ -26,8 +26,9 @@ interface DocumentCommandInternals {
  *
  * Why: the SDK clones its middleware stack and sorts it into a new chain for every `send`. That
  * is about a quarter of all the memory a request allocates, and was the largest share of what
- * survived into the old generation (sampled heap profiles under `npm run bench:enforce`). Under load it drove a full garbage collection every
- * few seconds, each stalling the process for 20–60 ms: most of the enforcement endpoints' p99.
+ * survived into the old generation (sampled heap profiles under `npm run bench:enforce`). Under
+ * load it drove a full garbage collection every few seconds, each stalling the process for
+ * 20–60 ms: most of the enforcement endpoints' p99.
  *
  * The low-level client has this built in (`cacheMiddleware: true`), but lib-dynamodb refuses that
  * option (aws/aws-sdk-js-v3 PRs #7762 and #7801 are about lifting it): a document command's
