@@ -21,6 +21,8 @@ export interface LocalTollgate {
   operatorKey: string;
   runtime: Runtime;
   schedules: string[];
+  /** The DynamoDB endpoint the store is on (the embedded engine's, unless one was configured). */
+  dynamoEndpoint: string | undefined;
   /** Stops accepting requests, finishes jobs and deliveries in flight, and closes the store. */
   stop(): Promise<void>;
 }
@@ -99,6 +101,7 @@ export async function startLocalTollgate(
     operatorKey,
     runtime,
     schedules,
+    dynamoEndpoint: endpoint,
     stop: () => {
       stopping ??= (async () => {
         await new Promise<void>((resolveClose) => server.close(() => resolveClose()));

@@ -16,6 +16,7 @@ const banner = [
   `  OpenAPI       ${tollgate.url}/openapi.json`,
   `  Operator key  ${tollgate.operatorKey}`,
   `  Schedules     ${tollgate.schedules.length ? tollgate.schedules.join(', ') : 'none registered'}`,
+  `  DynamoDB      ${tollgate.dynamoEndpoint ?? 'AWS'} (table ${config.tableName})`,
   '',
   '  Create a tenant:',
   `    curl -s -X POST ${tollgate.url}/v1/tenants -H "authorization: Bearer ${tollgate.operatorKey}" \\`,

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalProcess, startLocalProcess } from '../helpers/local-process.js';
@@ -41,6 +42,18 @@ describe('local mode', () => {
     tollgate = await startLocalProcess(dataDir);
     expect(tollgate.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(tollgate.operatorKey).toMatch(/^tgop_/);
+    // The banner names the embedded engine, so the AWS CLI or an SDK can look at the data.
+    const engine = /DynamoDB\s+(http:\/\/127\.0\.0\.1:\d+) \(table (\S+)\)/.exec(tollgate.output());
+    expect(engine).not.toBeNull();
+    const [, endpoint, table] = engine as RegExpExecArray;
+    const engineClient = new DynamoDBClient({
+      endpoint,
+      region: 'local',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    const { TableNames } = await engineClient.send(new ListTablesCommand({}));
+    engineClient.destroy();
+    expect(TableNames).toEqual([table]);
 
     expect(await call('GET', '/healthz')).toMatchObject({ status: 200, body: { status: 'ok' } });
     expect((await call('GET', '/openapi.json')).body.openapi).toBe('3.1.0');
