@@ -527,6 +527,33 @@ export async function unclaimReservation(
   }
 }
 
+/**
+ * Deletes the record of a first call that stopped between its claim and its holds, only while it
+ * is the record as read (the same attempt, still reserved), so that a retry can claim the id
+ * afresh. False when the record moved on (another retry cleared it or took it; it was released).
+ */
+export async function clearAbandonedReservation(
+  db: Db,
+  tenantId: string,
+  record: ReservationRecord,
+): Promise<boolean> {
+  const values: Record<string, unknown> = { ':reserved': 'reserved', ':created': record.created_at };
+  if (record.hold_id !== undefined) values[':hold'] = record.hold_id;
+  return succeeded(
+    db.client.send(
+      new DeleteCommand({
+        TableName: db.tableName,
+        Key: keys.reservation(tenantId, record.id),
+        ConditionExpression: `#rec.#state = :reserved AND #rec.created_at = :created AND ${
+          record.hold_id === undefined ? 'attribute_not_exists(#rec.hold_id)' : '#rec.hold_id = :hold'
+        }`,
+        ExpressionAttributeNames: { '#rec': 'record', '#state': 'state' },
+        ExpressionAttributeValues: values,
+      }),
+    ),
+  );
+}
+
 export async function getReservation(
   db: Db,
   tenantId: string,

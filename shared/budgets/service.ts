@@ -35,6 +35,7 @@ import {
   type BudgetPartition,
   type CounterRecord,
   type CounterTarget,
+  clearAbandonedReservation,
   clearBatchMark,
   deleteBudgetItems,
   deleteCounter,
@@ -131,6 +132,13 @@ const DEFINITIONS_CACHE_MS = 60_000;
  * long (at once to checks, and on the instance that made it).
  */
 export const DEFINITIONS_TRUSTED_MS = 1_000;
+
+/**
+ * How long after its claim a first authorization that has not taken all its holds is taken to have
+ * stopped (a crash, a timeout), so that a retry with its id clears it and reserves afresh. Its
+ * writes are in flight together, so a live call takes them within a round trip or two.
+ */
+export const ABANDONED_AFTER_MS = 5_000;
 
 /** A tenant's budget definitions as one instance last read them. */
 interface KeptBudgets {
@@ -541,18 +549,18 @@ export function createBudgetService(
   /**
    * A retry's answer, from the record of the first call with its id: a block as it was answered;
    * a reservation with the same id, amounts and expiry, and the budgets' figures as they are now.
+   * Undefined when the id is free again (the first call failed, or stopped part-way and its claim
+   * was cleared here): the retry then reserves afresh.
    */
-  async function answerOfReservation(tenantId: string, reservationId: string): Promise<AuthorizeResult> {
+  async function answerOfReservation(
+    tenantId: string,
+    reservationId: string,
+  ): Promise<AuthorizeResult | undefined> {
     // The first call may still be taking its holds: wait until every one is visible (or it
     // turned into a block).
     for (let attempt = 0; ; attempt++) {
       const record = await getReservation(db, tenantId, reservationId);
-      if (!record) {
-        throw new ConflictError(
-          'The first authorization with this id failed before it reserved anything; retry.',
-          'CONFLICT',
-        );
-      }
+      if (!record) return undefined;
       if (record.state === 'blocked' && record.answer) return record.answer as AuthorizeResult;
       const partition = await loadBudgetPartition(db, tenantId);
       const at = now();
@@ -566,19 +574,12 @@ export function createBudgetService(
       if (record.state !== 'reserved' || held || over) {
         return (record.answer as AuthorizeResult | undefined) ?? answerFromRecord(record, partition, at);
       }
-      const abandoned = at.getTime() - Date.parse(record.created_at) > 5_000;
-      if (abandoned) {
-        // The first call stopped between its writes: what it took goes back, and it is a block.
-        const answer = {
-          ...((record.answer as AuthorizeResult | undefined) ?? answerFromRecord(record, partition, at)),
-          decision: 'block' as Decision,
-          reservation_id: null,
-          expires_at: null,
-        };
-        if (await moveReservation(db, tenantId, reservationId, ['reserved'], 'blocked', answer)) {
-          await releaseHolds(tenantId, record);
-          return answer;
-        }
+      if (at.getTime() - Date.parse(record.created_at) > ABANDONED_AFTER_MS) {
+        // The first call stopped between its claim and its holds, so its answer never reached the
+        // caller: what it took goes back (each release is conditional on its hold) and its claim
+        // is cleared, so that this retry reserves as the first call would have.
+        await releaseHolds(tenantId, record);
+        if (await clearAbandonedReservation(db, tenantId, record)) return undefined;
         continue;
       }
       if (attempt > 100)
@@ -620,6 +621,252 @@ export function createBudgetService(
       budgets,
       admitted: true,
     });
+  }
+
+  /**
+   * Reserves the worst case of a call against every matching budget. For budgets that block, the
+   * engine admits a hold only while used ≤ block level − amount, so however many calls race the
+   * holds never take a blocking budget past its level; if one refuses, the holds already taken
+   * are given back and the answer is block. Idempotent on the caller's `id`: the reservation's id
+   * derives from it, and the first call to write the reservation's record owns it.
+   *
+   * With the tenant's definitions kept by this instance, an admitted call is one round of
+   * requests in parallel: the record (the claim), one conditional UpdateItem per budget (its
+   * hold, answering the counter), and a BatchGetItem of the definitions' revision and the
+   * previous periods' counters. A changed revision, a refusal or a retry take slower paths.
+   */
+  async function authorizeOnce(
+    tenantId: string,
+    request: AuthorizeRequest,
+  ): Promise<AuthorizeResult | undefined> {
+    const at = now();
+    const nowMs = at.getTime();
+    const subject: Subject = {
+      dimensions: request.dimensions,
+      model: request.model,
+      provider: request.provider,
+    };
+    const reservationId = hashedId('rsv', request.id);
+    const expiresAt = nowMs + request.ttl_seconds * 1000;
+    const price =
+      request.estimated_cost === undefined
+        ? await priceOf(tenantId, request.provider, request.model, at)
+        : undefined;
+    const tokens = request.estimated_input_tokens + (request.max_output_tokens ?? 0);
+    const priced = request.estimated_cost !== undefined || price !== undefined;
+    const cost =
+      request.estimated_cost !== undefined
+        ? parseDecimal(request.estimated_cost)
+        : price
+          ? computeCost(
+              {
+                ...emptyUsage(),
+                input_tokens: request.estimated_input_tokens,
+                output_tokens: request.max_output_tokens ?? 0,
+              },
+              price,
+              'standard',
+            ).cost
+          : ZERO;
+    const reserved = { cost: formatAmount('usd', cost) as string, tokens, priced };
+    const planOf = (definitions: BudgetDefinition[]) =>
+      matchingOf(definitions, subject).map((definition) => {
+        const amount = unitOf(definition) === 'usd' ? cost : parseDecimal(String(tokens));
+        const level = blockLevel(definition);
+        return {
+          definition,
+          target: targetOf(definition, at),
+          amount,
+          maxUsed: level === undefined ? undefined : { value: level.minus(amount), strict: amount.isZero() },
+        };
+      });
+    type Plan = ReturnType<typeof planOf>;
+    // Each attempt's holds carry an id of their own, prefixed by the reservation's: a racing
+    // retry's holds are recognised, and only this attempt's are ever given back by it.
+    const newHoldId = () => `${reservationId}~${newId('rsv', nowMs).slice(4)}`;
+    const recordOf = (holdId: string, plan: Plan): ReservationRecord => ({
+      id: reservationId,
+      request_id: request.id,
+      state: 'reserved',
+      created_at: at.toISOString(),
+      expires_at: expiresAt,
+      hold_id: holdId,
+      holds: plan.map((hold) => ({
+        budgetId: hold.definition.id,
+        periodStart: hold.target.periodStart,
+        amount: toDecimalString(hold.amount),
+      })),
+      reserved,
+      model: request.model,
+    });
+    const take = (holdId: string, hold: Plan[number]) =>
+      reserveOnCounter(
+        db,
+        tenantId,
+        hold.target,
+        { id: holdId, amount: hold.amount, expiresAt },
+        hold.maxUsed,
+      );
+    // Every hold of the attempt, taken or not: a hold whose answer was lost (the SDK retried it
+    // and the retry met the hold itself) looks refused but holds. Each release is conditional
+    // on the attempt's attribute, so one never taken costs a request and changes nothing.
+    const giveBack = (holdId: string, plan: Plan) =>
+      Promise.all(
+        plan.map((hold) => releaseOnCounter(db, tenantId, hold.target, { id: holdId, amount: hold.amount })),
+      );
+    const settledValues = <T>(results: PromiseSettledResult<T>[]) =>
+      results.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
+    const firstFailure = (results: PromiseSettledResult<unknown>[]) =>
+      results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+
+    // Definitions confirmed current less than DEFINITIONS_TRUSTED_MS ago are used as they are;
+    // older ones are confirmed by reading the revision beside the holds.
+    let partition: BudgetPartition | undefined;
+    let kept = definitionsCache.get(tenantId, nowMs);
+    const confirm = kept !== undefined && nowMs - kept.checkedAt >= DEFINITIONS_TRUSTED_MS;
+    if (!kept) ({ partition, kept } = await loadPartition(tenantId));
+    let plan = planOf(kept.definitions);
+    let holdId = newHoldId();
+    const [claim, snapshot, ...holdResults] = await Promise.allSettled([
+      writeReservation(db, tenantId, recordOf(holdId, plan), { claimAt: nowMs }),
+      confirm
+        ? readKeptCounters(
+            tenantId,
+            kept,
+            plan.map((hold) => periodTargets(hold.definition, at)[1] as CounterTarget),
+          ).then((counters) => ({ stale: counters === undefined }))
+        : Promise.resolve({ stale: false }),
+      ...plan.map((hold) => take(holdId, hold)),
+    ]);
+    let taken = settledValues(holdResults);
+    const failure = firstFailure([claim, snapshot, ...holdResults]);
+    if (failure) {
+      // The store failed part-way: what was taken goes back and the id is given up for a retry.
+      await giveBack(holdId, plan);
+      if (claim.status === 'fulfilled' && claim.value)
+        await unclaimReservation(db, tenantId, reservationId, holdId);
+      throw failure.reason;
+    }
+    if (claim.status === 'fulfilled' && !claim.value) {
+      // A retry (or a twin racing in): the first call owns the reservation.
+      await giveBack(holdId, plan);
+      return answerOfReservation(tenantId, reservationId);
+    }
+    // The previous periods' counters (for the `resolved` state) as this instance last read them.
+    let previousCounters = partition?.counters ?? kept.counters;
+    if (snapshot.status === 'fulfilled' && snapshot.value.stale) {
+      // A budget changed since this instance read the definitions: start over from a fresh read,
+      // under the same claim.
+      await giveBack(holdId, plan);
+      ({ partition } = await loadPartition(tenantId));
+      previousCounters = partition.counters;
+      const staleHoldId = holdId;
+      holdId = newHoldId();
+      plan = planOf(partition.definitions);
+      if (!(await writeReservation(db, tenantId, recordOf(holdId, plan), { holdId: staleHoldId }))) {
+        return answerOfReservation(tenantId, reservationId);
+      }
+      const retaken = await Promise.allSettled(plan.map((hold) => take(holdId, hold)));
+      taken = settledValues(retaken);
+      const retakeFailure = firstFailure(retaken);
+      if (retakeFailure) {
+        await giveBack(holdId, plan);
+        await unclaimReservation(db, tenantId, reservationId, holdId);
+        throw retakeFailure.reason;
+      }
+    }
+
+    // A refusal may come from holds that expired and were not swept yet, from a racing retry
+    // of this call that is giving its holds back, or from a counter that does not exist yet (the
+    // period's first hold): sweep the first, wait for the second, create the third, try again.
+    let counters: BudgetPartition['counters'] | undefined;
+    for (let round = 0; round < 25 && taken.some((counter) => !counter); round++) {
+      counters = (
+        await readCounters(
+          db,
+          tenantId,
+          plan.map((hold) => hold.target),
+        )
+      ).counters;
+      /** Expired holds swept, missing counters created: each a reason to try again. */
+      const repairs: Promise<unknown>[] = [];
+      let twins = false;
+      let roomNow = false;
+      for (const [index, hold] of plan.entries()) {
+        if (taken[index]) continue;
+        const counter = counters.get(hold.definition.id)?.get(hold.target.periodStart);
+        if (!counter) {
+          repairs.push(ensureCounter(db, tenantId, hold.target));
+          continue;
+        }
+        if (counter.reservations.some((other) => other.id === holdId)) {
+          // This attempt's own hold: taken, its answer lost and the SDK's retry refused by it.
+          taken[index] = counter;
+          continue;
+        }
+        for (const other of counter.reservations) {
+          if (other.expiresAt <= nowMs) repairs.push(releaseOnCounter(db, tenantId, hold.target, other));
+          else if (other.id.startsWith(`${reservationId}~`) && other.id !== holdId) twins = true;
+        }
+        // The hold fits the counter as it is now: it was refused by a counter created since, or
+        // by holds given back since.
+        const max = hold.maxUsed;
+        if (
+          !max ||
+          (max.strict ? counter.used.lessThan(max.value) : counter.used.lessThanOrEqualTo(max.value))
+        )
+          roomNow = true;
+      }
+      if (repairs.length === 0 && !twins && !roomNow) break;
+      await Promise.all(repairs);
+      if (twins) await sleep(10);
+      const again = await Promise.all(plan.map((hold, index) => taken[index] ?? take(holdId, hold)));
+      taken = again;
+    }
+
+    if (taken.every(Boolean)) {
+      const budgets = plan.map((hold, index) => {
+        const current = taken[index] as CounterRecord;
+        const perBudget = new Map(previousCounters.get(hold.definition.id) ?? []);
+        perBudget.set(current.periodStart, current);
+        return {
+          definition: hold.definition,
+          counters: perBudget,
+          used: usedOf(current, nowMs, reservationId, holdId),
+          estimate: ZERO,
+        };
+      });
+      return authorizationAnswer({
+        at,
+        model: request.model,
+        reservation: { id: reservationId, expiresAt, reserved },
+        budgets,
+        admitted: true,
+      });
+    }
+
+    await giveBack(holdId, plan);
+    const seen = counters ?? new Map<string, Map<string, CounterRecord>>();
+    const blockedAnswer = authorizationAnswer({
+      at,
+      model: request.model,
+      reservation: { id: reservationId, expiresAt, reserved },
+      budgets: plan.map((hold, index) => {
+        const perBudget = new Map(previousCounters.get(hold.definition.id) ?? []);
+        const current = seen.get(hold.definition.id)?.get(hold.target.periodStart);
+        if (current) perBudget.set(current.periodStart, current);
+        return {
+          definition: hold.definition,
+          counters: perBudget,
+          used: usedOf(current, nowMs, reservationId),
+          estimate: hold.amount,
+          refused: !taken[index],
+        };
+      }),
+      admitted: false,
+    });
+    await moveReservation(db, tenantId, reservationId, ['reserved'], 'blocked', blockedAnswer);
+    return blockedAnswer;
   }
 
   return {
@@ -881,249 +1128,18 @@ export function createBudgetService(
     },
 
     /**
-     * Reserves the worst case of a call against every matching budget. For budgets that block, the
-     * engine admits a hold only while used ≤ block level − amount, so however many calls race the
-     * holds never take a blocking budget past its level; if one refuses, the holds already taken
-     * are given back and the answer is block. Idempotent on the caller's `id`: the reservation's id
-     * derives from it, and the first call to write the reservation's record owns it.
-     *
-     * With the tenant's definitions kept by this instance, an admitted call is one round of
-     * requests in parallel: the record (the claim), one conditional UpdateItem per budget (its
-     * hold, answering the counter), and a BatchGetItem of the definitions' revision and the
-     * previous periods' counters. A changed revision, a refusal or a retry take slower paths.
+     * Reserves the worst case of a call against every matching budget (see authorizeOnce). A retry
+     * whose first call failed, or stopped part-way, finds the id free again and claims it.
      */
     async authorize(tenantId: string, request: AuthorizeRequest): Promise<AuthorizeResult> {
-      const at = now();
-      const nowMs = at.getTime();
-      const subject: Subject = {
-        dimensions: request.dimensions,
-        model: request.model,
-        provider: request.provider,
-      };
-      const reservationId = hashedId('rsv', request.id);
-      const expiresAt = nowMs + request.ttl_seconds * 1000;
-      const price =
-        request.estimated_cost === undefined
-          ? await priceOf(tenantId, request.provider, request.model, at)
-          : undefined;
-      const tokens = request.estimated_input_tokens + (request.max_output_tokens ?? 0);
-      const priced = request.estimated_cost !== undefined || price !== undefined;
-      const cost =
-        request.estimated_cost !== undefined
-          ? parseDecimal(request.estimated_cost)
-          : price
-            ? computeCost(
-                {
-                  ...emptyUsage(),
-                  input_tokens: request.estimated_input_tokens,
-                  output_tokens: request.max_output_tokens ?? 0,
-                },
-                price,
-                'standard',
-              ).cost
-            : ZERO;
-      const reserved = { cost: formatAmount('usd', cost) as string, tokens, priced };
-      const planOf = (definitions: BudgetDefinition[]) =>
-        matchingOf(definitions, subject).map((definition) => {
-          const amount = unitOf(definition) === 'usd' ? cost : parseDecimal(String(tokens));
-          const level = blockLevel(definition);
-          return {
-            definition,
-            target: targetOf(definition, at),
-            amount,
-            maxUsed:
-              level === undefined ? undefined : { value: level.minus(amount), strict: amount.isZero() },
-          };
-        });
-      type Plan = ReturnType<typeof planOf>;
-      // Each attempt's holds carry an id of their own, prefixed by the reservation's: a racing
-      // retry's holds are recognised, and only this attempt's are ever given back by it.
-      const newHoldId = () => `${reservationId}~${newId('rsv', nowMs).slice(4)}`;
-      const recordOf = (holdId: string, plan: Plan): ReservationRecord => ({
-        id: reservationId,
-        request_id: request.id,
-        state: 'reserved',
-        created_at: at.toISOString(),
-        expires_at: expiresAt,
-        hold_id: holdId,
-        holds: plan.map((hold) => ({
-          budgetId: hold.definition.id,
-          periodStart: hold.target.periodStart,
-          amount: toDecimalString(hold.amount),
-        })),
-        reserved,
-        model: request.model,
-      });
-      const take = (holdId: string, hold: Plan[number]) =>
-        reserveOnCounter(
-          db,
-          tenantId,
-          hold.target,
-          { id: holdId, amount: hold.amount, expiresAt },
-          hold.maxUsed,
-        );
-      // Every hold of the attempt, taken or not: a hold whose answer was lost (the SDK retried it
-      // and the retry met the hold itself) looks refused but holds. Each release is conditional
-      // on the attempt's attribute, so one never taken costs a request and changes nothing.
-      const giveBack = (holdId: string, plan: Plan) =>
-        Promise.all(
-          plan.map((hold) =>
-            releaseOnCounter(db, tenantId, hold.target, { id: holdId, amount: hold.amount }),
-          ),
-        );
-      const settledValues = <T>(results: PromiseSettledResult<T>[]) =>
-        results.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
-      const firstFailure = (results: PromiseSettledResult<unknown>[]) =>
-        results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-
-      // Definitions confirmed current less than DEFINITIONS_TRUSTED_MS ago are used as they are;
-      // older ones are confirmed by reading the revision beside the holds.
-      let partition: BudgetPartition | undefined;
-      let kept = definitionsCache.get(tenantId, nowMs);
-      const confirm = kept !== undefined && nowMs - kept.checkedAt >= DEFINITIONS_TRUSTED_MS;
-      if (!kept) ({ partition, kept } = await loadPartition(tenantId));
-      let plan = planOf(kept.definitions);
-      let holdId = newHoldId();
-      const [claim, snapshot, ...holdResults] = await Promise.allSettled([
-        writeReservation(db, tenantId, recordOf(holdId, plan), { claimAt: nowMs }),
-        confirm
-          ? readKeptCounters(
-              tenantId,
-              kept,
-              plan.map((hold) => periodTargets(hold.definition, at)[1] as CounterTarget),
-            ).then((counters) => ({ stale: counters === undefined }))
-          : Promise.resolve({ stale: false }),
-        ...plan.map((hold) => take(holdId, hold)),
-      ]);
-      let taken = settledValues(holdResults);
-      const failure = firstFailure([claim, snapshot, ...holdResults]);
-      if (failure) {
-        // The store failed part-way: what was taken goes back and the id is given up for a retry.
-        await giveBack(holdId, plan);
-        if (claim.status === 'fulfilled' && claim.value)
-          await unclaimReservation(db, tenantId, reservationId, holdId);
-        throw failure.reason;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const answer = await authorizeOnce(tenantId, request);
+        if (answer) return answer;
       }
-      if (claim.status === 'fulfilled' && !claim.value) {
-        // A retry (or a twin racing in): the first call owns the reservation.
-        await giveBack(holdId, plan);
-        return answerOfReservation(tenantId, reservationId);
-      }
-      // The previous periods' counters (for the `resolved` state) as this instance last read them.
-      let previousCounters = partition?.counters ?? kept.counters;
-      if (snapshot.status === 'fulfilled' && snapshot.value.stale) {
-        // A budget changed since this instance read the definitions: start over from a fresh read,
-        // under the same claim.
-        await giveBack(holdId, plan);
-        ({ partition } = await loadPartition(tenantId));
-        previousCounters = partition.counters;
-        const staleHoldId = holdId;
-        holdId = newHoldId();
-        plan = planOf(partition.definitions);
-        if (!(await writeReservation(db, tenantId, recordOf(holdId, plan), { holdId: staleHoldId }))) {
-          return answerOfReservation(tenantId, reservationId);
-        }
-        const retaken = await Promise.allSettled(plan.map((hold) => take(holdId, hold)));
-        taken = settledValues(retaken);
-        const retakeFailure = firstFailure(retaken);
-        if (retakeFailure) {
-          await giveBack(holdId, plan);
-          await unclaimReservation(db, tenantId, reservationId, holdId);
-          throw retakeFailure.reason;
-        }
-      }
-
-      // A refusal may come from holds that expired and were not swept yet, from a racing retry
-      // of this call that is giving its holds back, or from a counter that does not exist yet (the
-      // period's first hold): sweep the first, wait for the second, create the third, try again.
-      let counters: BudgetPartition['counters'] | undefined;
-      for (let round = 0; round < 25 && taken.some((counter) => !counter); round++) {
-        counters = (
-          await readCounters(
-            db,
-            tenantId,
-            plan.map((hold) => hold.target),
-          )
-        ).counters;
-        /** Expired holds swept, missing counters created: each a reason to try again. */
-        const repairs: Promise<unknown>[] = [];
-        let twins = false;
-        let roomNow = false;
-        for (const [index, hold] of plan.entries()) {
-          if (taken[index]) continue;
-          const counter = counters.get(hold.definition.id)?.get(hold.target.periodStart);
-          if (!counter) {
-            repairs.push(ensureCounter(db, tenantId, hold.target));
-            continue;
-          }
-          if (counter.reservations.some((other) => other.id === holdId)) {
-            // This attempt's own hold: taken, its answer lost and the SDK's retry refused by it.
-            taken[index] = counter;
-            continue;
-          }
-          for (const other of counter.reservations) {
-            if (other.expiresAt <= nowMs) repairs.push(releaseOnCounter(db, tenantId, hold.target, other));
-            else if (other.id.startsWith(`${reservationId}~`) && other.id !== holdId) twins = true;
-          }
-          // The hold fits the counter as it is now: it was refused by a counter created since, or
-          // by holds given back since.
-          const max = hold.maxUsed;
-          if (
-            !max ||
-            (max.strict ? counter.used.lessThan(max.value) : counter.used.lessThanOrEqualTo(max.value))
-          )
-            roomNow = true;
-        }
-        if (repairs.length === 0 && !twins && !roomNow) break;
-        await Promise.all(repairs);
-        if (twins) await sleep(10);
-        const again = await Promise.all(plan.map((hold, index) => taken[index] ?? take(holdId, hold)));
-        taken = again;
-      }
-
-      if (taken.every(Boolean)) {
-        const budgets = plan.map((hold, index) => {
-          const current = taken[index] as CounterRecord;
-          const perBudget = new Map(previousCounters.get(hold.definition.id) ?? []);
-          perBudget.set(current.periodStart, current);
-          return {
-            definition: hold.definition,
-            counters: perBudget,
-            used: usedOf(current, nowMs, reservationId, holdId),
-            estimate: ZERO,
-          };
-        });
-        return authorizationAnswer({
-          at,
-          model: request.model,
-          reservation: { id: reservationId, expiresAt, reserved },
-          budgets,
-          admitted: true,
-        });
-      }
-
-      await giveBack(holdId, plan);
-      const seen = counters ?? new Map<string, Map<string, CounterRecord>>();
-      const blockedAnswer = authorizationAnswer({
-        at,
-        model: request.model,
-        reservation: { id: reservationId, expiresAt, reserved },
-        budgets: plan.map((hold, index) => {
-          const perBudget = new Map(previousCounters.get(hold.definition.id) ?? []);
-          const current = seen.get(hold.definition.id)?.get(hold.target.periodStart);
-          if (current) perBudget.set(current.periodStart, current);
-          return {
-            definition: hold.definition,
-            counters: perBudget,
-            used: usedOf(current, nowMs, reservationId),
-            estimate: hold.amount,
-            refused: !taken[index],
-          };
-        }),
-        admitted: false,
-      });
-      await moveReservation(db, tenantId, reservationId, ['reserved'], 'blocked', blockedAnswer);
-      return blockedAnswer;
+      throw new ConflictError(
+        'Other calls with this authorization id keep claiming it and giving it up; retry.',
+        'CONFLICT',
+      );
     },
 
     /** Releases a reservation (idempotent). */

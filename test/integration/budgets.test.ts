@@ -1,9 +1,16 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BATCH_MARK_HORIZON_MS, DEFINITIONS_TRUSTED_MS } from '../../shared/budgets/service.js';
+import { ensureCounter, reserveOnCounter, writeReservation } from '../../shared/budgets/repository.js';
+import {
+  ABANDONED_AFTER_MS,
+  BATCH_MARK_HORIZON_MS,
+  DEFINITIONS_TRUSTED_MS,
+} from '../../shared/budgets/service.js';
 import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
 import type { Db } from '../../shared/db/client.js';
 import { keys } from '../../shared/db/keys.js';
+import { hashedId } from '../../shared/ids.js';
+import { parseDecimal } from '../../shared/money/money.js';
 import { createUsageService } from '../../shared/usage/service.js';
 import { failFirstWrite, loseFirstAnswer, type SentWrite } from '../helpers/lost-answer.js';
 import { createTestTollgate, type TestTollgate } from '../helpers/tollgate.js';
@@ -607,6 +614,87 @@ describe('evaluation and enforcement', () => {
     expect(retried.reservation_id).toBe(answers[0].reservation_id);
     expect(retried.expires_at).toBe(answers[0].expires_at);
     expect(await statusOf()).toMatchObject({ reserved: 0, remaining: 1000 });
+  });
+
+  it('a retry after a first call that stopped between its claim and its holds reserves afresh, once', async () => {
+    const t = await tollgate.createTenant('Abandoned claim');
+    const tight = await createBlockingTokenBudget(t.key, 'tight', 1000);
+    const roomy = await createBlockingTokenBudget(t.key, 'roomy', 5000);
+    const statusOf = async (budgetId: string) =>
+      (await (await tollgate.request('GET', `/v1/budgets/${budgetId}`, { key: t.key })).json()).status;
+    const targetOf = async (budgetId: string) => {
+      const status = await statusOf(budgetId);
+      return { budgetId, periodStart: status.period_start, periodEnd: status.period_end };
+    };
+    const authorize = async () => {
+      const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
+        key: t.key,
+        body: { id: 'abandoned', model: 'gpt-4o', estimated_input_tokens: 700, max_output_tokens: 0 },
+      });
+      expect(response.status).toBe(200);
+      return response.json();
+    };
+
+    // As the first call left it when it stopped: its claim, and its hold on one of its two budgets.
+    const db = tollgate.store.db;
+    const reservationId = hashedId('rsv', 'abandoned');
+    const claimedAt = now().getTime() - ABANDONED_AFTER_MS - 1_000;
+    const holdId = `${reservationId}~first`;
+    const [tightTarget, roomyTarget] = [await targetOf(tight.id), await targetOf(roomy.id)];
+    const claimed = await writeReservation(
+      db,
+      t.id,
+      {
+        id: reservationId,
+        request_id: 'abandoned',
+        state: 'reserved',
+        created_at: new Date(claimedAt).toISOString(),
+        expires_at: claimedAt + 60_000,
+        hold_id: holdId,
+        holds: [tightTarget, roomyTarget].map((target) => ({
+          budgetId: target.budgetId,
+          periodStart: target.periodStart,
+          amount: '700',
+        })),
+        reserved: { cost: '0', tokens: 700, priced: false },
+        model: 'gpt-4o',
+      },
+      { claimAt: claimedAt },
+    );
+    expect(claimed).toBe(true);
+    await ensureCounter(db, t.id, tightTarget);
+    const hold = { id: holdId, amount: parseDecimal('700'), expiresAt: claimedAt + 60_000 };
+    expect(await reserveOnCounter(db, t.id, tightTarget, hold, undefined)).toBeDefined();
+    expect(await statusOf(tight.id)).toMatchObject({ reserved: 700, remaining: 300 });
+
+    // The retry reserves as the first call would have (it used to answer block), and the first
+    // call's hold went back: 700 is held on each budget, once. The answer of its clearing of the
+    // claim is lost on the way (the SDK's retry finds nothing to delete), which changes nothing.
+    const losing = loseFirstAnswer(
+      db,
+      (write) => write.commandName === 'DeleteItemCommand' && (write.Key?.pk?.S ?? '').includes(t.id),
+    );
+    let answer: Record<string, unknown>;
+    try {
+      answer = await authorize();
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    expect(answer).toMatchObject({ decision: 'allow', reservation_id: reservationId });
+    expect(await statusOf(tight.id)).toMatchObject({ reserved: 700, remaining: 300 });
+    expect(await statusOf(roomy.id)).toMatchObject({ reserved: 700, remaining: 4300 });
+    // From then on the id is that reservation.
+    const again = await authorize();
+    expect(again.reservation_id).toBe(reservationId);
+    expect(again.expires_at).toBe(answer.expires_at);
+    expect(await statusOf(tight.id)).toMatchObject({ reserved: 700 });
+    const released = await tollgate.request('DELETE', `/v1/enforcement/reservations/${reservationId}`, {
+      key: t.key,
+    });
+    expect(released.status).toBe(204);
+    expect(await statusOf(tight.id)).toMatchObject({ reserved: 0, remaining: 1000 });
+    expect(await statusOf(roomy.id)).toMatchObject({ reserved: 0, remaining: 5000 });
   });
 
   it.each([
