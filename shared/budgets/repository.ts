@@ -351,9 +351,27 @@ export async function reserveOnCounter(
     return toCounter(Attributes ?? {});
   } catch (error) {
     if (error instanceof ConditionalCheckFailedException) return undefined;
+    if (isItemTooLarge(error)) throw new CounterFullError(target.budgetId);
     throw error;
   }
 }
+
+/**
+ * A hold refused because the counter item would pass DynamoDB's 400 KB: it carries one attribute
+ * per live reservation, a few thousand at most.
+ */
+export class CounterFullError extends Error {
+  constructor(readonly budgetId: string) {
+    super(`The counter of budget ${budgetId} holds as many reservations as one item can.`);
+    this.name = 'CounterFullError';
+  }
+}
+
+/** DynamoDB's refusal of a write that would make an item larger than 400 KB. */
+const isItemTooLarge = (error: unknown) =>
+  error instanceof Error &&
+  error.name === 'ValidationException' &&
+  /item size .*exceeded the maximum allowed size/i.test(error.message);
 
 /**
  * Creates a counter that does not exist yet (the first hold of a budget's period finds none);

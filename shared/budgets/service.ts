@@ -4,7 +4,7 @@ import type { EventBus } from '../bus/bus.js';
 import type { Db } from '../db/client.js';
 import { keys } from '../db/keys.js';
 import { decodeCursor, encodeCursor, type Page, type PageRequest } from '../db/pagination.js';
-import { ConflictError, NotFoundError, ValidationError } from '../errors/errors.js';
+import { ConflictError, NotFoundError, TooManyReservationsError, ValidationError } from '../errors/errors.js';
 import { ExpiringCache } from '../expiring-cache.js';
 import { hashedId, newId } from '../ids.js';
 import { flushOutbox, recordNotice } from '../kpis/notices.js';
@@ -33,6 +33,7 @@ import {
   appliedBatches,
   BATCH_RECORD_RETENTION_MS,
   type BudgetPartition,
+  CounterFullError,
   type CounterRecord,
   type CounterTarget,
   clearAbandonedReservation,
@@ -546,6 +547,15 @@ export function createBudgetService(
     }
   }
 
+  /** Gives back the expired holds on one counter; answers how many it gave back. */
+  async function sweepExpiredHolds(tenantId: string, target: CounterTarget, nowMs: number): Promise<number> {
+    const { counters } = await readCounters(db, tenantId, [target]);
+    const counter = counters.get(target.budgetId)?.get(target.periodStart);
+    const expired = counter?.reservations.filter((hold) => hold.expiresAt <= nowMs) ?? [];
+    const released = await Promise.all(expired.map((hold) => releaseOnCounter(db, tenantId, target, hold)));
+    return released.filter(Boolean).length;
+  }
+
   /**
    * A retry's answer, from the record of the first call with its id: a block as it was answered;
    * a reservation with the same id, amounts and expiry, and the budgets' figures as they are now.
@@ -699,14 +709,24 @@ export function createBudgetService(
       reserved,
       model: request.model,
     });
-    const take = (holdId: string, hold: Plan[number]) =>
-      reserveOnCounter(
-        db,
-        tenantId,
-        hold.target,
-        { id: holdId, amount: hold.amount, expiresAt },
-        hold.maxUsed,
-      );
+    const take = async (holdId: string, hold: Plan[number]) => {
+      const reserve = () =>
+        reserveOnCounter(
+          db,
+          tenantId,
+          hold.target,
+          { id: holdId, amount: hold.amount, expiresAt },
+          hold.maxUsed,
+        );
+      try {
+        return await reserve();
+      } catch (error) {
+        // A full counter may be full of expired holds the rollup has not swept yet.
+        if (error instanceof CounterFullError && (await sweepExpiredHolds(tenantId, hold.target, nowMs)) > 0)
+          return reserve();
+        throw error;
+      }
+    };
     // Every hold of the attempt, taken or not: a hold whose answer was lost (the SDK retried it
     // and the retry met the hold itself) looks refused but holds. Each release is conditional
     // on the attempt's attribute, so one never taken costs a request and changes nothing.
@@ -820,8 +840,14 @@ export function createBudgetService(
       if (repairs.length === 0 && !twins && !roomNow) break;
       await Promise.all(repairs);
       if (twins) await sleep(10);
-      const again = await Promise.all(plan.map((hold, index) => taken[index] ?? take(holdId, hold)));
-      taken = again;
+      const again = await Promise.allSettled(plan.map((hold, index) => taken[index] ?? take(holdId, hold)));
+      const againFailure = firstFailure(again);
+      if (againFailure) {
+        await giveBack(holdId, plan);
+        await unclaimReservation(db, tenantId, reservationId, holdId);
+        throw againFailure.reason;
+      }
+      taken = settledValues(again);
     }
 
     if (taken.every(Boolean)) {
@@ -1133,7 +1159,13 @@ export function createBudgetService(
      */
     async authorize(tenantId: string, request: AuthorizeRequest): Promise<AuthorizeResult> {
       for (let attempt = 0; attempt < 3; attempt++) {
-        const answer = await authorizeOnce(tenantId, request);
+        let answer: AuthorizeResult | undefined;
+        try {
+          answer = await authorizeOnce(tenantId, request);
+        } catch (error) {
+          if (error instanceof CounterFullError) throw new TooManyReservationsError(error.budgetId);
+          throw error;
+        }
         if (answer) return answer;
       }
       throw new ConflictError(

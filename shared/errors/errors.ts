@@ -95,6 +95,18 @@ export class RateLimitedError extends AppError {
   }
 }
 
+/** A budget's counter holds as many live reservations as one item can (DynamoDB's 400 KB). */
+export class TooManyReservationsError extends AppError {
+  readonly status = 429;
+  readonly title = 'Too many live reservations';
+  constructor(budgetId: string) {
+    super(
+      'TOO_MANY_RESERVATIONS',
+      `Budget ${budgetId} holds as many live reservations as it can (a few thousand): settle or release reservations, or use a shorter ttl_seconds, and retry.`,
+    );
+  }
+}
+
 export class ServiceUnavailableError extends AppError {
   readonly status = 503;
   readonly title = 'Service unavailable';

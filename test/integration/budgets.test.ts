@@ -697,6 +697,68 @@ describe('evaluation and enforcement', () => {
     expect(await statusOf(roomy.id)).toMatchObject({ reserved: 0, remaining: 5000 });
   });
 
+  it('a hold on a counter as full as an item can be sweeps its expired holds, else answers 429 and takes nothing', async () => {
+    const t = await tollgate.createTenant('Full counter');
+    const full = await createBlockingTokenBudget(t.key, 'full', 1_000_000);
+    const other = await createBlockingTokenBudget(t.key, 'other', 1_000_000);
+    const statusOf = async (budgetId: string) =>
+      (await (await tollgate.request('GET', `/v1/budgets/${budgetId}`, { key: t.key })).json()).status;
+    const authorize = (id: string, ttl_seconds = 300) =>
+      tollgate.request('POST', '/v1/enforcement/authorize', {
+        key: t.key,
+        body: { id, model: 'gpt-4o', estimated_input_tokens: 700, max_output_tokens: 0, ttl_seconds },
+      });
+    // The first reservation creates both counters; it expires in a minute.
+    expect((await (await authorize('short-lived', 60)).json()).decision).toBe('allow');
+    const counterKey = keys.budgetCounter(t.id, full.id, (await statusOf(full.id)).period_start);
+    // Fill the counter's item to within a few bytes of 400 KB, as thousands of live holds would:
+    // the largest padding the engine accepts.
+    const db = tollgate.store.db;
+    const pad = async (bytes: number) => {
+      await db.client.send(
+        new UpdateCommand({
+          TableName: db.tableName,
+          Key: counterKey,
+          UpdateExpression: 'SET padding = :padding',
+          ExpressionAttributeValues: { ':padding': 'x'.repeat(bytes) },
+        }),
+      );
+    };
+    let padding = 409_600;
+    for (; ; padding -= 16) {
+      try {
+        await pad(padding);
+        break;
+      } catch (error) {
+        expect((error as Error).name).toBe('ValidationException');
+      }
+    }
+
+    // Full of live holds: 429 with its own code, and nothing held on the other budget.
+    const refused = await authorize('refused');
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('content-type')).toBe('application/problem+json');
+    expect(await refused.json()).toMatchObject({ code: 'TOO_MANY_RESERVATIONS', status: 429 });
+    expect(await statusOf(other.id)).toMatchObject({ reserved: 700 });
+
+    // Once the short-lived hold has expired, a hold sweeps it off the full counter and fits.
+    clockOffsetMs = 61_000;
+    try {
+      const admitted = await authorize('after-expiry');
+      expect(admitted.status).toBe(200);
+      expect((await admitted.json()).decision).toBe('allow');
+      // The refused id was given up whole: with room again it reserves.
+      await pad(1);
+      const retried = await authorize('refused');
+      expect(retried.status).toBe(200);
+      expect((await retried.json()).decision).toBe('allow');
+      expect(await statusOf(full.id)).toMatchObject({ reserved: 1400 });
+      expect(await statusOf(other.id)).toMatchObject({ reserved: 1400 });
+    } finally {
+      clockOffsetMs = 0;
+    }
+  });
+
   it.each([
     ['the claim of its id', 'claim'],
     ['its hold', 'hold'],

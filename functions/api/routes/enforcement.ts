@@ -6,7 +6,7 @@ import {
   CheckResultSchema,
 } from '../../../shared/budgets/schema.js';
 import { tenantOf } from '../middleware/authorize.js';
-import { createRouter, defineOperation, notFoundProblem } from '../openapi.js';
+import { createRouter, defineOperation, notFoundProblem, problem } from '../openapi.js';
 
 const check = defineOperation({
   method: 'post',
@@ -36,6 +36,10 @@ const authorize = defineOperation({
       description: 'The decision and the reservation',
       content: { 'application/json': { schema: AuthorizeResultSchema } },
     },
+    409: problem('`AUTHORIZATION_IN_PROGRESS`: the first call with this `id` is still reserving; retry.'),
+    429: problem(
+      'Over the rate limit (`RATE_LIMITED`; see `Retry-After`), or a matching budget holds as many live reservations as it can (`TOO_MANY_RESERVATIONS`): settle or release some, or use a shorter `ttl_seconds`, and retry. Nothing was reserved.',
+    ),
   },
 });
 
