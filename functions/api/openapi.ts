@@ -31,6 +31,9 @@ const commonProblems = {
   413: problem('The body is larger than the limit.'),
   429: problem('Rate limited: see `Retry-After` and the `RateLimit-*` headers.'),
   500: problem('Unexpected failure; the body carries only the request id.'),
+  503: problem(
+    'The store still refused for load after retries (`STORE_THROTTLED`): retry after `Retry-After`.',
+  ),
 };
 
 export const notFoundProblem = problem('No such object for this tenant.');

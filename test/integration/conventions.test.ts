@@ -1,4 +1,4 @@
-import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteTableCommand, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeDb } from '../../shared/db/client.js';
 import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
@@ -82,6 +82,37 @@ describe('request conventions', () => {
       request_id: response.headers.get('x-request-id'),
     });
     closeDb(broken.store.db);
+  });
+
+  it('answers 503 STORE_THROTTLED with Retry-After when the store still refuses for load after retries', async () => {
+    const db = tollgate.store.db;
+    // Outside the SDK's retries (the initialize step): the refusal as it reaches the handler once
+    // the SDK has given up retrying it.
+    for (const client of [db.client, db.exactClient]) {
+      client.middlewareStack.add(
+        () => async () => {
+          throw new ProvisionedThroughputExceededException({
+            message: 'The level of configured provisioned throughput for the table was exceeded.',
+            $metadata: { httpStatusCode: 400 },
+          });
+        },
+        { step: 'initialize', name: 'throttleEverything' },
+      );
+    }
+    try {
+      const response = await tollgate.request('GET', '/v1/tenants', { key: OPERATOR_KEY });
+      expect(response.status).toBe(503);
+      expect(response.headers.get('content-type')).toBe('application/problem+json');
+      expect(response.headers.get('retry-after')).toBe('2');
+      expect(await response.json()).toMatchObject({
+        code: 'STORE_THROTTLED',
+        status: 503,
+        request_id: response.headers.get('x-request-id'),
+      });
+    } finally {
+      for (const client of [db.client, db.exactClient]) client.middlewareStack.remove('throttleEverything');
+    }
+    expect((await tollgate.request('GET', '/v1/tenants', { key: OPERATOR_KEY })).status).toBe(200);
   });
 });
 

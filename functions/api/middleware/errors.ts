@@ -1,10 +1,12 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { isStoreThrottling } from '../../../shared/db/errors.js';
 import {
   type AppError,
   MalformedRequestError,
   NotFoundError,
   PayloadTooLargeError,
+  ServiceUnavailableError,
   UnsupportedMediaTypeError,
 } from '../../../shared/errors/errors.js';
 import { PROBLEM_CONTENT_TYPE, toProblem } from '../../../shared/errors/problem.js';
@@ -26,11 +28,24 @@ function fromHttpException(error: HTTPException): AppError | undefined {
   }
 }
 
+/** How long a caller waits before retrying a request the store refused for load. */
+const STORE_THROTTLED_RETRY_AFTER_SECONDS = 2;
+
 /** The one place that turns errors into HTTP: problem+json, logged with the request id. */
 export function renderError(error: Error, c: Context<AppEnv>): Response {
   const requestId = c.var.requestId;
-  const mapped = error instanceof HTTPException ? (fromHttpException(error) ?? error) : error;
+  const throttled = isStoreThrottling(error);
+  const mapped = throttled
+    ? new ServiceUnavailableError(
+        'The store is refusing requests for load, even after retries. Retry in a few seconds.',
+        'STORE_THROTTLED',
+        { cause: error },
+      )
+    : error instanceof HTTPException
+      ? (fromHttpException(error) ?? error)
+      : error;
   const problem = toProblem(mapped, requestId);
+  if (throttled) c.header('Retry-After', String(STORE_THROTTLED_RETRY_AFTER_SECONDS));
   const logger = c.var.logger;
   if (problem.status >= 500) {
     logger?.error({ err: error }, 'request failed');

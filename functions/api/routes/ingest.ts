@@ -36,8 +36,13 @@ const ingestBody = (event: z.ZodType, name: string) => ({
 const accepted = {
   202: { description: 'Per-event results', content: { 'application/json': { schema: IngestResultSchema } } },
   503: {
-    description: 'Some events could not be stored; retry the batch (stored events come back as duplicates).',
-    content: { 'application/problem+json': { schema: z.object({ code: z.literal('STORE_UNAVAILABLE') }) } },
+    description:
+      'Some events could not be stored (`STORE_UNAVAILABLE`), or the store refused for load (`STORE_THROTTLED`, with `Retry-After`); retry the batch (stored events come back as duplicates).',
+    content: {
+      'application/problem+json': {
+        schema: z.object({ code: z.enum(['STORE_UNAVAILABLE', 'STORE_THROTTLED']) }),
+      },
+    },
   },
 };
 
