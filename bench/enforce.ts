@@ -9,7 +9,8 @@
  *
  * 1. Creates a tenant with BUDGETS budgets (a tenant-wide one that blocks, per-feature money
  *    budgets, per-customer token budgets) and some usage.
- * 2. Two rounds, each: CLIENTS concurrent clients call POST /v1/enforcement/check over real HTTP,
+ * 2. Two rounds, each: CLIENTS concurrent clients call GET /healthz (no key, no store: the floor of
+ *    any request to the server on this machine, for scale), POST /v1/enforcement/check over real HTTP,
  *    then POST /v1/enforcement/authorize (each authorization is released afterwards, untimed, as a
  *    settling usage event would); then, from this process on the same engine and table, a
  *    consistent GetItem (check's raw round trip) and a conditional UpdateItem adding to one counter
@@ -288,6 +289,10 @@ const operations = {
   release: async (i: number) => {
     await call('DELETE', `/v1/enforcement/reservations/${reservations[i]}`, key);
   },
+  /** The API's liveness route (no key, no store): the floor of one request to the server. */
+  health: async () => {
+    await call('GET', '/healthz', key);
+  },
   rawGet: async () => {
     await db.client.send(new GetCommand({ TableName: db.tableName, Key: rawKey, ConsistentRead: true }));
   },
@@ -326,6 +331,7 @@ async function measureWarm(
 
 type Result = Awaited<ReturnType<typeof measureWarm>>;
 interface Round {
+  health: Result;
   check: Result;
   authorize: Result;
   rawGet: Result;
@@ -334,6 +340,7 @@ interface Round {
 
 async function runRound(intervalMs: number | undefined): Promise<Round> {
   return {
+    health: await measureWarm(operations.health, { intervalMs }),
     check: await measureWarm(operations.check, { intervalMs }),
     authorize: await measureWarm(operations.authorize, { intervalMs, after: operations.release }),
     rawGet: await measureWarm(operations.rawGet, { intervalMs }),
@@ -367,6 +374,7 @@ const verdict = (a: Result, b: Result) =>
     : 'NOT met';
 const report = (title: string, r: Round) => [
   title,
+  row('GET /healthz (no key, no store)', r.health),
   row('POST /v1/enforcement/check', r.check),
   row('raw GetItem (consistent)', r.rawGet),
   row('POST /v1/enforcement/authorize', r.authorize),
