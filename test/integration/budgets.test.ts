@@ -47,6 +47,10 @@ const createBlockingTokenBudget = (key: string, name: string, tokens: number) =>
     actions: { '100': { type: 'block' } },
   });
 
+/** A budget's live status, as its owner reads it. */
+const budgetStatus = async (key: string, budgetId: string) =>
+  (await (await tollgate.request('GET', `/v1/budgets/${budgetId}`, { key })).json()).status;
+
 let eventCounter = 0;
 const ingest = async (key: string, events: Record<string, unknown>[]) => {
   const response = await tollgate.request('POST', '/v1/usage', {
@@ -620,8 +624,7 @@ describe('evaluation and enforcement', () => {
     const t = await tollgate.createTenant('Abandoned claim');
     const tight = await createBlockingTokenBudget(t.key, 'tight', 1000);
     const roomy = await createBlockingTokenBudget(t.key, 'roomy', 5000);
-    const statusOf = async (budgetId: string) =>
-      (await (await tollgate.request('GET', `/v1/budgets/${budgetId}`, { key: t.key })).json()).status;
+    const statusOf = (budgetId: string) => budgetStatus(t.key, budgetId);
     const targetOf = async (budgetId: string) => {
       const status = await statusOf(budgetId);
       return { budgetId, periodStart: status.period_start, periodEnd: status.period_end };
@@ -701,8 +704,7 @@ describe('evaluation and enforcement', () => {
     const t = await tollgate.createTenant('Full counter');
     const full = await createBlockingTokenBudget(t.key, 'full', 1_000_000);
     const other = await createBlockingTokenBudget(t.key, 'other', 1_000_000);
-    const statusOf = async (budgetId: string) =>
-      (await (await tollgate.request('GET', `/v1/budgets/${budgetId}`, { key: t.key })).json()).status;
+    const statusOf = (budgetId: string) => budgetStatus(t.key, budgetId);
     const authorize = (id: string, ttl_seconds = 300) =>
       tollgate.request('POST', '/v1/enforcement/authorize', {
         key: t.key,
