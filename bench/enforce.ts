@@ -25,7 +25,9 @@
  *    trip and ≤ 15 ms).
  *
  * Options: --requests=N per endpoint and round (default 3000) --clients=N (default 50)
- *          --budgets=N (default 12) --interval-ms=N (default 1000) --engine=dynalite|dynamodb-local
+ *          --budgets=N (default 12) --interval-ms=N (default 1000)
+ *          --engine=dynalite|dynamodb-local|embedded (embedded: the server's own dynalite, in its
+ *          process, as `npm start` runs by default)
  *          --rounds=paced,saturation (either or both) --profile-server=DIR (a CPU profile of the
  *          server process)
  */
@@ -76,20 +78,21 @@ async function forkWithMessage<T>(entry: string, env: Record<string, string>) {
   return { child, message };
 }
 
-// The engine.
+// The engine. `embedded`: the server's own, in its process, as `npm start` runs it by default.
+const embedded = values.engine === 'embedded';
 let engineProcess: ChildProcess | undefined;
 const dynamoLocal = values.engine === 'dynamodb-local' ? await startDynamoDbLocal() : undefined;
-let endpoint: string;
+let endpoint: string | undefined;
 if (dynamoLocal) {
   endpoint = dynamoLocal.endpoint;
-} else {
+} else if (!embedded) {
   const started = await forkWithMessage<{ endpoint: string }>('bench/support/engine-process.ts', {
     TOLLGATE_BENCH_ENGINE_PATH: join(dataDir, 'engine'),
   });
   engineProcess = started.child;
   endpoint = started.message.endpoint;
 }
-/** Engine requests served so far (dynalite only: DynamoDB Local does not count them). */
+/** Engine requests served so far (dynalite in its own process only: the others do not count them). */
 async function engineRequests(): Promise<number | undefined> {
   if (!engineProcess) return undefined;
   engineProcess.send('counts');
@@ -107,7 +110,7 @@ const server = fork(join(root, 'local', 'start.ts'), [], {
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     PORT: '0',
     TOLLGATE_DATA_DIR: join(dataDir, 'server'),
-    TOLLGATE_DYNAMODB_ENDPOINT: endpoint,
+    ...(endpoint ? { TOLLGATE_DYNAMODB_ENDPOINT: endpoint } : {}),
     TOLLGATE_TABLE_NAME: TABLE,
     TOLLGATE_ADMIN_KEY: OPERATOR_KEY,
     TOLLGATE_LOG_LEVEL: 'warn',
@@ -123,7 +126,12 @@ const baseUrl = await new Promise<string>((resolve, reject) => {
   server.stdout?.on('data', (chunk: Buffer) => {
     output += chunk;
     const match = /API\s+(http:\/\/\S+)/.exec(output);
-    if (match?.[1]) resolve(match[1]);
+    // The banner's last line names the engine (the embedded one's port is the server's choice).
+    const engine = /DynamoDB\s+(http:\/\/\S+)/.exec(output);
+    if (match?.[1] && engine?.[1]) {
+      endpoint ??= engine[1];
+      resolve(match[1]);
+    }
   });
   server.once('exit', (code) => reject(new Error(`the server exited with ${code}`)));
 });
@@ -264,7 +272,7 @@ const subject = (i: number) => ({
 });
 
 // Raw round trips from this process, on the same engine and table.
-const db = createDb({ tableName: TABLE, region: 'local', endpoint });
+const db = createDb({ tableName: TABLE, region: 'local', endpoint: endpoint as string });
 const rawKey = { pk: 'bench#raw', sk: 'counter' };
 await db.client.send(new PutCommand({ TableName: db.tableName, Item: { ...rawKey, used: 0 } }));
 
@@ -383,7 +391,7 @@ const report = (title: string, r: Round) => [
   `  check p99 / raw GetItem p99 ${ratio(r.check, r.rawGet)}×; authorize p99 / raw UpdateItem p99 ${ratio(r.authorize, r.rawUpdate)}×`,
 ];
 const lines = [
-  `engine ${values.engine} (own process); ${REQUESTS} requests per endpoint and round, ${CLIENTS} concurrent clients, ${BUDGETS} budgets; load average ${load1?.toFixed(1)}`,
+  `engine ${values.engine}${embedded ? ' (in the server process)' : ' (own process)'}; ${REQUESTS} requests per endpoint and round, ${CLIENTS} concurrent clients, ${BUDGETS} budgets; load average ${load1?.toFixed(1)}`,
   ...(paced
     ? [
         ...report(
