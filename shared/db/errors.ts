@@ -1,5 +1,6 @@
 /**
- * DynamoDB's refusals for load (a hot partition, an account or table limit). The SDK retries them
+ * DynamoDB's refusals for load (a hot partition, an account or table limit), and any other AWS
+ * service's that the SDK marks as throttling (KMS, EventBridge behind a request). The SDK retries them
  * with backoff first (`maxAttempts` in client.ts); one that still reaches a handler means the store
  * is busy for longer, which a caller should meet as 503 and a retry, not as an unexpected 500.
  */

@@ -37,7 +37,7 @@ export function renderError(error: Error, c: Context<AppEnv>): Response {
   const throttled = isStoreThrottling(error);
   const mapped = throttled
     ? new ServiceUnavailableError(
-        'The store is refusing requests for load, even after retries. Retry in a few seconds.',
+        'The store (or another AWS service behind this request) is refusing requests for load, even after retries. Retry in a few seconds.',
         'STORE_THROTTLED',
         { cause: error },
       )

@@ -36,7 +36,9 @@ const authorize = defineOperation({
       description: 'The decision and the reservation',
       content: { 'application/json': { schema: AuthorizeResultSchema } },
     },
-    409: problem('`AUTHORIZATION_IN_PROGRESS`: the first call with this `id` is still reserving; retry.'),
+    409: problem(
+      '`AUTHORIZATION_IN_PROGRESS`: the first call with this `id` is still reserving; or `CONFLICT`: other calls with this `id` keep claiming it and giving it up. Retry.',
+    ),
     429: problem(
       'Over the rate limit (`RATE_LIMITED`; see `Retry-After`), or a matching budget holds as many live reservations as it can (`TOO_MANY_RESERVATIONS`): settle or release some, or use a shorter `ttl_seconds`, and retry. Nothing was reserved.',
     ),
