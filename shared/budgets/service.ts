@@ -547,13 +547,25 @@ export function createBudgetService(
     }
   }
 
-  /** Gives back the expired holds on one counter; answers how many it gave back. */
+  /**
+   * Gives back the holds of `counter` (as read) that expired by `nowMs`; answers how many it gave
+   * back (each release is conditional, so one another sweep gave back first does not count).
+   */
+  async function releaseExpiredHolds(
+    tenantId: string,
+    counter: CounterRecord,
+    nowMs: number,
+  ): Promise<number> {
+    const expired = counter.reservations.filter((hold) => hold.expiresAt <= nowMs);
+    const released = await Promise.all(expired.map((hold) => releaseOnCounter(db, tenantId, counter, hold)));
+    return released.filter(Boolean).length;
+  }
+
+  /** Reads one counter and gives back its expired holds; answers how many it gave back. */
   async function sweepExpiredHolds(tenantId: string, target: CounterTarget, nowMs: number): Promise<number> {
     const { counters } = await readCounters(db, tenantId, [target]);
     const counter = counters.get(target.budgetId)?.get(target.periodStart);
-    const expired = counter?.reservations.filter((hold) => hold.expiresAt <= nowMs) ?? [];
-    const released = await Promise.all(expired.map((hold) => releaseOnCounter(db, tenantId, target, hold)));
-    return released.filter(Boolean).length;
+    return counter ? releaseExpiredHolds(tenantId, counter, nowMs) : 0;
   }
 
   /**
@@ -734,6 +746,12 @@ export function createBudgetService(
       Promise.all(
         plan.map((hold) => releaseOnCounter(db, tenantId, hold.target, { id: holdId, amount: hold.amount })),
       );
+    /** The store failed part-way: what was taken goes back and the id is given up for a retry. */
+    const giveUp = async (holdId: string, plan: Plan, claimed: boolean, reason: unknown): Promise<never> => {
+      await giveBack(holdId, plan);
+      if (claimed) await unclaimReservation(db, tenantId, reservationId, holdId);
+      throw reason;
+    };
     const settledValues = <T>(results: PromiseSettledResult<T>[]) =>
       results.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
     const firstFailure = (results: PromiseSettledResult<unknown>[]) =>
@@ -760,13 +778,7 @@ export function createBudgetService(
     ]);
     let taken = settledValues(holdResults);
     const failure = firstFailure([claim, snapshot, ...holdResults]);
-    if (failure) {
-      // The store failed part-way: what was taken goes back and the id is given up for a retry.
-      await giveBack(holdId, plan);
-      if (claim.status === 'fulfilled' && claim.value)
-        await unclaimReservation(db, tenantId, reservationId, holdId);
-      throw failure.reason;
-    }
+    if (failure) await giveUp(holdId, plan, claim.status === 'fulfilled' && claim.value, failure.reason);
     if (claim.status === 'fulfilled' && !claim.value) {
       // A retry (or a twin racing in): the first call owns the reservation.
       await giveBack(holdId, plan);
@@ -789,11 +801,7 @@ export function createBudgetService(
       const retaken = await Promise.allSettled(plan.map((hold) => take(holdId, hold)));
       taken = settledValues(retaken);
       const retakeFailure = firstFailure(retaken);
-      if (retakeFailure) {
-        await giveBack(holdId, plan);
-        await unclaimReservation(db, tenantId, reservationId, holdId);
-        throw retakeFailure.reason;
-      }
+      if (retakeFailure) await giveUp(holdId, plan, true, retakeFailure.reason);
     }
 
     // A refusal may come from holds that expired and were not swept yet, from a racing retry
@@ -824,10 +832,12 @@ export function createBudgetService(
           taken[index] = counter;
           continue;
         }
-        for (const other of counter.reservations) {
-          if (other.expiresAt <= nowMs) repairs.push(releaseOnCounter(db, tenantId, hold.target, other));
-          else if (other.id.startsWith(`${reservationId}~`) && other.id !== holdId) twins = true;
-        }
+        if (counter.reservations.some((other) => other.expiresAt <= nowMs))
+          repairs.push(releaseExpiredHolds(tenantId, counter, nowMs));
+        twins ||= counter.reservations.some(
+          (other) =>
+            other.expiresAt > nowMs && other.id.startsWith(`${reservationId}~`) && other.id !== holdId,
+        );
         // The hold fits the counter as it is now: it was refused by a counter created since, or
         // by holds given back since.
         const max = hold.maxUsed;
@@ -842,11 +852,7 @@ export function createBudgetService(
       if (twins) await sleep(10);
       const again = await Promise.allSettled(plan.map((hold, index) => taken[index] ?? take(holdId, hold)));
       const againFailure = firstFailure(again);
-      if (againFailure) {
-        await giveBack(holdId, plan);
-        await unclaimReservation(db, tenantId, reservationId, holdId);
-        throw againFailure.reason;
-      }
+      if (againFailure) await giveUp(holdId, plan, true, againFailure.reason);
       taken = settledValues(again);
     }
 
@@ -1281,10 +1287,7 @@ export function createBudgetService(
             perPeriod.delete(counter.periodStart);
             continue;
           }
-          for (const reservation of counter.reservations) {
-            if (reservation.expiresAt > at.getTime()) continue;
-            if (await releaseOnCounter(db, tenantId, counter, reservation)) swept++;
-          }
+          swept += await releaseExpiredHolds(tenantId, counter, at.getTime());
         }
       }
       const notices = await evaluate(tenantId, partition.definitions, partition.counters, at, false);
