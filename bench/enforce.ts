@@ -20,7 +20,9 @@
  *      LLM call at a time; LLM calls take seconds). Latency counts from when a request was due.
  *    - saturation: each client sends its next request as soon as the last one answered; this
  *      measures the machine's capacity (requests/s), not the latency an app sees.
- * 3. Prints the figures, the engine requests per API request (counted by the engine, dynalite only;
+ * 3. Prints the figures (for API requests also the time the server says it spent, from each
+ *    response's Server-Timing: the rest is the network and the wait for a core), the engine
+ *    requests per API request (counted by the engine, dynalite only;
  *    authorize with its release), and the ratios (target, paced round: each p99 ≤ 3× its raw round
  *    trip and ≤ 15 ms).
  *
@@ -143,7 +145,13 @@ const baseUrl = await new Promise<string>((resolve, reject) => {
  */
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 const serverUrl = new URL(baseUrl);
-function call(method: string, path: string, key: string, body?: unknown): Promise<unknown> {
+/** One request; answers its body and the time the server says it spent on it (Server-Timing). */
+function send(
+  method: string,
+  path: string,
+  key: string,
+  body?: unknown,
+): Promise<{ body: unknown; serverMs: number | undefined }> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const request = httpRequest(
@@ -166,8 +174,13 @@ function call(method: string, path: string, key: string, body?: unknown): Promis
         response.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           const status = response.statusCode ?? 0;
+          const timing = /app;dur=([\d.]+)/.exec(String(response.headers['server-timing'] ?? ''));
           if (status >= 300) reject(new Error(`${method} ${path}: ${status} ${text}`));
-          else resolve(status === 204 ? undefined : JSON.parse(text));
+          else
+            resolve({
+              body: status === 204 ? undefined : JSON.parse(text),
+              serverMs: timing ? Number(timing[1]) : undefined,
+            });
         });
         response.on('error', reject);
       },
@@ -176,6 +189,8 @@ function call(method: string, path: string, key: string, body?: unknown): Promis
     request.end(payload);
   });
 }
+const call = async (method: string, path: string, key: string, body?: unknown) =>
+  (await send(method, path, key, body)).body;
 
 const created = (await call('POST', '/v1/tenants', OPERATOR_KEY, { name: 'bench' })) as {
   api_key: { key: string };
@@ -237,11 +252,12 @@ const percentile = (sorted: number[], p: number) =>
 async function measure(
   total: number,
   clients: number,
-  operation: (i: number) => Promise<void>,
-  options: { after?: (i: number) => Promise<void>; intervalMs?: number } = {},
+  operation: Operation,
+  options: { after?: (i: number) => Promise<unknown>; intervalMs?: number } = {},
 ) {
   const { after, intervalMs } = options;
   const latencies: number[] = [];
+  const serverLatencies: number[] = [];
   let next = 0;
   const began = performance.now();
   await Promise.all(
@@ -255,15 +271,20 @@ async function measure(
           if (wait > 0) await sleep(wait);
         }
         const started = intervalMs ? due : performance.now();
-        await operation(i);
+        const serverMs = await operation(i);
         latencies.push(performance.now() - started);
+        if (typeof serverMs === 'number') serverLatencies.push(serverMs);
         if (after) await after(i);
         if (intervalMs) due += intervalMs;
       }
     }),
   );
   const seconds = (performance.now() - began) / 1000;
-  return { sorted: latencies.sort((a, b) => a - b), perSecond: total / seconds };
+  return {
+    sorted: latencies.sort((a, b) => a - b),
+    serverSorted: serverLatencies.sort((a, b) => a - b),
+    perSecond: total / seconds,
+  };
 }
 
 const subject = (i: number) => ({
@@ -276,31 +297,36 @@ const db = createDb({ tableName: TABLE, region: 'local', endpoint: endpoint as s
 const rawKey = { pk: 'bench#raw', sk: 'counter' };
 await db.client.send(new PutCommand({ TableName: db.tableName, Item: { ...rawKey, used: 0 } }));
 
+/**
+ * A measured operation; an API request answers the time the server says it spent on it (its
+ * Server-Timing, a number), a raw round trip nothing.
+ */
+type Operation = (i: number) => Promise<unknown>;
+
 /** The measured operations. Every authorization has an id of its own (a repeated id is a retry). */
 let authorizations = 0;
 const reservations: string[] = [];
 const operations = {
-  check: async (i: number) => {
-    await call('POST', '/v1/enforcement/check', key, { ...subject(i), estimated_tokens: 500 });
-  },
+  check: async (i: number) =>
+    (await send('POST', '/v1/enforcement/check', key, { ...subject(i), estimated_tokens: 500 })).serverMs,
   authorize: async (i: number) => {
-    const answer = (await call('POST', '/v1/enforcement/authorize', key, {
+    const { body, serverMs } = await send('POST', '/v1/enforcement/authorize', key, {
       id: `bench-${authorizations++}`,
       ...subject(i),
       estimated_input_tokens: 1200,
       max_output_tokens: 400,
-    })) as { reservation_id: string | null };
+    });
+    const answer = body as { reservation_id: string | null };
     if (!answer.reservation_id) throw new Error('the bench budgets should never block');
     reservations[i] = answer.reservation_id;
+    return serverMs;
   },
   /** Untimed, as a settling usage event would be: it keeps the held amounts from piling up. */
   release: async (i: number) => {
     await call('DELETE', `/v1/enforcement/reservations/${reservations[i]}`, key);
   },
   /** The API's liveness route (no key, no store): the floor of one request to the server. */
-  health: async () => {
-    await call('GET', '/healthz', key);
-  },
+  health: async () => (await send('GET', '/healthz', key)).serverMs,
   rawGet: async () => {
     await db.client.send(new GetCommand({ TableName: db.tableName, Key: rawKey, ConsistentRead: true }));
   },
@@ -325,8 +351,8 @@ const operations = {
  */
 const WARM_UP = 300;
 async function measureWarm(
-  operation: (i: number) => Promise<void>,
-  options: { after?: (i: number) => Promise<void>; intervalMs?: number | undefined },
+  operation: Operation,
+  options: { after?: (i: number) => Promise<unknown>; intervalMs?: number | undefined },
 ) {
   const { intervalMs: _paced, ...warmUp } = options;
   await measure(WARM_UP, CLIENTS, operation, warmUp);
@@ -372,8 +398,12 @@ await dynamoLocal?.stop();
 await rm(dataDir, { recursive: true, force: true });
 
 const ms = (n: number) => `${n.toFixed(2)} ms`;
-const row = (label: string, { sorted, perSecond }: Result) =>
-  `  ${label.padEnd(38)} p50 ${ms(percentile(sorted, 50)).padStart(10)}   p99 ${ms(percentile(sorted, 99)).padStart(10)}   ${perSecond.toFixed(0).padStart(5)}/s`;
+const row = (label: string, { sorted, serverSorted, perSecond }: Result) =>
+  `  ${label.padEnd(38)} p50 ${ms(percentile(sorted, 50)).padStart(10)}   p99 ${ms(percentile(sorted, 99)).padStart(10)}   ${perSecond.toFixed(0).padStart(5)}/s${
+    serverSorted.length
+      ? `   (in the server: p50 ${ms(percentile(serverSorted, 50))}, p99 ${ms(percentile(serverSorted, 99))})`
+      : ''
+  }`;
 const ratio = (a: Result, b: Result) => (percentile(a.sorted, 99) / percentile(b.sorted, 99)).toFixed(2);
 const perRequest = (calls: number | undefined) => (calls === undefined ? 'n/a' : calls.toFixed(2));
 const verdict = (a: Result, b: Result) =>

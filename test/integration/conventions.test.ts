@@ -26,6 +26,18 @@ describe('request conventions', () => {
     expect(replaced.headers.get('x-request-id')).toMatch(/^req_/);
   });
 
+  it('tells in Server-Timing how long Tollgate spent on a request, problems included', async () => {
+    for (const path of ['/healthz', '/nowhere']) {
+      const sent = performance.now();
+      const response = await tollgate.request('GET', path);
+      const elapsed = performance.now() - sent;
+      const timing = /^app;dur=(\d+(?:\.\d)?)$/.exec(response.headers.get('server-timing') ?? '');
+      expect(timing, `server-timing of ${path}`).not.toBeNull();
+      // Part of what the caller waited, never more.
+      expect(Number(timing?.[1])).toBeLessThanOrEqual(Math.ceil(elapsed * 10) / 10);
+    }
+  });
+
   it('answers unknown routes with a problem', async () => {
     const response = await tollgate.request('GET', '/nowhere');
     expect(response.status).toBe(404);
