@@ -562,11 +562,38 @@ export async function clearAbandonedReservation(
       new DeleteCommand({
         TableName: db.tableName,
         Key: keys.reservation(tenantId, record.id),
-        ConditionExpression: `#rec.#state = :reserved AND #rec.created_at = :created AND ${
+        // A confirmed record is a first call that took its holds after all (late): it stands.
+        ConditionExpression: `#rec.#state = :reserved AND #rec.created_at = :created AND attribute_not_exists(#rec.confirmed) AND ${
           record.hold_id === undefined ? 'attribute_not_exists(#rec.hold_id)' : '#rec.hold_id = :hold'
         }`,
         ExpressionAttributeNames: { '#rec': 'record', '#state': 'state' },
         ExpressionAttributeValues: values,
+      }),
+    ),
+  );
+}
+
+/**
+ * Marks a reservation's record confirmed by the attempt that took all its holds, only while the
+ * record is still that attempt's and reserved; from then on no retry clears it as abandoned. False
+ * when a retry cleared or took the id meanwhile, or it was released: the attempt's holds must go.
+ */
+export async function confirmReservation(
+  db: Db,
+  tenantId: string,
+  reservationId: string,
+  holdId: string,
+): Promise<boolean> {
+  return succeeded(
+    db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.reservation(tenantId, reservationId),
+        // Setting it again is harmless, so an SDK retry after a lost answer succeeds too.
+        UpdateExpression: 'SET #rec.confirmed = :true',
+        ConditionExpression: '#rec.#state = :reserved AND #rec.hold_id = :hold',
+        ExpressionAttributeNames: { '#rec': 'record', '#state': 'state' },
+        ExpressionAttributeValues: { ':true': true, ':reserved': 'reserved', ':hold': holdId },
       }),
     ),
   );
@@ -611,19 +638,24 @@ export async function moveReservation(
   from: ReservationRecord['state'][],
   to: ReservationRecord['state'],
   answer?: Record<string, unknown>,
+  /** Only while the record is this attempt's (a retry may have cleared it and claimed the id). */
+  holdId?: string,
 ): Promise<boolean> {
   const values: Record<string, unknown> = { ':to': to };
   from.forEach((state, index) => {
     values[`:from${index}`] = state;
   });
   if (answer) values[':answer'] = answer;
+  if (holdId !== undefined) values[':hold'] = holdId;
   return succeeded(
     db.client.send(
       new UpdateCommand({
         TableName: db.tableName,
         Key: keys.reservation(tenantId, reservationId),
         UpdateExpression: `SET #rec.#state = :to${answer ? ', #rec.answer = :answer' : ''}`,
-        ConditionExpression: `#rec.#state IN (${from.map((_, index) => `:from${index}`).join(', ')})`,
+        ConditionExpression: `#rec.#state IN (${from.map((_, index) => `:from${index}`).join(', ')})${
+          holdId === undefined ? '' : ' AND #rec.hold_id = :hold'
+        }`,
         ExpressionAttributeNames: { '#rec': 'record', '#state': 'state' },
         ExpressionAttributeValues: values,
       }),

@@ -38,6 +38,7 @@ import {
   type CounterTarget,
   clearAbandonedReservation,
   clearBatchMark,
+  confirmReservation,
   deleteBudgetItems,
   deleteCounter,
   ensureCounter,
@@ -140,6 +141,13 @@ export const DEFINITIONS_TRUSTED_MS = 1_000;
  * writes are in flight together, so a live call takes them within a round trip or two.
  */
 export const ABANDONED_AFTER_MS = 5_000;
+
+/**
+ * An authorization that took its holds this long after its claim confirms the claim before it
+ * answers: half of ABANDONED_AFTER_MS, so clocks that differ by less than that between instances
+ * cannot let a retry clear a claim whose holds were all taken.
+ */
+const LATE_AFTER_MS = ABANDONED_AFTER_MS / 2;
 
 /** A tenant's budget definitions as one instance last read them. */
 interface KeptBudgets {
@@ -857,6 +865,16 @@ export function createBudgetService(
     }
 
     if (taken.every(Boolean)) {
+      // A call this slow may have been taken for stopped by a retry, which then gave back its
+      // holds and claimed the id afresh: it confirms its claim, and if the claim is no longer
+      // its own, gives back the holds it took late and answers as the retry's first call.
+      if (
+        now().getTime() - nowMs >= LATE_AFTER_MS &&
+        !(await confirmReservation(db, tenantId, reservationId, holdId))
+      ) {
+        await giveBack(holdId, plan);
+        return undefined;
+      }
       const budgets = plan.map((hold, index) => {
         const current = taken[index] as CounterRecord;
         const perBudget = new Map(previousCounters.get(hold.definition.id) ?? []);
@@ -897,7 +915,10 @@ export function createBudgetService(
       }),
       admitted: false,
     });
-    await moveReservation(db, tenantId, reservationId, ['reserved'], 'blocked', blockedAnswer);
+    // Not this attempt's any more (a retry cleared it as stopped and claimed the id): answer
+    // as that retry's first call.
+    if (!(await moveReservation(db, tenantId, reservationId, ['reserved'], 'blocked', blockedAnswer, holdId)))
+      return undefined;
     return blockedAnswer;
   }
 

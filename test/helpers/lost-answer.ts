@@ -17,7 +17,7 @@ function onFirstWrite(
   db: Db,
   name: string,
   matches: (write: SentWrite) => boolean,
-  step: (send: () => Promise<unknown>) => Promise<never>,
+  step: (send: () => Promise<unknown>) => Promise<unknown>,
 ) {
   let fired = 0;
   const clients = [db.client, db.exactClient];
@@ -27,7 +27,7 @@ function onFirstWrite(
         const write = { ...(args.input as object), commandName: String(context.commandName) } as SentWrite;
         if (fired > 0 || !matches(write)) return next(args);
         fired++;
-        return step(() => next(args));
+        return step(() => next(args)) as ReturnType<typeof next>;
       },
       { step: 'deserialize', name },
     );
@@ -64,4 +64,25 @@ export function failFirstWrite(db: Db, matches: (write: SentWrite) => boolean) {
     });
   });
   return { failed: step.fired, restore: step.restore };
+}
+
+/**
+ * Holds the first write `matches` picks before it reaches the table until `release` (a slow
+ * network or a paused instance): `held` resolves once it is waiting.
+ */
+export function delayFirstWrite(db: Db, matches: (write: SentWrite) => boolean) {
+  let release = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let markHeld = () => {};
+  const held = new Promise<void>((resolve) => {
+    markHeld = resolve;
+  });
+  const step = onFirstWrite(db, 'delayFirstWrite', matches, async (send) => {
+    markHeld();
+    await released;
+    return send();
+  });
+  return { held, release, delayed: step.fired, restore: step.restore };
 }

@@ -12,7 +12,7 @@ import { keys } from '../../shared/db/keys.js';
 import { hashedId } from '../../shared/ids.js';
 import { parseDecimal } from '../../shared/money/money.js';
 import { createUsageService } from '../../shared/usage/service.js';
-import { failFirstWrite, loseFirstAnswer, type SentWrite } from '../helpers/lost-answer.js';
+import { delayFirstWrite, failFirstWrite, loseFirstAnswer, type SentWrite } from '../helpers/lost-answer.js';
 import { createTestTollgate, type TestTollgate } from '../helpers/tollgate.js';
 
 /** A clock the test moves (a new budget period, an expired reservation). */
@@ -699,6 +699,80 @@ describe('evaluation and enforcement', () => {
     expect(await statusOf(tight.id)).toMatchObject({ reserved: 0, remaining: 1000 });
     expect(await statusOf(roomy.id)).toMatchObject({ reserved: 0, remaining: 5000 });
   });
+
+  // With room for both the late hold is taken and must go back; without, it is refused and the
+  // first call, about to answer block, must not turn the retry's reservation into a block.
+  it.each([
+    { limit: 5000, late: 'taken' },
+    { limit: 1000, late: 'refused' },
+  ])(
+    'a first call whose hold reaches a $limit-token budget after a retry reserved afresh ($late) answers as the retry did',
+    async ({ limit }) => {
+      const t = await tollgate.createTenant('Late first call');
+      const tight = await createBlockingTokenBudget(t.key, 'budget', limit);
+      const statusOf = () => budgetStatus(t.key, tight.id);
+      const authorize = async (id: string) => {
+        const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
+          key: t.key,
+          body: { id, model: 'gpt-4o', estimated_input_tokens: 700, max_output_tokens: 0 },
+        });
+        expect(response.status).toBe(200);
+        return response.json();
+      };
+      // The period's first hold creates the counter; this one is released at once.
+      const warmUp = await authorize('late-warm-up');
+      await tollgate.request('DELETE', `/v1/enforcement/reservations/${warmUp.reservation_id}`, {
+        key: t.key,
+      });
+
+      // The first call's hold is held on the way while the clock passes the point where a retry
+      // takes the call for stopped; the retry gives back what the first call had taken (nothing
+      // yet), clears its claim and reserves afresh.
+      const db = tollgate.store.db;
+      const slow = delayFirstWrite(
+        db,
+        (write) =>
+          write.commandName === 'UpdateItemCommand' &&
+          (write.Key?.pk?.S ?? '').includes(t.id) &&
+          (write.UpdateExpression ?? '').includes('ADD reserved'),
+      );
+      let retry: Record<string, unknown>;
+      let late: Record<string, unknown>;
+      try {
+        const first = authorize('late');
+        await slow.held;
+        clockOffsetMs = ABANDONED_AFTER_MS + 1_000;
+        retry = await authorize('late');
+        expect(retry).toMatchObject({ decision: 'allow', reservation_id: hashedId('rsv', 'late') });
+        // The first call's hold then reaches the counter: the call finds its claim is the retry's,
+        // gives back what it took and answers the retry's reservation. 700 is held once (it was
+        // 1,400 with room for both; without, the retry's record was turned into a block and its
+        // hold could no longer be released).
+        slow.release();
+        late = await first;
+      } finally {
+        slow.release();
+        slow.restore();
+        clockOffsetMs = 0;
+      }
+      expect(slow.delayed()).toBe(1);
+      expect(late).toMatchObject({
+        decision: 'allow',
+        reservation_id: retry.reservation_id,
+        expires_at: retry.expires_at,
+      });
+      expect(await statusOf()).toMatchObject({ reserved: 700, remaining: limit - 700 });
+      const released = await tollgate.request(
+        'DELETE',
+        `/v1/enforcement/reservations/${retry.reservation_id}`,
+        {
+          key: t.key,
+        },
+      );
+      expect(released.status).toBe(204);
+      expect(await statusOf()).toMatchObject({ reserved: 0, remaining: limit });
+    },
+  );
 
   it('a hold on a counter as full as an item can be sweeps its expired holds, else answers 429 and takes nothing', async () => {
     const t = await tollgate.createTenant('Full counter');
