@@ -13,6 +13,7 @@ import type { EventBus } from './bus/bus.js';
 import type { Config } from './config/config.js';
 import { createDb, type Db } from './db/client.js';
 import { TokenBucketLimiter } from './http/rate-limiter.js';
+import { createIdempotencyService } from './idempotency/idempotency.js';
 import { JobRegistry } from './jobs/registry.js';
 import { createKpiRollupJob } from './kpis/job.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -63,6 +64,7 @@ function createServices(
     budgets,
     usage: createUsageService(db, pricing, undefined, budgets),
     outcomes: createOutcomeService(db),
+    idempotency: createIdempotencyService(db, now),
     webhooks: webhooks.service,
     billing: createBillingService({
       db,

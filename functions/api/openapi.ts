@@ -5,6 +5,7 @@ import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../shared/db/pagination.js'
 import { ValidationError } from '../../shared/errors/errors.js';
 import type { AppEnv } from './env.js';
 import { requireOperator, requireScope } from './middleware/authorize.js';
+import { idempotency, refuseIdempotencyKey } from './middleware/idempotency.js';
 
 export const ProblemSchema = z
   .object({
@@ -36,6 +37,20 @@ const commonProblems = {
   ),
 };
 
+/** What every authenticated POST also documents: its Idempotency-Key (see middleware/idempotency.ts). */
+const idempotencyKeyParameter = {
+  in: 'header' as const,
+  name: 'Idempotency-Key',
+  required: false,
+  schema: { type: 'string' as const, minLength: 1, maxLength: 255 },
+  description:
+    'Makes a retry safe: the first request with a key runs and a successful answer is kept for 24 h; a retry with the same key and the same request gets it again (with `Idempotent-Replayed: true`) without running. Error answers are not kept.',
+};
+const idempotencyProblems = {
+  409: problem('A request with this Idempotency-Key is still running (`IDEMPOTENCY_KEY_IN_USE`).'),
+  422: problem('The Idempotency-Key was used for another request (`IDEMPOTENCY_KEY_REUSED`).'),
+};
+
 export const notFoundProblem = problem('No such object for this tenant.');
 export const conflictProblem = problem('The object exists already.');
 
@@ -57,25 +72,40 @@ export function pageOf<T extends z.ZodType>(item: T, name: string) {
 /** Who may call an operation; recorded in the document as `x-tollgate-auth` for the security suite. */
 export type Access = { operator: true } | { scopes: readonly [Scope, ...Scope[]] } | { public: true };
 
-type OperationConfig = Omit<RouteConfig, 'middleware' | 'security'> & { access: Access };
+type OperationConfig = Omit<RouteConfig, 'middleware' | 'security'> & {
+  access: Access;
+  /**
+   * A POST whose answer shows a secret once (a key, a signing secret): Tollgate does not keep it,
+   * so it refuses an Idempotency-Key instead of replaying it.
+   */
+  answersSecret?: true;
+};
 
 /**
  * `createRoute` with Tollgate's conventions: the access rule becomes both the route's middleware
  * and its documented security, and the common problem responses are declared.
  */
-export function defineOperation<const C extends OperationConfig>({ access, ...config }: C) {
+export function defineOperation<const C extends OperationConfig>({ access, answersSecret, ...config }: C) {
   const isPublic = 'public' in access;
+  const idempotent = !isPublic && config.method === 'post' && !answersSecret;
   const middleware: MiddlewareHandler<AppEnv>[] = isPublic
     ? []
     : ['operator' in access ? requireOperator() : requireScope(...access.scopes)];
+  if (idempotent) middleware.push(idempotency());
+  else if (config.method === 'post') middleware.push(refuseIdempotencyKey());
   return createRoute({
     ...config,
     ...(isPublic ? { security: [] } : { security: [{ bearer: [] }] }),
     'x-tollgate-auth': isPublic ? 'public' : 'operator' in access ? 'operator' : { scopes: access.scopes },
     middleware,
-    responses: { ...(isPublic ? {} : commonProblems), ...config.responses },
+    ...(idempotent ? { parameters: [...(config.parameters ?? []), idempotencyKeyParameter] } : {}),
+    responses: {
+      ...(isPublic ? {} : commonProblems),
+      ...(idempotent ? idempotencyProblems : {}),
+      ...config.responses,
+    },
     // The extra documentation keys do not change what handlers see; keep C's own typing for them.
-  } as unknown as Omit<C, 'access'> & { middleware: MiddlewareHandler<AppEnv>[] });
+  } as unknown as Omit<C, 'access' | 'answersSecret'> & { middleware: MiddlewareHandler<AppEnv>[] });
 }
 
 /** A router whose request validation failures become problem+json `VALIDATION_FAILED`. */

@@ -37,6 +37,14 @@ export const keys = {
     sk: `${V}#webhook-endpoint#${endpointId}`,
   }),
   webhookEndpointPrefix: () => `${V}#webhook-endpoint#`,
+  /**
+   * A request sent with an Idempotency-Key, by the key's hash: the tenant's, or (no tenant) the
+   * operator's.
+   */
+  idempotencyKey: (tenantId: string | undefined, keyHash: string) => ({
+    pk: tenantId === undefined ? `${V}#operator#idempotency` : tenantPartition(tenantId),
+    sk: `${V}#idempotency#${keyHash}`,
+  }),
   /** How many endpoints the tenant has: the conditional counter behind the endpoint cap. */
   webhookEndpointCount: (tenantId: string) => ({
     pk: tenantPartition(tenantId),

@@ -69,6 +69,14 @@ export class ConflictError extends AppError {
   }
 }
 
+export class UnprocessableError extends AppError {
+  readonly status = 422;
+  readonly title = 'Unprocessable request';
+  constructor(detail: string, code = 'UNPROCESSABLE') {
+    super(code, detail);
+  }
+}
+
 export class PayloadTooLargeError extends AppError {
   readonly status = 413;
   readonly title = 'Payload too large';

@@ -127,6 +127,35 @@ describe('local mode', () => {
     }
   });
 
+  it('replays a create sent with an Idempotency-Key over HTTP, across a restart', async () => {
+    tollgate ??= await startLocalProcess(dataDir);
+    const tenant = await call('POST', '/v1/tenants', tollgate.operatorKey, { name: 'Retrying Co' });
+    const key: string = tenant.body.api_key.key;
+    const createBudget = () =>
+      fetch(`${tollgate?.url}/v1/budgets`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${key}`,
+          'content-type': 'application/json',
+          'idempotency-key': 'budget-2026-12',
+        },
+        body: JSON.stringify({ name: 'December', period: 'month', limit: { amount: '50', currency: 'USD' } }),
+      });
+    const first = await createBudget();
+    expect(first.status).toBe(201);
+    expect(first.headers.get('server-timing')).toMatch(/^app;dur=\d/);
+    const created = (await first.json()) as { id: string };
+
+    expect(await tollgate.stop()).toBe(0);
+    tollgate = await startLocalProcess(dataDir);
+    const retry = await createBudget();
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(((await retry.json()) as { id: string }).id).toBe(created.id);
+    const budgets = await call('GET', '/v1/budgets', key);
+    expect(budgets.body.data.map((b: { id: string }) => b.id)).toEqual([created.id]);
+  });
+
   it('renders the interactive API reference in a browser, without internet', async () => {
     tollgate ??= await startLocalProcess(dataDir);
     browser = await chromium.launch({

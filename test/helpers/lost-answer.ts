@@ -13,13 +13,17 @@ export interface SentWrite {
  * wire), for the first write `matches` picks; later writes pass. Answers how often it fired (0 or
  * 1: a test asserts it did) and `restore`, which takes the step out again.
  */
+let installed = 0;
+
 function onFirstWrite(
   db: Db,
-  name: string,
+  kind: string,
   matches: (write: SentWrite) => boolean,
   step: (send: () => Promise<unknown>) => Promise<unknown>,
 ) {
   let fired = 0;
+  // A name of its own, so that several can be on at once.
+  const name = `${kind}-${++installed}`;
   const clients = [db.client, db.exactClient];
   for (const client of clients) {
     client.middlewareStack.add(

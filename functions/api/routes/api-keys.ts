@@ -10,6 +10,7 @@ const KeyIdParam = z.object({
 const createKey = defineOperation({
   method: 'post',
   path: '/v1/api-keys',
+  answersSecret: true,
   tags: ['API keys'],
   summary: 'Mint an API key (the secret is shown once)',
   access: { scopes: ['admin'] },

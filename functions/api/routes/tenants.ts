@@ -14,6 +14,7 @@ const TenantIdParam = z.object({
 const createTenant = defineOperation({
   method: 'post',
   path: '/v1/tenants',
+  answersSecret: true,
   tags: ['Tenants'],
   summary: 'Create a tenant and its first key (all scopes, shown once)',
   access: { operator: true },

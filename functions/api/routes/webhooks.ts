@@ -40,6 +40,7 @@ const disabledProblem = {
 const createEndpoint = defineOperation({
   method: 'post',
   path: '/v1/webhook-endpoints',
+  answersSecret: true,
   tags: TAGS,
   summary: 'Register an endpoint (the signing secret is shown once)',
   description:
@@ -103,6 +104,7 @@ const deleteEndpoint = defineOperation({
 const rotateSecret = defineOperation({
   method: 'post',
   path: '/v1/webhook-endpoints/{id}/rotate-secret',
+  answersSecret: true,
   tags: TAGS,
   summary: 'A new signing secret; the old one also signs for 24 h',
   access: { scopes: ['admin'] },
