@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { CredentialEnvelope } from '../billing/credentials.js';
 import type { Db } from '../db/client.js';
+import { storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
 import { keys, tenantPartition, webhookDeliveryLogPartition } from '../db/keys.js';
 import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
 import type { DeliveryAttempt, DeliveryState } from './schema.js';
@@ -256,63 +258,122 @@ export async function deleteEndpoint(db: Db, tenantId: string, endpointId: strin
 }
 
 /**
- * Takes one of the tenant's `max` endpoint slots: a conditional increment of the tenant's counter,
- * so concurrent creations never pass the cap. Answers false when every slot is taken. A tenant
- * whose endpoints predate the counter gets one initialised from its endpoints on first use (a
- * conditional put: of two racing initialisations one wins, the other then increments).
+ * How long the endpoint counter must have stood still before a refusal at the cap recounts the
+ * endpoints: longer than the API function may run (29 s), so no creation that took a slot and is
+ * still writing its endpoint is left to be miscounted.
  */
-export async function takeEndpointSlot(db: Db, tenantId: string, max: number): Promise<boolean> {
+export const ENDPOINT_COUNT_SETTLED_MS = 60_000;
+
+/**
+ * Takes one of the tenant's `max` endpoint slots: a conditional increment of the tenant's counter,
+ * so concurrent creations never pass the cap. Answers false when every slot is taken. Each change
+ * of the counter carries a token of its own: the SDK's retry of an increment whose answer was lost
+ * meets its own token and adds nothing twice. A tenant whose endpoints predate the counter gets
+ * one initialised from its endpoints on first use (a conditional put: of two racing
+ * initialisations one wins, the other then increments). At the cap, a counter that has not changed
+ * for ENDPOINT_COUNT_SETTLED_MS is checked against the endpoints and set to their number: a process
+ * that stopped between taking a slot and writing its endpoint (or between deleting one and giving
+ * its slot back) left one counted that is not there.
+ */
+export async function takeEndpointSlot(
+  db: Db,
+  tenantId: string,
+  max: number,
+  nowMs: number,
+): Promise<boolean> {
   const key = keys.webhookEndpointCount(tenantId);
-  for (let initialised = false; ; initialised = true) {
-    try {
-      await db.client.send(
+  let initialised = false;
+  let recounted = false;
+  // A few rounds: each one that does not return saw the counter change under it.
+  for (let round = 0; round < 5; round++) {
+    const token = randomUUID();
+    const taken = await succeededOrOwn(
+      db.client.send(
         new UpdateCommand({
           TableName: db.tableName,
           Key: key,
-          UpdateExpression: 'ADD endpoint_count :one',
-          ConditionExpression: 'attribute_exists(pk) AND endpoint_count < :max',
-          ExpressionAttributeValues: { ':one': 1, ':max': max },
+          UpdateExpression: 'SET changed_at = :now, last_change = :token ADD endpoint_count :one',
+          ConditionExpression:
+            'attribute_exists(pk) AND endpoint_count < :max AND (attribute_not_exists(last_change) OR last_change <> :token)',
+          ExpressionAttributeValues: { ':one': 1, ':max': max, ':now': nowMs, ':token': token },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (!isConflict(error)) throw error;
-    }
-    if (initialised) return false;
+      ),
+      storedItemIs(db, key, (item) => item.last_change === token),
+    );
+    if (taken) return true;
     const { Item } = await db.client.send(
       new GetCommand({ TableName: db.tableName, Key: key, ConsistentRead: true }),
     );
-    if (Item) return false;
-    const existing = (await allEndpoints(db, tenantId)).length;
-    try {
-      await db.client.send(
-        new PutCommand({
-          TableName: db.tableName,
-          Item: { ...key, entity: 'webhook_endpoint_count', tenant_id: tenantId, endpoint_count: existing },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
+    if (!Item) {
+      if (initialised) return false;
+      initialised = true;
+      const existing = (await allEndpoints(db, tenantId)).length;
+      await succeeded(
+        db.client.send(
+          new PutCommand({
+            TableName: db.tableName,
+            Item: {
+              ...key,
+              entity: 'webhook_endpoint_count',
+              tenant_id: tenantId,
+              endpoint_count: existing,
+              changed_at: nowMs,
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        ),
       );
-    } catch (error) {
-      if (!isConflict(error)) throw error;
+      continue;
     }
+    const counted = Number(Item.endpoint_count ?? 0);
+    const changedAt = typeof Item.changed_at === 'number' ? Item.changed_at : undefined;
+    if (counted < max) continue; // given back since the refusal
+    if (recounted) return false;
+    if (changedAt !== undefined && nowMs - changedAt < ENDPOINT_COUNT_SETTLED_MS) return false;
+    recounted = true;
+    const existing = (await allEndpoints(db, tenantId)).length;
+    if (existing >= counted) return false;
+    // Only if the counter is still as read: a creation or deletion since would have moved it.
+    await succeeded(
+      db.client.send(
+        new UpdateCommand({
+          TableName: db.tableName,
+          Key: key,
+          UpdateExpression: 'SET endpoint_count = :existing, changed_at = :now, last_change = :token',
+          ConditionExpression: `endpoint_count = :counted AND ${
+            changedAt === undefined ? 'attribute_not_exists(changed_at)' : 'changed_at = :changedAt'
+          }`,
+          ExpressionAttributeValues: {
+            ':existing': existing,
+            ':now': nowMs,
+            ':token': randomUUID(),
+            ':counted': counted,
+            ...(changedAt === undefined ? {} : { ':changedAt': changedAt }),
+          },
+        }),
+      ),
+    );
   }
+  return false;
 }
 
-/** Gives a slot back (an endpoint deleted, or a creation that failed after taking it). */
-export async function releaseEndpointSlot(db: Db, tenantId: string): Promise<void> {
-  try {
-    await db.client.send(
+/**
+ * Gives a slot back (an endpoint deleted, or a creation that failed after taking it). Its token
+ * keeps the SDK's retry of a decrement whose answer was lost from giving back two.
+ */
+export async function releaseEndpointSlot(db: Db, tenantId: string, nowMs: number): Promise<void> {
+  await succeeded(
+    db.client.send(
       new UpdateCommand({
         TableName: db.tableName,
         Key: keys.webhookEndpointCount(tenantId),
-        UpdateExpression: 'ADD endpoint_count :minusOne',
-        ConditionExpression: 'attribute_exists(pk) AND endpoint_count > :zero',
-        ExpressionAttributeValues: { ':minusOne': -1, ':zero': 0 },
+        UpdateExpression: 'SET changed_at = :now, last_change = :token ADD endpoint_count :minusOne',
+        ConditionExpression:
+          'attribute_exists(pk) AND endpoint_count > :zero AND (attribute_not_exists(last_change) OR last_change <> :token)',
+        ExpressionAttributeValues: { ':minusOne': -1, ':zero': 0, ':now': nowMs, ':token': randomUUID() },
       }),
-    );
-  } catch (error) {
-    if (!isConflict(error)) throw error;
-  }
+    ),
+  );
 }
 
 /** Records a failed attempt; answers when the current failure streak began. */

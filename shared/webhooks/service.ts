@@ -188,7 +188,7 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
       input: CreateWebhookEndpoint,
     ): Promise<WebhookEndpoint & { secret: string }> {
       await checkUrl(input.url);
-      if (!(await takeEndpointSlot(db, tenantId, options.maxEndpoints)))
+      if (!(await takeEndpointSlot(db, tenantId, options.maxEndpoints, now().getTime())))
         throw new ConflictError(
           `A tenant has at most ${options.maxEndpoints} webhook endpoints; delete one first.`,
           'WEBHOOK_ENDPOINT_LIMIT',
@@ -196,7 +196,7 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
       try {
         return await createInSlot(tenantId, input);
       } catch (error) {
-        await releaseEndpointSlot(db, tenantId);
+        await releaseEndpointSlot(db, tenantId, now().getTime());
         throw error;
       }
     },
@@ -252,7 +252,7 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
 
     async remove(tenantId: string, endpointId: string): Promise<void> {
       if (!(await deleteEndpoint(db, tenantId, endpointId))) throw endpointNotFound(endpointId);
-      await releaseEndpointSlot(db, tenantId);
+      await releaseEndpointSlot(db, tenantId, now().getTime());
     },
 
     /** A new secret; the current one keeps signing beside it for 24 h (ROTATION_OVERLAP_MS). */

@@ -12,6 +12,8 @@ import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import type { ResolvedAddress } from '../../shared/webhooks/address-guard.js';
 import type { WebhookOptions } from '../../shared/webhooks/index.js';
+import { ENDPOINT_COUNT_SETTLED_MS } from '../../shared/webhooks/repository.js';
+import { failFirstWrite, loseFirstAnswer, type SentWrite } from '../helpers/lost-answer.js';
 import {
   createTestTollgate,
   ENGINES,
@@ -1053,4 +1055,83 @@ describe('the endpoint cap', () => {
     const listed = await (await tollgate.request('GET', '/v1/webhook-endpoints', { key: tenant.key })).json();
     expect(listed.data).toHaveLength(3);
   });
+
+  const countWrite = (tenantId: string) => (write: SentWrite) =>
+    write.commandName === 'UpdateItemCommand' &&
+    (write.Key?.pk?.S ?? '').includes(tenantId) &&
+    (write.UpdateExpression ?? '').includes('endpoint_count');
+  const listedCount = async (tollgate: TestTollgate, key: string) =>
+    (await (await tollgate.request('GET', '/v1/webhook-endpoints', { key })).json()).data.length;
+
+  it('counts a slot once when the answer of its increment or decrement is lost', async () => {
+    const tollgate = await tollgateWith('0', {}, { TOLLGATE_WEBHOOK_MAX_ENDPOINTS: '3' });
+    const tenant = await tollgate.createTenant('Lost answers');
+    expect((await create(tollgate, tenant.key, 0)).status).toBe(201);
+    const losingTake = loseFirstAnswer(tollgate.store.db, countWrite(tenant.id));
+    try {
+      expect((await create(tollgate, tenant.key, 1)).status).toBe(201);
+    } finally {
+      losingTake.restore();
+    }
+    expect(losingTake.lost()).toBe(1);
+    // Two endpoints and two slots taken (three before): the third fits, a fourth does not.
+    expect((await create(tollgate, tenant.key, 2)).status).toBe(201);
+    expect((await create(tollgate, tenant.key, 3)).status).toBe(409);
+
+    const [first] = (
+      await (await tollgate.request('GET', '/v1/webhook-endpoints', { key: tenant.key })).json()
+    ).data as Array<{ id: string }>;
+    const losingRelease = loseFirstAnswer(tollgate.store.db, countWrite(tenant.id));
+    try {
+      const removed = await tollgate.request('DELETE', `/v1/webhook-endpoints/${first?.id}`, {
+        key: tenant.key,
+      });
+      expect(removed.status).toBe(204);
+    } finally {
+      losingRelease.restore();
+    }
+    expect(losingRelease.lost()).toBe(1);
+    // One slot given back (two before, and the cap was passed by the next two).
+    expect((await create(tollgate, tenant.key, 4)).status).toBe(201);
+    expect((await create(tollgate, tenant.key, 5)).status).toBe(409);
+    expect(await listedCount(tollgate, tenant.key)).toBe(3);
+  });
+
+  it.each(ENGINES)(
+    'recounts at the cap a slot left taken by a creation that stopped, once the counter has been still a minute (%s)',
+    async (engine) => {
+      let clockOffsetMs = 0;
+      const now = () => new Date(Date.now() + clockOffsetMs);
+      const tollgate = await tollgateWith('0', { now }, { TOLLGATE_WEBHOOK_MAX_ENDPOINTS: '3' }, engine);
+      const tenant = await tollgate.createTenant('Stopped creation');
+      for (const index of [0, 1]) expect((await create(tollgate, tenant.key, index)).status).toBe(201);
+      // A creation that took its slot, then failed to write its endpoint and to give the slot back
+      // (as a process that stopped in between would).
+      const db = tollgate.store.db;
+      const endpointFails = failFirstWrite(
+        db,
+        (write) =>
+          write.commandName === 'PutItemCommand' && (write.Item?.sk?.S ?? '').includes('#webhook-endpoint#'),
+      );
+      const releaseFails = failFirstWrite(
+        db,
+        (write) => countWrite(tenant.id)(write) && (write.UpdateExpression ?? '').includes(':minusOne'),
+      );
+      try {
+        expect((await create(tollgate, tenant.key, 2)).status).toBe(500);
+      } finally {
+        endpointFails.restore();
+        releaseFails.restore();
+      }
+      expect([endpointFails.failed(), releaseFails.failed()]).toEqual([1, 1]);
+      expect(await listedCount(tollgate, tenant.key)).toBe(2);
+
+      // The counter says three: refused while a creation could still be writing its endpoint.
+      expect((await create(tollgate, tenant.key, 3)).status).toBe(409);
+      clockOffsetMs = ENDPOINT_COUNT_SETTLED_MS + 1_000;
+      expect((await create(tollgate, tenant.key, 4)).status).toBe(201);
+      expect((await create(tollgate, tenant.key, 5)).status).toBe(409);
+      expect(await listedCount(tollgate, tenant.key)).toBe(3);
+    },
+  );
 });
