@@ -60,6 +60,29 @@ describe('Idempotency-Key', () => {
     expect(await budgetNames(other.key)).toEqual(['theirs']);
   });
 
+  it('replays an ingest answer too, whose handler reads the body itself', async () => {
+    const t = await tollgate.createTenant('Idempotent ingest');
+    const send = () =>
+      tollgate.request('POST', '/v1/usage', {
+        key: t.key,
+        body: {
+          id: 'ev-1',
+          provider: 'openai',
+          model: 'gpt-4o',
+          usage: { input_tokens: 10, output_tokens: 2 },
+        },
+        headers: { 'idempotency-key': 'usage-1' },
+      });
+    const first = await send();
+    expect(first.status).toBe(202);
+    expect(await first.json()).toMatchObject({ accepted: 1, duplicates: 0 });
+    const retry = await send();
+    expect(retry.status).toBe(202);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    // The first answer, not the duplicate report a second run would give.
+    expect(await retry.json()).toMatchObject({ accepted: 1, duplicates: 0 });
+  });
+
   it('refuses a key reused for another body or path with 422, and a malformed key with 400', async () => {
     const t = await tollgate.createTenant('Reused key');
     expect((await createBudget(t.key, 'reused', budget('first'))).status).toBe(201);

@@ -11,6 +11,7 @@ import type { AppEnv } from '../env.js';
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 /** A key as sent (RFC 8941 string, quotes optional): 1–255 printable ASCII characters. */
 const KEY_PATTERN = /^"?([\x20-\x21\x23-\x7e]{1,255})"?$/;
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 /** The response headers a replay carries again. */
 const KEPT_HEADERS = ['content-type', 'location'];
 
@@ -40,8 +41,10 @@ export function idempotency() {
 
     const claim = await keys.claim(owner, idempotencyKey, fingerprint);
     if (claim.kind === 'replay') {
-      return new Response(claim.response.body, {
-        status: claim.response.status,
+      // A response of a null-body status must be built without one (the constructor refuses '').
+      const { status } = claim.response;
+      return new Response(NULL_BODY_STATUSES.has(status) ? null : claim.response.body, {
+        status,
         headers: { ...claim.response.headers, 'idempotent-replayed': 'true' },
       });
     }
