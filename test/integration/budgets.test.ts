@@ -51,6 +51,16 @@ const createBlockingTokenBudget = (key: string, name: string, tokens: number) =>
 const budgetStatus = async (key: string, budgetId: string) =>
   (await (await tollgate.request('GET', `/v1/budgets/${budgetId}`, { key })).json()).status;
 
+/** An authorization of 700 input tokens (no output) that must be answered 200; its answer. */
+const authorize700 = async (key: string, id: string) => {
+  const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
+    key,
+    body: { id, model: 'gpt-4o', estimated_input_tokens: 700, max_output_tokens: 0 },
+  });
+  expect(response.status).toBe(200);
+  return response.json();
+};
+
 let eventCounter = 0;
 const ingest = async (key: string, events: Record<string, unknown>[]) => {
   const response = await tollgate.request('POST', '/v1/usage', {
@@ -589,14 +599,7 @@ describe('evaluation and enforcement', () => {
   it('a racing retry never blocks the call it repeats, and a retry after release holds nothing', async () => {
     const t = await tollgate.createTenant('Twins near the limit');
     const budget = await createBlockingTokenBudget(t.key, 'tight', 1000);
-    const authorize = async (id: string) => {
-      const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
-        key: t.key,
-        body: { id, model: 'gpt-4o', estimated_input_tokens: 700, max_output_tokens: 0 },
-      });
-      expect(response.status).toBe(200);
-      return response.json();
-    };
+    const authorize = (id: string) => authorize700(t.key, id);
     const statusOf = async () =>
       (await (await tollgate.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json()).status;
     // Only one hold of 700 fits under 1000: the twins' holds must not refuse the call they repeat.
@@ -629,14 +632,7 @@ describe('evaluation and enforcement', () => {
       const status = await statusOf(budgetId);
       return { budgetId, periodStart: status.period_start, periodEnd: status.period_end };
     };
-    const authorize = async () => {
-      const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
-        key: t.key,
-        body: { id: 'abandoned', model: 'gpt-4o', estimated_input_tokens: 700, max_output_tokens: 0 },
-      });
-      expect(response.status).toBe(200);
-      return response.json();
-    };
+    const authorize = () => authorize700(t.key, 'abandoned');
 
     // As the first call left it when it stopped: its claim, and its hold on one of its two budgets.
     const db = tollgate.store.db;
@@ -711,14 +707,7 @@ describe('evaluation and enforcement', () => {
       const t = await tollgate.createTenant('Late first call');
       const tight = await createBlockingTokenBudget(t.key, 'budget', limit);
       const statusOf = () => budgetStatus(t.key, tight.id);
-      const authorize = async (id: string) => {
-        const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
-          key: t.key,
-          body: { id, model: 'gpt-4o', estimated_input_tokens: 700, max_output_tokens: 0 },
-        });
-        expect(response.status).toBe(200);
-        return response.json();
-      };
+      const authorize = (id: string) => authorize700(t.key, id);
       // The period's first hold creates the counter; this one is released at once.
       const warmUp = await authorize('late-warm-up');
       await tollgate.request('DELETE', `/v1/enforcement/reservations/${warmUp.reservation_id}`, {
