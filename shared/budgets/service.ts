@@ -588,9 +588,20 @@ export function createBudgetService(
   ): Promise<AuthorizeResult | undefined> {
     // The first call may still be taking its holds: wait until every one is visible (or it
     // turned into a block).
+    /** The record of a first call this retry took for stopped: its holds go back once it is cleared. */
+    let abandoned: ReservationRecord | undefined;
     for (let attempt = 0; ; attempt++) {
       const record = await getReservation(db, tenantId, reservationId);
-      if (!record) return undefined;
+      if (!record) {
+        // Cleared: by this retry (the answer of its delete may have been lost) or by another one.
+        if (abandoned) await releaseHolds(tenantId, abandoned);
+        return undefined;
+      }
+      if (attempt > 100)
+        throw new ConflictError(
+          'The first authorization with this id is still in progress.',
+          'AUTHORIZATION_IN_PROGRESS',
+        );
       if (record.state === 'blocked' && record.answer) return record.answer as AuthorizeResult;
       const partition = await loadBudgetPartition(db, tenantId);
       const at = now();
@@ -606,17 +617,17 @@ export function createBudgetService(
       }
       if (at.getTime() - Date.parse(record.created_at) > ABANDONED_AFTER_MS) {
         // The first call stopped between its claim and its holds, so its answer never reached the
-        // caller: what it took goes back (each release is conditional on its hold) and its claim
-        // is cleared, so that this retry reserves as the first call would have.
-        await releaseHolds(tenantId, record);
-        if (await clearAbandonedReservation(db, tenantId, record)) return undefined;
+        // caller: its claim is cleared, so that this retry reserves as the first call would have,
+        // and then what it took goes back (each release is conditional on its hold). Cleared
+        // first: a first call that was only slow and confirmed its claim meanwhile keeps it, and
+        // its holds (the next read finds them).
+        abandoned = record;
+        if (await clearAbandonedReservation(db, tenantId, record)) {
+          await releaseHolds(tenantId, record);
+          return undefined;
+        }
         continue;
       }
-      if (attempt > 100)
-        throw new ConflictError(
-          'The first authorization with this id is still in progress.',
-          'AUTHORIZATION_IN_PROGRESS',
-        );
       await sleep(20);
     }
   }

@@ -6,6 +6,7 @@ export interface SentWrite {
   Key?: { pk?: { S?: string } };
   Item?: Record<string, { S?: string } | undefined>;
   UpdateExpression?: string;
+  ExpressionAttributeNames?: Record<string, string>;
 }
 
 /**

@@ -763,6 +763,65 @@ describe('evaluation and enforcement', () => {
     },
   );
 
+  it('a retry that takes a slow first call for stopped just as that call confirms its claim leaves its hold and answers its reservation', async () => {
+    const t = await tollgate.createTenant('Confirmed in time');
+    const budget = await createBlockingTokenBudget(t.key, 'budget', 5000);
+    const warmUp = await authorize700(t.key, 'confirm-warm-up');
+    await tollgate.request('DELETE', `/v1/enforcement/reservations/${warmUp.reservation_id}`, { key: t.key });
+    const db = tollgate.store.db;
+    const ofTenant = (write: SentWrite) => (write.Key?.pk?.S ?? '').includes(t.id);
+    /** The attribute of the first call's hold on the counter. */
+    let firstHold: string | undefined;
+    const slowHold = delayFirstWrite(db, (write) => {
+      const isHold =
+        ofTenant(write) &&
+        write.commandName === 'UpdateItemCommand' &&
+        (write.UpdateExpression ?? '').includes('ADD reserved');
+      if (isHold) firstHold = write.ExpressionAttributeNames?.['#r'];
+      return isHold;
+    });
+    // The retry's first write once it took the first call for stopped (clearing its claim, or
+    // giving back its hold) is held until the first call has taken its hold and confirmed its claim.
+    let slowRetry: ReturnType<typeof delayFirstWrite> | undefined;
+    let answers: Record<string, unknown>[];
+    try {
+      const first = authorize700(t.key, 'confirm');
+      await slowHold.held;
+      clockOffsetMs = ABANDONED_AFTER_MS + 1_000;
+      slowRetry = delayFirstWrite(
+        db,
+        (write) =>
+          ofTenant(write) &&
+          ((write.commandName === 'DeleteItemCommand' &&
+            (write.Key?.pk?.S ?? '').endsWith('#reservations')) ||
+            (write.commandName === 'UpdateItemCommand' &&
+              (write.UpdateExpression ?? '').startsWith('REMOVE') &&
+              write.ExpressionAttributeNames?.['#r'] === firstHold)),
+      );
+      const retry = authorize700(t.key, 'confirm');
+      await slowRetry.held;
+      slowHold.release();
+      const firstAnswer = await first;
+      slowRetry.release();
+      answers = [firstAnswer, await retry];
+    } finally {
+      slowHold.release();
+      slowHold.restore();
+      slowRetry?.release();
+      slowRetry?.restore();
+      clockOffsetMs = 0;
+    }
+    const [firstAnswer, retryAnswer] = answers;
+    expect(firstAnswer).toMatchObject({ decision: 'allow', reservation_id: hashedId('rsv', 'confirm') });
+    expect(retryAnswer).toMatchObject({
+      decision: 'allow',
+      reservation_id: firstAnswer?.reservation_id,
+      expires_at: firstAnswer?.expires_at,
+    });
+    // Held once, and still held (the first call answered allow: its caller goes on with the call).
+    expect(await budgetStatus(t.key, budget.id)).toMatchObject({ reserved: 700, remaining: 4300 });
+  });
+
   it('a hold on a counter as full as an item can be sweeps its expired holds, else answers 429 and takes nothing', async () => {
     const t = await tollgate.createTenant('Full counter');
     const full = await createBlockingTokenBudget(t.key, 'full', 1_000_000);
