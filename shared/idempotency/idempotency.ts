@@ -60,130 +60,110 @@ const keyOf = (owner: IdempotencyOwner, idempotencyKey: string) =>
     createHash('sha256').update(idempotencyKey).digest('base64url'),
   );
 
-/**
- * Claims `idempotencyKey` for this request, or answers what a request that claimed it before
- * answered (or that it is still running, or was another request).
- */
-async function claimIdempotencyKey(
-  db: Db,
-  owner: IdempotencyOwner,
-  idempotencyKey: string,
-  fingerprint: string,
-  nowMs: number,
-): Promise<IdempotencyClaim> {
-  const key = keyOf(owner, idempotencyKey);
-  for (let round = 0; round < 3; round++) {
-    const attempt = randomUUID();
-    const item: StoredKey & Record<string, unknown> = {
-      ...key,
-      state: 'running',
-      attempt,
-      fingerprint,
-      started_at: nowMs,
-      [TTL_ATTRIBUTE]: Math.ceil((nowMs + IDEMPOTENCY_WINDOW_MS) / 1000),
-    };
-    const claimed = await succeededOrOwn(
-      db.client.send(
-        new PutCommand({
-          TableName: db.tableName,
-          Item: item,
-          // TTL deletes lazily: a key past its window is free whether or not it was deleted yet.
-          ConditionExpression: 'attribute_not_exists(pk) OR #ttl < :now',
-          ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
-          ExpressionAttributeValues: { ':now': Math.floor(nowMs / 1000) },
-        }),
-      ),
-      storedItemIs(db, key, (stored) => stored.attempt === attempt),
-    );
-    if (claimed) return { kind: 'run', attempt };
+/** Idempotency keys on one table, with the clock that dates claims. */
+export function createIdempotencyService(db: Db, now: () => Date = () => new Date()) {
+  /**
+   * Claims `idempotencyKey` for this request, or answers what a request that claimed it before
+   * answered (or that it is still running, or was another request).
+   */
+  async function claim(
+    owner: IdempotencyOwner,
+    idempotencyKey: string,
+    fingerprint: string,
+  ): Promise<IdempotencyClaim> {
+    const nowMs = now().getTime();
+    const key = keyOf(owner, idempotencyKey);
+    for (let round = 0; round < 3; round++) {
+      const attempt = randomUUID();
+      const item: StoredKey & Record<string, unknown> = {
+        ...key,
+        state: 'running',
+        attempt,
+        fingerprint,
+        started_at: nowMs,
+        [TTL_ATTRIBUTE]: Math.ceil((nowMs + IDEMPOTENCY_WINDOW_MS) / 1000),
+      };
+      const claimed = await succeededOrOwn(
+        db.client.send(
+          new PutCommand({
+            TableName: db.tableName,
+            Item: item,
+            // TTL deletes lazily: a key past its window is free whether or not it was deleted yet.
+            ConditionExpression: 'attribute_not_exists(pk) OR #ttl < :now',
+            ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+            ExpressionAttributeValues: { ':now': Math.floor(nowMs / 1000) },
+          }),
+        ),
+        storedItemIs(db, key, (stored) => stored.attempt === attempt),
+      );
+      if (claimed) return { kind: 'run', attempt };
 
-    const { Item } = await db.client.send(
-      new GetCommand({ TableName: db.tableName, Key: key, ConsistentRead: true }),
-    );
-    if (!Item) continue; // given up in between: claim it again
-    const stored = Item as unknown as StoredKey;
-    if (stored.fingerprint !== fingerprint) return { kind: 'mismatch' };
-    if (stored.state === 'done' && stored.response) return { kind: 'replay', response: stored.response };
-    if (nowMs - stored.started_at < IDEMPOTENCY_STALE_AFTER_MS) return { kind: 'in-progress' };
-    // The first request stopped without an answer: this one takes the key over and runs.
-    const takenOver = await succeeded(
+      const { Item } = await db.client.send(
+        new GetCommand({ TableName: db.tableName, Key: key, ConsistentRead: true }),
+      );
+      if (!Item) continue; // given up in between: claim it again
+      const stored = Item as unknown as StoredKey;
+      if (stored.fingerprint !== fingerprint) return { kind: 'mismatch' };
+      if (stored.state === 'done' && stored.response) return { kind: 'replay', response: stored.response };
+      if (nowMs - stored.started_at < IDEMPOTENCY_STALE_AFTER_MS) return { kind: 'in-progress' };
+      // The first request stopped without an answer: this one takes the key over and runs.
+      const takenOver = await succeeded(
+        db.client.send(
+          new UpdateCommand({
+            TableName: db.tableName,
+            Key: key,
+            UpdateExpression: 'SET attempt = :attempt, started_at = :now',
+            ConditionExpression: '#state = :running AND attempt = :stale',
+            ExpressionAttributeNames: { '#state': 'state' },
+            ExpressionAttributeValues: {
+              ':attempt': attempt,
+              ':now': nowMs,
+              ':running': 'running',
+              ':stale': stored.attempt,
+            },
+          }),
+        ),
+      );
+      if (takenOver) return { kind: 'run', attempt };
+    }
+    return { kind: 'in-progress' };
+  }
+
+  /** Keeps the answer of the request that claimed the key (only while the claim is still its own). */
+  async function keep(
+    owner: IdempotencyOwner,
+    idempotencyKey: string,
+    attempt: string,
+    response: KeptResponse,
+  ): Promise<void> {
+    await succeeded(
       db.client.send(
         new UpdateCommand({
           TableName: db.tableName,
-          Key: key,
-          UpdateExpression: 'SET attempt = :attempt, started_at = :now',
-          ConditionExpression: '#state = :running AND attempt = :stale',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: {
-            ':attempt': attempt,
-            ':now': nowMs,
-            ':running': 'running',
-            ':stale': stored.attempt,
-          },
+          Key: keyOf(owner, idempotencyKey),
+          UpdateExpression: 'SET #state = :done, #response = :response',
+          // Setting it again is harmless: an SDK retry after a lost answer passes too.
+          ConditionExpression: 'attempt = :attempt',
+          ExpressionAttributeNames: { '#state': 'state', '#response': 'response' },
+          ExpressionAttributeValues: { ':done': 'done', ':response': response, ':attempt': attempt },
         }),
       ),
     );
-    if (takenOver) return { kind: 'run', attempt };
   }
-  return { kind: 'in-progress' };
-}
 
-/** Keeps the answer of the request that claimed the key (only while the claim is still its own). */
-async function keepIdempotentResponse(
-  db: Db,
-  owner: IdempotencyOwner,
-  idempotencyKey: string,
-  attempt: string,
-  response: KeptResponse,
-): Promise<void> {
-  await succeeded(
-    db.client.send(
-      new UpdateCommand({
-        TableName: db.tableName,
-        Key: keyOf(owner, idempotencyKey),
-        UpdateExpression: 'SET #state = :done, #response = :response',
-        // Setting it again is harmless: an SDK retry after a lost answer passes too.
-        ConditionExpression: 'attempt = :attempt',
-        ExpressionAttributeNames: { '#state': 'state', '#response': 'response' },
-        ExpressionAttributeValues: { ':done': 'done', ':response': response, ':attempt': attempt },
-      }),
-    ),
-  );
-}
+  /** Frees the key after a request that did not finish (a 5xx): a retry then runs it again. */
+  async function release(owner: IdempotencyOwner, idempotencyKey: string, attempt: string): Promise<void> {
+    await succeeded(
+      db.client.send(
+        new DeleteCommand({
+          TableName: db.tableName,
+          Key: keyOf(owner, idempotencyKey),
+          ConditionExpression: 'attempt = :attempt',
+          ExpressionAttributeValues: { ':attempt': attempt },
+        }),
+      ),
+    );
+  }
 
-/** Frees the key after a request that did not finish (a 5xx): a retry then runs it again. */
-async function releaseIdempotencyKey(
-  db: Db,
-  owner: IdempotencyOwner,
-  idempotencyKey: string,
-  attempt: string,
-): Promise<void> {
-  await succeeded(
-    db.client.send(
-      new DeleteCommand({
-        TableName: db.tableName,
-        Key: keyOf(owner, idempotencyKey),
-        ConditionExpression: 'attempt = :attempt',
-        ExpressionAttributeValues: { ':attempt': attempt },
-      }),
-    ),
-  );
-}
-
-/** Idempotency keys on one table, with the clock that dates claims. */
-export function createIdempotencyService(db: Db, now: () => Date = () => new Date()) {
-  return {
-    /**
-     * Claims `idempotencyKey` for a request, or answers what the request that claimed it before
-     * answered (or that it is still running, or was another request).
-     */
-    claim: (owner: IdempotencyOwner, idempotencyKey: string, fingerprint: string) =>
-      claimIdempotencyKey(db, owner, idempotencyKey, fingerprint, now().getTime()),
-    /** Keeps the answer of the request that claimed the key (only while the claim is its own). */
-    keep: (owner: IdempotencyOwner, idempotencyKey: string, attempt: string, response: KeptResponse) =>
-      keepIdempotentResponse(db, owner, idempotencyKey, attempt, response),
-    /** Frees the key after a request whose answer is not kept: a retry then runs again. */
-    release: (owner: IdempotencyOwner, idempotencyKey: string, attempt: string) =>
-      releaseIdempotencyKey(db, owner, idempotencyKey, attempt),
-  };
+  return { claim, keep, release };
 }
