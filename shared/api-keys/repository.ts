@@ -1,6 +1,6 @@
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
-import { storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
+import { deleted, storedItemIs, succeededOrOwn } from '../db/conditional.js';
 import { keys, tenantPartition } from '../db/keys.js';
 import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
 import { ConflictError } from '../errors/errors.js';
@@ -70,7 +70,7 @@ export function listApiKeys(db: Db, tenantId: string, page: PageRequest): Promis
 
 /** Deletes the key; answers whether there was one to delete. */
 export async function deleteApiKey(db: Db, tenantId: string, keyId: string): Promise<boolean> {
-  return succeeded(
+  return deleted(
     db.client.send(
       new DeleteCommand({
         TableName: db.tableName,

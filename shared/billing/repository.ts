@@ -9,7 +9,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
-import { storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
+import { deleted, storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
 import { billedLinesPartition, keys, tenantPartition } from '../db/keys.js';
 import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
 import { ConflictError } from '../errors/errors.js';
@@ -133,7 +133,7 @@ export async function allConnections(db: Db, tenantId: string): Promise<StoredCo
 }
 
 export async function deleteConnection(db: Db, tenantId: string, connectionId: string): Promise<boolean> {
-  return succeeded(
+  return deleted(
     db.client.send(
       new DeleteCommand({
         TableName: db.tableName,

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { batchGetAll } from '../db/batch-get.js';
 import type { Db } from '../db/client.js';
-import { succeeded, succeededOrOwn } from '../db/conditional.js';
+import { deleted, succeeded, succeededOrOwn } from '../db/conditional.js';
 import { keys } from '../db/keys.js';
 import { type Decimal, parseDecimal, toDecimalString, ZERO } from '../money/money.js';
 import type { BudgetDefinition } from './schema.js';
@@ -190,18 +190,16 @@ export async function putBudgetDefinition(
 }
 
 export async function deleteBudgetItems(db: Db, tenantId: string, budgetId: string): Promise<boolean> {
-  try {
-    await db.client.send(
+  const budgetDeleted = await deleted(
+    db.client.send(
       new DeleteCommand({
         TableName: db.tableName,
         Key: keys.budget(tenantId, budgetId),
         ConditionExpression: 'attribute_exists(pk)',
       }),
-    );
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
-    throw error;
-  }
+    ),
+  );
+  if (!budgetDeleted) return false;
   await bumpBudgetSet(db, tenantId);
   const { Items = [] } = await db.client.send(
     new QueryCommand({

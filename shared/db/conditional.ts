@@ -17,6 +17,23 @@ export async function succeeded(write: Promise<unknown>): Promise<boolean> {
 }
 
 /**
+ * A conditional delete's outcome, for a delete whose condition is that the item is there
+ * (`attribute_exists(pk)`): true when the item was deleted, false when there was none. When the
+ * SDK retried the delete after an attempt whose answer was lost, a refusal meets the item already
+ * gone, by that very attempt or by a delete racing it; the caller's goal stands either way, so it
+ * counts as deleted (and the caller finishes what follows a delete) rather than as "not found".
+ */
+export async function deleted(write: Promise<unknown>): Promise<boolean> {
+  try {
+    await write;
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return (error.$metadata.attempts ?? 1) > 1;
+    throw error;
+  }
+}
+
+/**
  * A conditional write's outcome when its refusal may be the write itself. The SDK retries a write
  * whose answer was lost (a reset connection, a timeout, a 500), and the retry then fails its
  * condition against the first attempt, which was applied. `isOwn` reads what is stored and

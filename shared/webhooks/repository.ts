@@ -3,7 +3,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { CredentialEnvelope } from '../billing/credentials.js';
 import type { Db } from '../db/client.js';
-import { storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
+import { deleted, storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
 import { keys, tenantPartition, webhookDeliveryLogPartition } from '../db/keys.js';
 import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
 import type { DeliveryAttempt, DeliveryState } from './schema.js';
@@ -242,19 +242,15 @@ export async function updateEndpoint(
 }
 
 export async function deleteEndpoint(db: Db, tenantId: string, endpointId: string): Promise<boolean> {
-  try {
-    await db.client.send(
+  return deleted(
+    db.client.send(
       new DeleteCommand({
         TableName: db.tableName,
         Key: keys.webhookEndpoint(tenantId, endpointId),
         ConditionExpression: 'attribute_exists(pk)',
       }),
-    );
-    return true;
-  } catch (error) {
-    if (isConflict(error)) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 /**

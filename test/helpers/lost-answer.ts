@@ -3,7 +3,7 @@ import type { Db } from '../../shared/db/client.js';
 /** A low-level write request as the SDK sends it (attribute values marshalled). */
 export interface SentWrite {
   commandName: string;
-  Key?: { pk?: { S?: string } };
+  Key?: { pk?: { S?: string }; sk?: { S?: string } };
   Item?: Record<string, { S?: string } | undefined>;
   UpdateExpression?: string;
   ExpressionAttributeNames?: Record<string, string>;

@@ -333,6 +333,30 @@ describe('connection lifecycle', () => {
     expect((await reconciliation(world)).body).toMatchObject({ data: [], connections: [] });
   });
 
+  it('a connection delete whose answer was lost (the SDK retried it) answers 204 and removes its lines', async () => {
+    const world = await createWorld();
+    const openai = await connect(world, 'openai');
+    await sync(world, openai.id);
+    expect(await storedLines(world)).toHaveLength(17);
+    const losing = loseFirstAnswer(
+      world.tollgate.runtime.db,
+      (write) =>
+        write.commandName === 'DeleteItemCommand' &&
+        write.Key?.sk?.S === keys.providerConnection(world.tenant.id, openai.id).sk,
+    );
+    let deleted: Response;
+    try {
+      deleted = await world.tollgate.request('DELETE', `/v1/provider-connections/${openai.id}`, {
+        key: world.tenant.key,
+      });
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    expect(deleted.status).toBe(204);
+    expect(await storedLines(world)).toHaveLength(0);
+  });
+
   it('keeps the drift threshold per tenant and validates it', async () => {
     const world = await createWorld();
     const initial = await world.tollgate.request('GET', '/v1/billing/settings', { key: world.tenant.key });

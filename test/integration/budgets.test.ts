@@ -1,4 +1,4 @@
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureCounter, reserveOnCounter, writeReservation } from '../../shared/budgets/repository.js';
 import {
@@ -1022,6 +1022,44 @@ describe('evaluation and enforcement', () => {
     const marks = await batchMarksOf(tollgate.store.db, t.id, after);
     expect(marks).toHaveLength(1);
     expect(marks).not.toContain(firstMark);
+  });
+
+  it('a budget delete whose answer was lost (the SDK retried it) answers 204 and deletes its counters too', async () => {
+    const t = await tollgate.createTenant('Lost answer: delete');
+    const budget = await createBlockingTokenBudget(t.key, 'tokens', 10_000);
+    await ingest(t.key, [{ usage: { input_tokens: 100 } }]);
+    const budgetItems = async () => {
+      const { Items = [] } = await tollgate.store.db.client.send(
+        new QueryCommand({
+          TableName: tollgate.store.db.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :sk)',
+          ExpressionAttributeValues: {
+            ':pk': keys.budgetsPartition(t.id),
+            ':sk': keys.budget(t.id, budget.id).sk,
+          },
+          ConsistentRead: true,
+        }),
+      );
+      return Items;
+    };
+    // The budget and its day's counter.
+    expect(await budgetItems()).toHaveLength(2);
+    const losing = loseFirstAnswer(
+      tollgate.store.db,
+      (write) =>
+        write.commandName === 'DeleteItemCommand' && write.Key?.pk?.S === keys.budgetsPartition(t.id),
+    );
+    let response: Response;
+    try {
+      response = await tollgate.request('DELETE', `/v1/budgets/${budget.id}`, { key: t.key });
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    expect(response.status).toBe(204);
+    expect(await budgetItems()).toEqual([]);
+    // A delete of what is not there is still 404.
+    expect((await tollgate.request('DELETE', `/v1/budgets/${budget.id}`, { key: t.key })).status).toBe(404);
   });
 
   it('a budget changed through one instance: checks on another see it at once, authorizations within a second', async () => {

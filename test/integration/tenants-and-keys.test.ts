@@ -155,6 +155,24 @@ describe('tenant API keys', () => {
     );
   });
 
+  it('a revocation whose answer was lost (the SDK retried it) answers 204', async () => {
+    const tenant = await tollgate.createTenant();
+    const admin = await tollgate.mintKey(tenant.key, { name: 'second admin', scopes: ['admin'] });
+    const losing = loseFirstAnswer(
+      tollgate.runtime.db,
+      (write) => write.commandName === 'DeleteItemCommand' && write.Key?.sk?.S?.endsWith(admin.id) === true,
+    );
+    let response: Response;
+    try {
+      response = await tollgate.request('DELETE', `/v1/api-keys/${admin.id}`, { key: tenant.key });
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    expect(response.status).toBe(204);
+    expect((await tollgate.request('GET', '/v1/api-keys', { key: admin.key })).status).toBe(401);
+  });
+
   it('stops a key revoked by another instance once its cache time has passed', async () => {
     // Two instances over one table, as two Lambda containers are: the second caches keys it reads.
     let clock = new Date('2026-11-29T12:00:00Z');

@@ -1097,6 +1097,33 @@ describe('the endpoint cap', () => {
     expect(await listedCount(tollgate, tenant.key)).toBe(3);
   });
 
+  it('an endpoint delete whose answer was lost (the SDK retried it) answers 204 and gives its slot back', async () => {
+    const tollgate = await tollgateWith('0', {}, { TOLLGATE_WEBHOOK_MAX_ENDPOINTS: '2' });
+    const tenant = await tollgate.createTenant('Lost delete');
+    for (const index of [0, 1]) expect((await create(tollgate, tenant.key, index)).status).toBe(201);
+    const [first] = (
+      await (await tollgate.request('GET', '/v1/webhook-endpoints', { key: tenant.key })).json()
+    ).data as Array<{ id: string }>;
+    const losing = loseFirstAnswer(
+      tollgate.store.db,
+      (write) =>
+        write.commandName === 'DeleteItemCommand' &&
+        write.Key?.sk?.S === keys.webhookEndpoint(tenant.id, first?.id ?? '').sk,
+    );
+    let removed: Response;
+    try {
+      removed = await tollgate.request('DELETE', `/v1/webhook-endpoints/${first?.id}`, { key: tenant.key });
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    expect(removed.status).toBe(204);
+    expect(await listedCount(tollgate, tenant.key)).toBe(1);
+    // Its slot was given back at once: a new endpoint fits, and the one after it does not.
+    expect((await create(tollgate, tenant.key, 2)).status).toBe(201);
+    expect((await create(tollgate, tenant.key, 3)).status).toBe(409);
+  });
+
   it.each(ENGINES)(
     'recounts at the cap a slot left taken by a creation that stopped, once the counter has been still a minute (%s)',
     async (engine) => {
