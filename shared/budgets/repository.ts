@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { batchGetAll } from '../db/batch-get.js';
 import type { Db } from '../db/client.js';
-import { deleted, succeeded, succeededOrOwn } from '../db/conditional.js';
+import { deleted, storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
 import { keys } from '../db/keys.js';
 import { type Decimal, parseDecimal, toDecimalString, ZERO } from '../money/money.js';
 import type { BudgetDefinition } from './schema.js';
@@ -165,16 +165,16 @@ export async function putBudgetDefinition(
   definition: BudgetDefinition,
   expectedUpdatedAt?: string,
 ): Promise<boolean> {
-  const stored = await succeeded(
+  const key = keys.budget(tenantId, definition.id);
+  const doc = JSON.stringify(definition);
+  // The SDK's retry of a write whose answer was lost meets the write itself: still stored, and
+  // the revision is still raised (else other instances would miss the change until their copy
+  // expires).
+  const stored = await succeededOrOwn(
     db.client.send(
       new PutCommand({
         TableName: db.tableName,
-        Item: {
-          ...keys.budget(tenantId, definition.id),
-          entity: 'budget',
-          updated: definition.updated_at,
-          doc: JSON.stringify(definition),
-        },
+        Item: { ...key, entity: 'budget', updated: definition.updated_at, doc },
         ...(expectedUpdatedAt === undefined
           ? { ConditionExpression: 'attribute_not_exists(pk)' }
           : {
@@ -184,6 +184,7 @@ export async function putBudgetDefinition(
             }),
       }),
     ),
+    storedItemIs(db, key, (item) => item.doc === doc),
   );
   if (stored) await bumpBudgetSet(db, tenantId);
   return stored;

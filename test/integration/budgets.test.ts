@@ -1126,6 +1126,58 @@ describe('evaluation and enforcement', () => {
     }
   });
 
+  it.each(['created', 'changed'])(
+    'a budget %s through one instance whose write lost its answer (the SDK retried it) is enforced at once by the next check on another',
+    async (how) => {
+      const other = await createTestTollgate({ store: tollgate.store, now });
+      try {
+        const t = await tollgate.createTenant(`Lost answer: budget ${how}`);
+        const tokens = await createBlockingTokenBudget(t.key, 'tokens', 10_000);
+        const check = async () =>
+          (
+            await other.request('POST', '/v1/enforcement/check', {
+              key: t.key,
+              body: { model: 'gpt-4o', estimated_tokens: 150 },
+            })
+          ).json();
+        await ingest(t.key, [{ usage: { input_tokens: 500 } }]);
+        // The other instance reads the definitions and keeps them.
+        expect((await check()).decision).toBe('allow');
+
+        const losing = loseFirstAnswer(
+          tollgate.store.db,
+          (write) => write.commandName === 'PutItemCommand' && write.Item?.entity?.S === 'budget',
+        );
+        try {
+          const response =
+            how === 'created'
+              ? await tollgate.request('POST', '/v1/budgets', {
+                  key: t.key,
+                  body: {
+                    name: 'small',
+                    period: 'day',
+                    limit: { tokens: 100 },
+                    thresholds: [100],
+                    actions: { '100': { type: 'block' } },
+                  },
+                })
+              : await tollgate.request('PATCH', `/v1/budgets/${tokens.id}`, {
+                  key: t.key,
+                  body: { limit: { tokens: 100 } },
+                });
+          expect(response.status).toBe(how === 'created' ? 201 : 200);
+        } finally {
+          losing.restore();
+        }
+        expect(losing.lost()).toBe(1);
+        // 150 more tokens pass the limit of 100: the other instance blocks on its next check.
+        expect((await check()).decision).toBe('block');
+      } finally {
+        await other.cleanup();
+      }
+    },
+  );
+
   it("prices a reservation with the tenant's override as soon as it is set", async () => {
     const t = await tollgate.createTenant('Override');
     await createBudget(t.key, { name: 'usd', period: 'month', limit: { amount: '100', currency: 'USD' } });
