@@ -44,7 +44,7 @@ const idempotencyKeyParameter = {
   required: false,
   schema: { type: 'string' as const, minLength: 1, maxLength: 255 },
   description:
-    'Makes a retry safe: the first request with a key runs and a successful answer is kept for 24 h; a retry with the same key and the same request gets it again (with `Idempotent-Replayed: true`) without running. Error answers are not kept.',
+    'Makes a retry safe: the first request with a key runs and a successful answer is kept for 24 h; a retry with the same key and the same request gets it again (with `Idempotent-Replayed: true`) without running. Error answers are not kept: a retry after one runs again, and finds a budget or provider connection that an earlier run stored instead of creating a second.',
 };
 const idempotencyProblems = {
   409: problem('A request with this Idempotency-Key is still running (`IDEMPOTENCY_KEY_IN_USE`).'),

@@ -1,7 +1,8 @@
 import type { EventBus } from '../bus/bus.js';
 import type { Page, PageRequest } from '../db/pagination.js';
 import { ConflictError, NotFoundError } from '../errors/errors.js';
-import { isId, newId } from '../ids.js';
+import type { RunSeed } from '../idempotency/idempotency.js';
+import { isId, newId, seededId } from '../ids.js';
 import { flushOutbox } from '../kpis/notices.js';
 import { loadOnce } from '../load-once.js';
 import { encryptCredential } from './credentials.js';
@@ -65,8 +66,21 @@ export function createBillingService(deps: BillingPullDeps & { bus: EventBus }) 
   }
 
   return {
-    async create(tenantId: string, input: CreateProviderConnection): Promise<ProviderConnection> {
-      const id = newId('pcn');
+    /**
+     * Creates a connection. With `run` (a request under an Idempotency-Key) its id is drawn from
+     * the run's seed, so a rerun of a request whose answer was not kept finds the connection it
+     * created.
+     */
+    async create(
+      tenantId: string,
+      input: CreateProviderConnection,
+      run?: RunSeed,
+    ): Promise<ProviderConnection> {
+      const id = run ? seededId('pcn', run.firstRunAt, `${tenantId} ${run.seed}`) : newId('pcn');
+      if (run) {
+        const earlier = await getConnection(db, tenantId, id);
+        if (earlier) return publicConnection(earlier);
+      }
       const credential = await encryptCredential(
         deps.keyProvider,
         { tenantId, connectionId: id },

@@ -6,7 +6,8 @@ import { keys } from '../db/keys.js';
 import { decodeCursor, encodeCursor, type Page, type PageRequest } from '../db/pagination.js';
 import { ConflictError, NotFoundError, TooManyReservationsError, ValidationError } from '../errors/errors.js';
 import { ExpiringCache } from '../expiring-cache.js';
-import { hashedId, newId } from '../ids.js';
+import type { RunSeed } from '../idempotency/idempotency.js';
+import { hashedId, newId, seededId } from '../ids.js';
 import { flushOutbox, recordNotice } from '../kpis/notices.js';
 import { type Decimal, parseDecimal, toDecimalString, ZERO } from '../money/money.js';
 import type { Logger } from '../observability/logger.js';
@@ -33,6 +34,7 @@ import {
   appliedBatches,
   BATCH_RECORD_RETENTION_MS,
   type BudgetPartition,
+  bumpBudgetSet,
   CounterFullError,
   type CounterRecord,
   type CounterTarget,
@@ -934,9 +936,23 @@ export function createBudgetService(
   }
 
   return {
-    async create(tenantId: string, body: CreateBudget): Promise<Budget> {
+    /**
+     * Creates a budget. With `run` (a request under an Idempotency-Key) its id is drawn from the
+     * run's seed, so a rerun of a request whose answer was not kept finds the budget it created.
+     */
+    async create(tenantId: string, body: CreateBudget, run?: RunSeed): Promise<Budget> {
       const at = now();
       const partition = await loadBudgetPartition(db, tenantId);
+      const id = run
+        ? seededId('bud', run.firstRunAt, `${tenantId} ${run.seed}`)
+        : newId('bud', at.getTime());
+      const earlier = partition.definitions.find((definition) => definition.id === id);
+      if (earlier) {
+        // An earlier run stored it and may have stopped before raising the set's revision.
+        await bumpBudgetSet(db, tenantId);
+        definitionsCache.delete(tenantId);
+        return toBudget(earlier, partition, at);
+      }
       if (partition.definitions.length >= MAX_BUDGETS_PER_TENANT) {
         throw new ConflictError(
           `A tenant has at most ${MAX_BUDGETS_PER_TENANT} budgets.`,
@@ -944,7 +960,7 @@ export function createBudgetService(
         );
       }
       const definition: BudgetDefinition = {
-        id: newId('bud', at.getTime()),
+        id,
         name: body.name,
         scope: body.scope,
         period: body.period,
@@ -958,7 +974,10 @@ export function createBudgetService(
         created_at: at.toISOString(),
         updated_at: at.toISOString(),
       };
-      await putBudgetDefinition(db, tenantId, definition);
+      // Refused only when a run of the same request stored it since the partition was read.
+      if (!(await putBudgetDefinition(db, tenantId, definition))) {
+        throw new ConflictError('This request is being run by another call; retry.', 'CONFLICT');
+      }
       definitionsCache.delete(tenantId);
       return toBudget(definition, partition, at);
     },

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
 import { storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
 import { keys } from '../db/keys.js';
@@ -32,9 +32,20 @@ export interface KeptResponse {
   headers: Record<string, string>;
 }
 
+/**
+ * What every run of one request under a key shares, however often it runs (a run that stopped
+ * or failed is run again by a retry): objects it creates take ids drawn from it (`seededId`), so
+ * a rerun finds what an earlier run created instead of creating a twin.
+ */
+export interface RunSeed {
+  seed: string;
+  /** When the first run claimed the key (the time part of seeded ids). */
+  firstRunAt: number;
+}
+
 export type IdempotencyClaim =
   /** This request runs; `attempt` names it for completing or giving up the key. */
-  | { kind: 'run'; attempt: string }
+  | { kind: 'run'; attempt: string; seed: RunSeed }
   | { kind: 'replay'; response: KeptResponse }
   /** The first request with the key is still running. */
   | { kind: 'in-progress' }
@@ -42,10 +53,14 @@ export type IdempotencyClaim =
   | { kind: 'mismatch' };
 
 interface StoredKey {
-  state: 'running' | 'done';
+  /** `open`: given back after an error answer, for a retry to run again. */
+  state: 'running' | 'done' | 'open';
   attempt: string;
   fingerprint: string;
   started_at: number;
+  /** Absent on keys claimed before seeds were kept. */
+  seed?: string;
+  seeded_at?: number;
   response?: KeptResponse;
 }
 
@@ -73,58 +88,96 @@ export function createIdempotencyService(db: Db, now: () => Date = () => new Dat
   ): Promise<IdempotencyClaim> {
     const nowMs = now().getTime();
     const key = keyOf(owner, idempotencyKey);
+    const read = async () =>
+      (await db.client.send(new GetCommand({ TableName: db.tableName, Key: key, ConsistentRead: true })))
+        .Item as StoredKey | undefined;
+    /** Writes a claim of the key if `condition` holds (or the write was this one's, retried). */
+    const claimWith = (item: StoredKey, condition: string, values: Record<string, unknown>) =>
+      succeededOrOwn(
+        db.client.send(
+          new PutCommand({
+            TableName: db.tableName,
+            Item: { ...key, ...item, [TTL_ATTRIBUTE]: Math.ceil((nowMs + IDEMPOTENCY_WINDOW_MS) / 1000) },
+            ConditionExpression: condition,
+            // Only the names the condition uses: DynamoDB refuses an unused one.
+            ExpressionAttributeNames: condition.includes('#ttl')
+              ? { '#ttl': TTL_ATTRIBUTE }
+              : { '#state': 'state' },
+            ExpressionAttributeValues: values,
+          }),
+        ),
+        storedItemIs(db, key, (stored) => stored.attempt === item.attempt),
+      );
+    const run = (attempt: string, seed: string, firstRunAt: number): IdempotencyClaim => ({
+      kind: 'run',
+      attempt,
+      seed: { seed, firstRunAt },
+    });
+
     for (let round = 0; round < 3; round++) {
       const attempt = randomUUID();
-      const item: StoredKey & Record<string, unknown> = {
-        ...key,
+      const freshSeed = randomUUID();
+      const fresh: StoredKey = {
         state: 'running',
         attempt,
         fingerprint,
         started_at: nowMs,
-        [TTL_ATTRIBUTE]: Math.ceil((nowMs + IDEMPOTENCY_WINDOW_MS) / 1000),
+        seed: freshSeed,
+        seeded_at: nowMs,
       };
-      const claimed = await succeededOrOwn(
-        db.client.send(
-          new PutCommand({
-            TableName: db.tableName,
-            Item: item,
-            // TTL deletes lazily: a key past its window is free whether or not it was deleted yet.
-            ConditionExpression: 'attribute_not_exists(pk) OR #ttl < :now',
-            ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
-            ExpressionAttributeValues: { ':now': Math.floor(nowMs / 1000) },
-          }),
-        ),
-        storedItemIs(db, key, (stored) => stored.attempt === attempt),
-      );
-      if (claimed) return { kind: 'run', attempt };
+      // TTL deletes lazily: a key past its window is free whether or not it was deleted yet.
+      if (
+        await claimWith(fresh, 'attribute_not_exists(pk) OR #ttl < :now', {
+          ':now': Math.floor(nowMs / 1000),
+        })
+      )
+        return run(attempt, freshSeed, nowMs);
 
-      const { Item } = await db.client.send(
-        new GetCommand({ TableName: db.tableName, Key: key, ConsistentRead: true }),
-      );
-      if (!Item) continue; // given up in between: claim it again
-      const stored = Item as unknown as StoredKey;
-      if (stored.fingerprint !== fingerprint) return { kind: 'mismatch' };
+      const stored = await read();
+      if (!stored) continue; // its window ended in between: claim it again
+      if (stored.fingerprint !== fingerprint) {
+        if (stored.state !== 'open') return { kind: 'mismatch' };
+        // Given back after an error answer, and now sent with another request (a corrected
+        // body): a claim of its own.
+        if (
+          await claimWith(fresh, '#state = :open AND attempt = :given', {
+            ':open': 'open',
+            ':given': stored.attempt,
+          })
+        )
+          return run(attempt, freshSeed, nowMs);
+        continue;
+      }
       if (stored.state === 'done' && stored.response) return { kind: 'replay', response: stored.response };
-      if (nowMs - stored.started_at < IDEMPOTENCY_STALE_AFTER_MS) return { kind: 'in-progress' };
-      // The first request stopped without an answer: this one takes the key over and runs.
-      const takenOver = await succeeded(
+      if (stored.state === 'running' && nowMs - stored.started_at < IDEMPOTENCY_STALE_AFTER_MS)
+        return { kind: 'in-progress' };
+      // Given back after an error answer, or its request stopped without one: this request runs
+      // again as the same request, with the same seed.
+      const seed = stored.seed ?? freshSeed;
+      const firstRunAt = stored.seeded_at ?? nowMs;
+      const takenOver = await succeededOrOwn(
         db.client.send(
           new UpdateCommand({
             TableName: db.tableName,
             Key: key,
-            UpdateExpression: 'SET attempt = :attempt, started_at = :now',
-            ConditionExpression: '#state = :running AND attempt = :stale',
+            UpdateExpression:
+              'SET #state = :running, attempt = :attempt, started_at = :now, seed = :seed, seeded_at = :at',
+            ConditionExpression: '#state = :was AND attempt = :stale',
             ExpressionAttributeNames: { '#state': 'state' },
             ExpressionAttributeValues: {
               ':attempt': attempt,
               ':now': nowMs,
               ':running': 'running',
+              ':was': stored.state,
               ':stale': stored.attempt,
+              ':seed': seed,
+              ':at': firstRunAt,
             },
           }),
         ),
+        storedItemIs(db, key, (item) => item.attempt === attempt),
       );
-      if (takenOver) return { kind: 'run', attempt };
+      if (takenOver) return run(attempt, seed, firstRunAt);
     }
     return { kind: 'in-progress' };
   }
@@ -151,15 +204,20 @@ export function createIdempotencyService(db: Db, now: () => Date = () => new Dat
     );
   }
 
-  /** Frees the key after a request that did not finish (a 5xx): a retry then runs it again. */
+  /**
+   * Gives the key back after an error answer: a retry of the same request runs again, with the
+   * same seed (a 5xx may have created something it then finds); another request may take the key.
+   */
   async function release(owner: IdempotencyOwner, idempotencyKey: string, attempt: string): Promise<void> {
     await succeeded(
       db.client.send(
-        new DeleteCommand({
+        new UpdateCommand({
           TableName: db.tableName,
           Key: keyOf(owner, idempotencyKey),
+          UpdateExpression: 'SET #state = :open',
           ConditionExpression: 'attempt = :attempt',
-          ExpressionAttributeValues: { ':attempt': attempt },
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':open': 'open', ':attempt': attempt },
         }),
       ),
     );

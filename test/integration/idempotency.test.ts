@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IDEMPOTENCY_STALE_AFTER_MS } from '../../shared/idempotency/idempotency.js';
 import { delayFirstWrite, failFirstWrite, type SentWrite } from '../helpers/lost-answer.js';
-import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
+import {
+  createTestTollgate,
+  OPERATOR_KEY,
+  type TestResponse,
+  type TestTollgate,
+} from '../helpers/tollgate.js';
 
 /** A clock the test moves (a claim left by a request that stopped). */
 let clockOffsetMs = 0;
@@ -34,6 +39,13 @@ const budgetPut = (tenantId: string) => (write: SentWrite) =>
   write.commandName === 'PutItemCommand' &&
   (write.Key?.pk?.S ?? write.Item?.pk?.S ?? '').includes(tenantId) &&
   (write.Item?.sk?.S ?? '').includes('#budget#');
+
+/** The write of one tenant's idempotency key whose update expression is `expression`. */
+const idempotencyKeyWrite = (tenantId: string, expression: string) => (write: SentWrite) =>
+  write.commandName === 'UpdateItemCommand' &&
+  (write.Key?.pk?.S ?? '').includes(tenantId) &&
+  (write.Key?.sk?.S ?? '').includes('#idempotency#') &&
+  write.UpdateExpression === expression;
 
 describe('Idempotency-Key', () => {
   it('answers a retry with the first answer, marked replayed, and creates nothing twice', async () => {
@@ -155,10 +167,7 @@ describe('Idempotency-Key', () => {
     // key) leaves the key claimed: retries wait, then after IDEMPOTENCY_STALE_AFTER_MS one runs.
     const db = tollgate.store.db;
     const createFails = failFirstWrite(db, budgetPut(t.id));
-    const releaseFails = failFirstWrite(
-      db,
-      (write) => write.commandName === 'DeleteItemCommand' && (write.Key?.pk?.S ?? '').includes(t.id),
-    );
+    const releaseFails = failFirstWrite(db, idempotencyKeyWrite(t.id, 'SET #state = :open'));
     try {
       expect((await createBudget(t.key, 'stopped', budget('stopped'))).status).toBe(500);
     } finally {
@@ -180,6 +189,87 @@ describe('Idempotency-Key', () => {
     }
     expect((await budgetNames(t.key)).sort()).toEqual(['slow', 'stopped']);
   });
+
+  it('a rerun after a 5xx that came after the create answers the budget that run created, not a twin', async () => {
+    const t = await tollgate.createTenant('Rerun after a 5xx');
+    // The budget is stored, then raising the set's revision fails: 500, and the key is given back.
+    const bumpFails = failFirstWrite(
+      tollgate.store.db,
+      (write) =>
+        write.commandName === 'UpdateItemCommand' &&
+        (write.Key?.pk?.S ?? '').includes(t.id) &&
+        (write.UpdateExpression ?? '').includes('ADD rev'),
+    );
+    try {
+      expect((await createBudget(t.key, 'half-done', budget('half-done'))).status).toBe(500);
+    } finally {
+      bumpFails.restore();
+    }
+    expect(bumpFails.failed()).toBe(1);
+    expect(await budgetNames(t.key)).toEqual(['half-done']);
+
+    const rerun = await createBudget(t.key, 'half-done', budget('half-done'));
+    expect(rerun.status).toBe(201);
+    expect(rerun.headers.get('idempotent-replayed')).toBeNull();
+    const [stored] = (await (await tollgate.request('GET', '/v1/budgets', { key: t.key })).json()).data;
+    expect((await rerun.json()).id).toBe(stored.id);
+    expect(await budgetNames(t.key)).toEqual(['half-done']);
+    // Its answer is kept now.
+    const replayed = await createBudget(t.key, 'half-done', budget('half-done'));
+    expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+    // A corrected request may take a key given back after an error; its run is its own.
+    const failing = failFirstWrite(tollgate.store.db, budgetPut(t.id));
+    try {
+      expect((await createBudget(t.key, 'corrected', budget('first try'))).status).toBe(500);
+    } finally {
+      failing.restore();
+    }
+    expect((await createBudget(t.key, 'corrected', budget('second try'))).status).toBe(201);
+    expect((await budgetNames(t.key)).sort()).toEqual(['half-done', 'second try']);
+  });
+
+  it.each([
+    ['a budget', '/v1/budgets', budget('kept once')],
+    [
+      'a provider connection',
+      '/v1/provider-connections',
+      { provider: 'openai', api_key: 'sk-admin-0123456789abcdef' },
+    ],
+  ])(
+    'a rerun of a request whose answer was not kept (its keeping failed) answers %s it created, once',
+    async (_what, path, body) => {
+      const t = await tollgate.createTenant('Answer not kept');
+      const send = () =>
+        tollgate.request('POST', path, { key: t.key, body, headers: { 'idempotency-key': 'k' } });
+      const listed = async () => (await (await tollgate.request('GET', path, { key: t.key })).json()).data;
+      const keepFails = failFirstWrite(
+        tollgate.store.db,
+        idempotencyKeyWrite(t.id, 'SET #state = :done, #response = :response'),
+      );
+      let first: TestResponse;
+      try {
+        first = await send();
+      } finally {
+        keepFails.restore();
+      }
+      expect(keepFails.failed()).toBe(1);
+      expect(first.status).toBe(201);
+      const created = await first.json();
+      // The key is still marked running: retries wait until it is taken for stopped.
+      expect((await send()).status).toBe(409);
+      clockOffsetMs = IDEMPOTENCY_STALE_AFTER_MS + 1_000;
+      try {
+        const rerun = await send();
+        expect(rerun.status).toBe(201);
+        expect(rerun.headers.get('idempotent-replayed')).toBeNull();
+        expect(await rerun.json()).toEqual(created);
+        expect((await send()).headers.get('idempotent-replayed')).toBe('true');
+      } finally {
+        clockOffsetMs = 0;
+      }
+      expect((await listed()).map((item: { id: string }) => item.id)).toEqual([created.id]);
+    },
+  );
 
   it('is refused on operations that answer a secret shown once, and documented on the others', async () => {
     const t = await tollgate.createTenant('Secrets');

@@ -18,9 +18,10 @@ const KEPT_HEADERS = ['content-type', 'location'];
 /**
  * `Idempotency-Key` on POST requests: the first request with a key runs and a successful answer is
  * kept for 24 h; a retry with the same key and the same request answers it again (marked
- * `Idempotent-Replayed: true`) without running. An error answer is not kept (an error changed
- * nothing), so a retry after one runs again. On every authenticated POST (openapi.ts), after its
- * access check.
+ * `Idempotent-Replayed: true`) without running. An error answer is not kept, so a retry after
+ * one runs again; every run of the request gets the same seed (`idempotentRun`), from which the
+ * objects it creates take their ids, so a rerun after a 5xx finds them instead of creating twins.
+ * On every authenticated POST (openapi.ts), after its access check.
  */
 export function idempotency() {
   return createMiddleware<AppEnv>(async (c, next) => {
@@ -61,6 +62,7 @@ export function idempotency() {
       );
     }
 
+    c.set('idempotentRun', claim.seed);
     let kept: KeptResponse | undefined;
     try {
       await next();

@@ -121,7 +121,10 @@ const deleteBudget = defineOperation({
 
 export const budgetRoutes = createRouter()
   .openapi(createBudget, async (c) =>
-    c.json(await c.var.runtime.services.budgets.create(tenantOf(c), c.req.valid('json')), 201),
+    c.json(
+      await c.var.runtime.services.budgets.create(tenantOf(c), c.req.valid('json'), c.var.idempotentRun),
+      201,
+    ),
   )
   .openapi(listBudgets, async (c) => {
     const { view, ...page } = c.req.valid('query');

@@ -98,7 +98,11 @@ const syncConnection = defineOperation({
 
 export const providerConnectionRoutes = createRouter()
   .openapi(createConnection, async (c) => {
-    const connection = await c.var.runtime.services.billing.create(tenantOf(c), c.req.valid('json'));
+    const connection = await c.var.runtime.services.billing.create(
+      tenantOf(c),
+      c.req.valid('json'),
+      c.var.idempotentRun,
+    );
     c.var.logger.info({ connection_id: connection.id, provider: connection.provider }, 'provider connected');
     return c.json(connection, 201);
   })
