@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
@@ -9,7 +10,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
-import { deleted, storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
+import { deleted, storedItemIs, succeededOrOwn } from '../db/conditional.js';
 import { billedLinesPartition, keys, tenantPartition } from '../db/keys.js';
 import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
 import { ConflictError } from '../errors/errors.js';
@@ -155,17 +156,26 @@ export async function acquireSyncLease(
   now: Date,
   until: Date,
 ): Promise<boolean> {
-  return succeeded(
+  // Unique to this take: a refusal that finds it stored is this take, retried by the SDK after its
+  // answer was lost; the lease is ours, not another sync's.
+  const leaseToken = randomUUID();
+  const key = keys.providerConnection(tenantId, connectionId);
+  return succeededOrOwn(
     db.client.send(
       new UpdateCommand({
         TableName: db.tableName,
-        Key: keys.providerConnection(tenantId, connectionId),
-        UpdateExpression: 'SET lease_until = :until',
+        Key: key,
+        UpdateExpression: 'SET lease_until = :until, lease_token = :token',
         ConditionExpression:
           'attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until <= :now)',
-        ExpressionAttributeValues: { ':until': until.toISOString(), ':now': now.toISOString() },
+        ExpressionAttributeValues: {
+          ':until': until.toISOString(),
+          ':token': leaseToken,
+          ':now': now.toISOString(),
+        },
       }),
     ),
+    storedItemIs(db, key, (item) => item.lease_token === leaseToken),
   );
 }
 
@@ -200,7 +210,7 @@ export async function recordSyncOutcome(
       new UpdateCommand({
         TableName: db.tableName,
         Key: keys.providerConnection(tenantId, connectionId),
-        UpdateExpression: `${update} REMOVE lease_until`,
+        UpdateExpression: `${update} REMOVE lease_until, lease_token`,
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: values,

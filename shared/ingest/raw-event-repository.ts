@@ -3,7 +3,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { batchGetAll } from '../db/batch-get.js';
 import type { Db } from '../db/client.js';
-import { succeeded, succeededOrOwn } from '../db/conditional.js';
+import { storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
 import {
   keys,
   RAW_EVENT_SHARDS,
@@ -229,13 +229,13 @@ export async function acquireLock(
   now: Date,
   ttlMs: number,
 ): Promise<boolean> {
-  return succeeded(
+  const key = { pk: tenantPartition(tenantId), sk: `v1#lock#${purpose}` };
+  return succeededOrOwn(
     db.client.send(
       new PutCommand({
         TableName: db.tableName,
         Item: {
-          pk: tenantPartition(tenantId),
-          sk: `v1#lock#${purpose}`,
+          ...key,
           holder,
           expires_at: now.getTime() + ttlMs,
           expires_at_epoch: Math.ceil((now.getTime() + ttlMs) / 1000),
@@ -244,6 +244,8 @@ export async function acquireLock(
         ExpressionAttributeValues: { ':now': now.getTime() },
       }),
     ),
+    // The lock naming this holder (unique to it) is this write, retried by the SDK: it is held.
+    storedItemIs(db, key, (item) => item.holder === holder),
   );
 }
 

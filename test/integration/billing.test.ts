@@ -319,6 +319,29 @@ describe('connection lifecycle', () => {
     expect((await sync(world2, other.id)).sync.outcome).toBe('ok');
   });
 
+  it('runs a sync whose lease write lost its answer (the SDK retried it), and frees the lease after', async () => {
+    const world = await createWorld();
+    const openai = await connect(world, 'openai');
+    const losing = loseFirstAnswer(
+      world.tollgate.runtime.db,
+      (write) =>
+        write.commandName === 'UpdateItemCommand' &&
+        write.UpdateExpression?.startsWith('SET lease_until = :until') === true,
+    );
+    let first: { sync: { outcome: string }; connection: unknown };
+    try {
+      first = await sync(world, openai.id);
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    expect(first.sync.outcome).toBe('ok');
+    expect(first.connection).toMatchObject({ status: 'ok', last_error: null });
+    expect(await storedLines(world)).toHaveLength(17);
+    // The lease went with the sync's outcome: the next sync is not refused as running.
+    expect((await sync(world, openai.id)).sync.outcome).toBe('ok');
+  });
+
   it('removes the lines of a deleted connection from the store and the reconciliation', async () => {
     const world = await createWorld();
     const openai = await connect(world, 'openai');

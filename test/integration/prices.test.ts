@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
+import { loseFirstAnswer } from '../helpers/lost-answer.js';
+import {
+  createTestTollgate,
+  OPERATOR_KEY,
+  type TestResponse,
+  type TestTollgate,
+} from '../helpers/tollgate.js';
 
 let tollgate: TestTollgate;
 beforeAll(async () => {
@@ -175,6 +181,44 @@ describe('POST /v1/prices/reprice', () => {
       })
     ).json();
     expect(narrow).toMatchObject({ events: 2, changed: 1, new_cost: '0.00307000' });
+  });
+
+  it('re-prices when its lock write lost its answer (the SDK retried it), and releases the lock after', async () => {
+    const { id, key } = await tollgate.createTenant();
+    await ingest(key, [
+      usage('l1', daysAgo(2), 'house-model', 'custom'),
+      usage('l2', daysAgo(1), 'house-model', 'custom'),
+    ]);
+    const range = { from: daysAgo(10), to: new Date(Date.now() + 60_000).toISOString() };
+    const override = (input: string, output: string) =>
+      tollgate.request('PUT', '/v1/prices/overrides/custom/house-model', {
+        key,
+        body: { effective_from: '2026-01-01T00:00:00Z', rates: { input, output } },
+      });
+
+    await override('1', '2');
+    const losing = loseFirstAnswer(
+      tollgate.runtime.db,
+      (write) =>
+        write.commandName === 'PutItemCommand' &&
+        write.Item?.sk?.S === 'v1#lock#reprice' &&
+        (write.Item?.pk?.S ?? '').includes(id),
+    );
+    let repriced: TestResponse;
+    try {
+      repriced = await tollgate.request('POST', '/v1/prices/reprice', { key, body: range });
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    expect(repriced.status).toBe(200);
+    expect(await repriced.json()).toMatchObject({ dry_run: false, changed: 2, new_cost: '0.00280000' });
+
+    // A new price changes the events again, so the next re-price takes the lock: it is free.
+    await override('2', '4');
+    const next = await tollgate.request('POST', '/v1/prices/reprice', { key, body: range });
+    expect(next.status).toBe(200);
+    expect(await next.json()).toMatchObject({ changed: 2, new_cost: '0.00560000' });
   });
 
   it('refuses a backwards or oversized range', async () => {
