@@ -169,13 +169,26 @@ export function createWebhookDeliverer(
       if (wakeUpAt && wakeUpAt < dueAt) await scheduler.settle(tenantId, deliveryId, wakeUpAt);
       return 'not-due';
     }
+    /**
+     * Someone else holds the attempt, or crashed holding it: the wake-up that led here moves to
+     * just after that lease has surely ended (a lease taken up to now ends by leaseEnd), to find
+     * the attempt made or to make it. Dropping it would lose the delivery where a consumed
+     * wake-up is the only one (the SQS queue on AWS).
+     */
+    const busy = async (): Promise<DeliverResult> => {
+      if (wakeUpAt) {
+        const leaseOver = new Date(Date.parse(leaseEnd(started)) + 1000).toISOString();
+        await scheduler.schedule(tenantId, deliveryId, leaseOver);
+        await scheduler.settle(tenantId, deliveryId, wakeUpAt);
+      }
+      return 'busy';
+    };
     // A delivery the caller just wrote leased to itself needs no second lease.
     const heldToken = known?.delivery.lease_token;
     let token: string;
     if (heldToken) token = heldToken;
     else {
-      // Someone is making this attempt (or crashed making it: the lease runs out, then it is retried).
-      if (delivery.lease_until && delivery.lease_until > started.toISOString()) return 'busy';
+      if (delivery.lease_until && delivery.lease_until > started.toISOString()) return busy();
       token = randomUUID();
       const leased = await leaseDelivery(
         db,
@@ -186,7 +199,7 @@ export function createWebhookDeliverer(
         started.toISOString(),
         leaseEnd(started),
       );
-      if (!leased) return 'busy';
+      if (!leased) return busy();
     }
     const settleWakeUps = async () => {
       await scheduler.settle(tenantId, deliveryId, dueAt);

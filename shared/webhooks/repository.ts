@@ -6,6 +6,7 @@ import type { Db } from '../db/client.js';
 import { deleted, storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
 import { keys, tenantPartition, webhookDeliveryLogPartition } from '../db/keys.js';
 import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
+import { ConflictError } from '../errors/errors.js';
 import type { DeliveryAttempt, DeliveryState } from './schema.js';
 import type { StoredSecret } from './secrets.js';
 
@@ -116,18 +117,26 @@ const isConflict = (error: unknown) => error instanceof ConditionalCheckFailedEx
 // ── endpoints ────────────────────────────────────────────────────────────────────────────────
 
 export async function putEndpoint(db: Db, tenantId: string, endpoint: StoredEndpoint): Promise<void> {
-  await db.client.send(
-    new PutCommand({
-      TableName: db.tableName,
-      Item: {
-        ...keys.webhookEndpoint(tenantId, endpoint.id),
-        entity: 'webhook_endpoint',
-        ...endpointAttributes(endpoint),
-        tenant_id: tenantId,
-      },
-      ConditionExpression: 'attribute_not_exists(pk)',
-    }),
+  const key = keys.webhookEndpoint(tenantId, endpoint.id);
+  const attributes = endpointAttributes(endpoint);
+  const stored = await succeededOrOwn(
+    db.client.send(
+      new PutCommand({
+        TableName: db.tableName,
+        Item: { ...key, entity: 'webhook_endpoint', ...attributes, tenant_id: tenantId },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    ),
+    // This endpoint as written (its sealed secret is unique): the SDK retried the write.
+    storedItemIs(
+      db,
+      key,
+      (item) =>
+        (item.secret_envelope as CredentialEnvelope | undefined)?.ciphertext ===
+        attributes.secret_envelope.ciphertext,
+    ),
   );
+  if (!stored) throw new ConflictError(`Webhook endpoint ${endpoint.id} exists.`);
 }
 
 function sealedOnly(secret: StoredSecret): CredentialEnvelope {
@@ -421,11 +430,12 @@ export async function disableEndpoint(
   reason: string,
   at: string,
 ): Promise<boolean> {
-  try {
-    await db.client.send(
+  const key = keys.webhookEndpoint(tenantId, endpointId);
+  return succeededOrOwn(
+    db.client.send(
       new UpdateCommand({
         TableName: db.tableName,
-        Key: keys.webhookEndpoint(tenantId, endpointId),
+        Key: key,
         UpdateExpression:
           'SET #status = :disabled, disabled_reason = :reason, disabled_at = :at, updated_at = :at',
         ConditionExpression: 'attribute_exists(pk) AND #status = :enabled',
@@ -437,25 +447,32 @@ export async function disableEndpoint(
           ':at': at,
         },
       }),
-    );
-    return true;
-  } catch (error) {
-    if (isConflict(error)) return false;
-    throw error;
-  }
+    ),
+    // Disabled by this call, its answer lost: still reported.
+    storedItemIs(
+      db,
+      key,
+      (item) => item.status === 'disabled' && item.disabled_at === at && item.disabled_reason === reason,
+    ),
+  );
 }
 
 // ── deliveries ───────────────────────────────────────────────────────────────────────────────
 
 /** Stores a new delivery; answers false when one with this id exists already (a redelivered event). */
 export async function putDelivery(db: Db, tenantId: string, delivery: StoredDelivery): Promise<boolean> {
-  try {
-    await db.client.send(
+  const key = keys.webhookDelivery(tenantId, delivery.id);
+  // Unique to this write: the SDK's retry after a lost answer meets it and is still this write,
+  // not a redelivered event (whose delivery has the same id).
+  const writeMark = randomUUID();
+  return succeededOrOwn(
+    db.client.send(
       new PutCommand({
         TableName: db.tableName,
         Item: {
-          ...keys.webhookDelivery(tenantId, delivery.id),
+          ...key,
           ...keys.webhookDeliveryLog(tenantId, delivery.endpoint_id, delivery.id),
+          write_mark: writeMark,
           entity: 'webhook_delivery',
           delivery_id: delivery.id,
           tenant_id: tenantId,
@@ -476,12 +493,9 @@ export async function putDelivery(db: Db, tenantId: string, delivery: StoredDeli
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
-    );
-    return true;
-  } catch (error) {
-    if (isConflict(error)) return false;
-    throw error;
-  }
+    ),
+    storedItemIs(db, key, (item) => item.write_mark === writeMark),
+  );
 }
 
 /** A delivery, unless it does not exist or its retention ended before `now`. */
@@ -537,11 +551,14 @@ export async function leaseDelivery(
   now: string,
   until: string,
 ): Promise<boolean> {
-  try {
-    await db.client.send(
+  const key = keys.webhookDelivery(tenantId, deliveryId);
+  // The SDK's retry after a lost answer meets this very lease: still ours (else the attempt would
+  // be taken for someone else's, and on AWS its only wake-up dropped).
+  return succeededOrOwn(
+    db.client.send(
       new UpdateCommand({
         TableName: db.tableName,
-        Key: keys.webhookDelivery(tenantId, deliveryId),
+        Key: key,
         UpdateExpression: 'SET lease_until = :until, lease_token = :token',
         ConditionExpression:
           '#state = :pending AND attempts = :attempts AND (attribute_not_exists(lease_until) OR lease_until < :now)',
@@ -554,12 +571,9 @@ export async function leaseDelivery(
           ':now': now,
         },
       }),
-    );
-    return true;
-  } catch (error) {
-    if (isConflict(error)) return false;
-    throw error;
-  }
+    ),
+    storedItemIs(db, key, (item) => item.lease_token === token),
+  );
 }
 
 export interface AttemptRecord {

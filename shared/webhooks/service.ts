@@ -267,6 +267,7 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
         const expiresAt = new Date(at.getTime() + ROTATION_OVERLAP_MS).toISOString();
         // The secret being replaced keeps its envelope (sealed now if it was still plain).
         const previous = await envelopeOf(tenantId, endpointId, current.secret);
+        const sealed = await secrets.seal(tenantId, endpointId, secret);
         // Conditional on the version read: of two concurrent rotations, each keeps the secret it replaced.
         const updated = await updateEndpoint(
           db,
@@ -274,7 +275,7 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
           endpointId,
           {
             set: {
-              secret_envelope: await secrets.seal(tenantId, endpointId, secret),
+              secret_envelope: sealed,
               previous_secret_envelope: previous,
               previous_secret_expires_at: expiresAt,
               secret_version: current.secret_version + 1,
@@ -284,7 +285,12 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
           },
           atVersion(current.secret_version),
         );
-        if (updated) return { id: endpointId, secret, previous_secret_expires_at: expiresAt };
+        const rotated =
+          updated !== undefined ||
+          // Refused by this very rotation (the SDK retried it after a lost answer): rotating again
+          // would drop the secret receivers verify with, in favour of one nobody was shown.
+          (await getEndpoint(db, tenantId, endpointId))?.secret.envelope?.ciphertext === sealed.ciphertext;
+        if (rotated) return { id: endpointId, secret, previous_secret_expires_at: expiresAt };
       }
     },
 

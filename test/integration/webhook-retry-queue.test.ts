@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SqsEvent } from '../../functions/sqs-batch.js';
 import { handleRetryQueueBatch } from '../../functions/webhook-delivery/retry-queue.js';
 import { SQS_MAX_DELAY_SECONDS, SqsRetryScheduler } from '../../shared/webhooks/sqs-retry-scheduler.js';
+import { failFirstWrite } from '../helpers/lost-answer.js';
 import { createTestTollgate, type TestTollgate } from '../helpers/tollgate.js';
 import { startReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
@@ -102,6 +103,61 @@ describe('webhook retries through the SQS retry queue', () => {
     });
     const [delivery] = (await log.json()).data;
     expect(delivery).toMatchObject({ state: 'delivered', attempts: 3 });
+  });
+
+  it('a wake-up that finds the attempt held by a worker that stopped waits for its lease, then makes it', async () => {
+    let clock = Date.now();
+    const now = () => new Date(clock);
+    const queue = new RecordingQueue();
+    const scheduler = new SqsRetryScheduler(queue.client, 'https://sqs.eu-west-1.amazonaws.com/1/retry', now);
+    tollgate = await createTestTollgate({
+      env: { TOLLGATE_ALLOW_PRIVATE_URLS: 'true', TOLLGATE_WEBHOOK_RETRY_SCHEDULE: '0,30' },
+      webhooks: { timeoutMs: 2000, now, retryScheduler: scheduler },
+    });
+    const tenant = await tollgate.createTenant('Stopped worker');
+    hook = await startReceiver();
+    const created = await tollgate.request('POST', '/v1/webhook-endpoints', {
+      key: tenant.key,
+      body: { url: hook.url },
+    });
+    const endpoint = await created.json();
+
+    // The immediate attempt is sent, then its worker stops before recording it (its lease stays).
+    const recordFails = failFirstWrite(
+      tollgate.store.db,
+      (write) =>
+        write.commandName === 'UpdateItemCommand' &&
+        (write.Key?.sk?.S ?? '').includes('#webhook-delivery#') &&
+        (write.UpdateExpression ?? '').includes('attempt_log'),
+    );
+    try {
+      const test = await tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/test`, {
+        key: tenant.key,
+      });
+      expect(test.status).toBe(500);
+    } finally {
+      recordFails.restore();
+    }
+    expect(recordFails.failed()).toBe(1);
+    expect(hook.received).toHaveLength(1);
+
+    // Its wake-up comes at once and finds the lease held: it waits until the lease has ended.
+    expect(queue.sent.map((message) => message.DelaySeconds)).toEqual([0]);
+    await handleRetryQueueBatch(tollgate.runtime, queue.drain());
+    expect(hook.received).toHaveLength(1);
+    const [moved] = queue.sent;
+    expect(moved?.DelaySeconds).toBeGreaterThan(2 + 60);
+
+    clock += (moved?.DelaySeconds ?? 0) * 1000;
+    await handleRetryQueueBatch(tollgate.runtime, queue.drain());
+    // Sent again under the same webhook-id (receivers drop the repeat), and recorded this time.
+    expect(hook.received).toHaveLength(2);
+    expect(new Set(hook.received.map((r) => r.headers['webhook-id'])).size).toBe(1);
+    const log = await tollgate.request('GET', `/v1/webhook-endpoints/${endpoint.id}/deliveries`, {
+      key: tenant.key,
+    });
+    expect((await log.json()).data).toEqual([expect.objectContaining({ state: 'delivered', attempts: 1 })]);
+    expect(queue.sent).toEqual([]);
   });
 
   it('returns a malformed message to the queue (and so, in time, to its DLQ)', async () => {

@@ -1162,3 +1162,132 @@ describe('the endpoint cap', () => {
     },
   );
 });
+
+describe('webhook writes whose answer was lost (the SDK retried them)', () => {
+  /** The first write of `command` on a key whose sort key contains `skPart`, matching `more`. */
+  const writeOf =
+    (command: string, skPart: string, more: (write: SentWrite) => boolean = () => true) =>
+    (write: SentWrite) =>
+      write.commandName === command &&
+      (write.Key?.sk?.S ?? write.Item?.sk?.S ?? '').includes(skPart) &&
+      more(write);
+  /** Runs `action` with the answer of the first write `matches` picks lost; asserts it was. */
+  async function withLostAnswer<T>(
+    tollgate: TestTollgate,
+    matches: (write: SentWrite) => boolean,
+    action: () => Promise<T>,
+  ): Promise<T> {
+    const losing = loseFirstAnswer(tollgate.store.db, matches);
+    try {
+      return await action();
+    } finally {
+      losing.restore();
+      expect(losing.lost()).toBe(1);
+    }
+  }
+
+  it('creating an endpoint answers 201 with its secret, and takes one slot', async () => {
+    const tollgate = await tollgateWith('0', {}, { TOLLGATE_WEBHOOK_MAX_ENDPOINTS: '1' });
+    const tenant = await tollgate.createTenant('Lost answer: endpoint');
+    const hook = await receiver();
+    const endpoint = await withLostAnswer(tollgate, writeOf('PutItemCommand', '#webhook-endpoint#'), () =>
+      createEndpoint(tollgate, tenant.key, { url: hook.url }),
+    );
+    await publish(tollgate, busEvent(tenant.id, 'budget.exceeded.v1'));
+    const [received] = hook.received;
+    if (!received) throw new Error('nothing received');
+    new Webhook(endpoint.secret).verify(received.body, headersOf(received));
+    const listed = await (await tollgate.request('GET', '/v1/webhook-endpoints', { key: tenant.key })).json();
+    expect(listed.data.map((item: { id: string }) => item.id)).toEqual([endpoint.id]);
+    const second = await tollgate.request('POST', '/v1/webhook-endpoints', {
+      key: tenant.key,
+      body: { url: hook.url },
+    });
+    expect((await second.json()).code).toBe('WEBHOOK_ENDPOINT_LIMIT');
+  });
+
+  it('a delivery is still sent at once, from the bus and as a test event', async () => {
+    const tollgate = await tollgateWith('0,1');
+    const tenant = await tollgate.createTenant('Lost answer: delivery');
+    const hook = await receiver();
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const deliveryPut = writeOf('PutItemCommand', '#webhook-delivery#');
+
+    await withLostAnswer(tollgate, deliveryPut, () =>
+      publish(tollgate, busEvent(tenant.id, 'budget.exceeded.v1')),
+    );
+    expect(hook.received).toHaveLength(1);
+    const test = await withLostAnswer(tollgate, deliveryPut, () =>
+      tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/test`, { key: tenant.key }),
+    );
+    expect(test.status).toBe(202);
+    expect(await test.json()).toMatchObject({ state: 'delivered', attempts: 1 });
+    expect(hook.received).toHaveLength(2);
+    const log = await deliveries(tollgate, tenant.key, endpoint.id);
+    expect(log.map((delivery) => delivery.state)).toEqual(['delivered', 'delivered']);
+  });
+
+  it('a retry whose lease write lost its answer still makes its attempt', async () => {
+    const tollgate = await tollgateWith('0,1');
+    const tenant = await tollgate.createTenant('Lost answer: lease');
+    const hook = await receiver((index) => ({ status: index === 0 ? 500 : 200 }));
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    await publish(tollgate, busEvent(tenant.id, 'budget.exceeded.v1'));
+    expect(hook.received).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await withLostAnswer(
+      tollgate,
+      writeOf('UpdateItemCommand', '#webhook-delivery#', (write) =>
+        (write.UpdateExpression ?? '').startsWith('SET lease_until'),
+      ),
+      () => runRetryJob(tollgate),
+    );
+    const [delivery] = await deliveries(tollgate, tenant.key, endpoint.id);
+    expect(delivery).toMatchObject({ state: 'delivered', attempts: 2, status_code: 200 });
+    expect(hook.received).toHaveLength(2);
+  });
+
+  it('a secret rotation rotates once: the secret it replaced keeps signing beside the new one', async () => {
+    const tollgate = await tollgateWith('0');
+    const tenant = await tollgate.createTenant('Lost answer: rotation');
+    const hook = await receiver();
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const rotation = await withLostAnswer(
+      tollgate,
+      writeOf('UpdateItemCommand', '#webhook-endpoint#', (write) =>
+        Object.values(write.ExpressionAttributeNames ?? {}).includes('secret_envelope'),
+      ),
+      () =>
+        tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/rotate-secret`, { key: tenant.key }),
+    );
+    expect(rotation.status).toBe(200);
+    const { secret: newSecret } = await rotation.json();
+    await publish(tollgate, busEvent(tenant.id, 'budget.exceeded.v1'));
+    const [received] = hook.received;
+    if (!received) throw new Error('nothing received');
+    for (const secret of [endpoint.secret, newSecret])
+      new Webhook(secret).verify(received.body, headersOf(received));
+  });
+
+  it('an endpoint disabled on 410 Gone is still reported', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const tollgate = await tollgateWith('0', {}, {}, 'dynamodb-local', logger);
+    const tenant = await tollgate.createTenant('Lost answer: disable');
+    const hook = await receiver(() => ({ status: 410 }));
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    await withLostAnswer(
+      tollgate,
+      writeOf('UpdateItemCommand', '#webhook-endpoint#', (write) =>
+        (write.UpdateExpression ?? '').includes('disabled_reason'),
+      ),
+      () => publish(tollgate, busEvent(tenant.id, 'budget.exceeded.v1')),
+    );
+    const reports = lines
+      .map((line) => JSON.parse(line))
+      .filter((line) => line.msg === 'webhook endpoint disabled');
+    expect(reports).toEqual([
+      expect.objectContaining({ endpoint_id: endpoint.id, reason: 'the endpoint answered 410 Gone' }),
+    ]);
+  });
+});
