@@ -92,18 +92,18 @@ export function createIdempotencyService(db: Db, now: () => Date = () => new Dat
       (await db.client.send(new GetCommand({ TableName: db.tableName, Key: key, ConsistentRead: true })))
         .Item as StoredKey | undefined;
     /** Writes a claim of the key if `condition` holds (or the write was this one's, retried). */
-    const claimWith = (item: StoredKey, condition: string, values: Record<string, unknown>) =>
+    const claimWith = (
+      item: StoredKey,
+      condition: { expression: string; names: Record<string, string>; values: Record<string, unknown> },
+    ) =>
       succeededOrOwn(
         db.client.send(
           new PutCommand({
             TableName: db.tableName,
             Item: { ...key, ...item, [TTL_ATTRIBUTE]: Math.ceil((nowMs + IDEMPOTENCY_WINDOW_MS) / 1000) },
-            ConditionExpression: condition,
-            // Only the names the condition uses: DynamoDB refuses an unused one.
-            ExpressionAttributeNames: condition.includes('#ttl')
-              ? { '#ttl': TTL_ATTRIBUTE }
-              : { '#state': 'state' },
-            ExpressionAttributeValues: values,
+            ConditionExpression: condition.expression,
+            ExpressionAttributeNames: condition.names,
+            ExpressionAttributeValues: condition.values,
           }),
         ),
         storedItemIs(db, key, (stored) => stored.attempt === item.attempt),
@@ -127,8 +127,10 @@ export function createIdempotencyService(db: Db, now: () => Date = () => new Dat
       };
       // TTL deletes lazily: a key past its window is free whether or not it was deleted yet.
       if (
-        await claimWith(fresh, 'attribute_not_exists(pk) OR #ttl < :now', {
-          ':now': Math.floor(nowMs / 1000),
+        await claimWith(fresh, {
+          expression: 'attribute_not_exists(pk) OR #ttl < :now',
+          names: { '#ttl': TTL_ATTRIBUTE },
+          values: { ':now': Math.floor(nowMs / 1000) },
         })
       )
         return run(attempt, freshSeed, nowMs);
@@ -140,9 +142,10 @@ export function createIdempotencyService(db: Db, now: () => Date = () => new Dat
         // Given back after an error answer, and now sent with another request (a corrected
         // body): a claim of its own.
         if (
-          await claimWith(fresh, '#state = :open AND attempt = :given', {
-            ':open': 'open',
-            ':given': stored.attempt,
+          await claimWith(fresh, {
+            expression: '#state = :open AND attempt = :given',
+            names: { '#state': 'state' },
+            values: { ':open': 'open', ':given': stored.attempt },
           })
         )
           return run(attempt, freshSeed, nowMs);
