@@ -52,22 +52,38 @@ describe('webhook retries through the SQS retry queue', () => {
     await tollgate?.cleanup();
   });
 
-  it('waits in the queue for each retry, then delivers once; a long wait takes several hops', async () => {
+  /**
+   * A Tollgate whose retries wait on a recorded queue, on a clock the test moves (`advance`), and
+   * one tenant with an endpoint at a receiver on 127.0.0.1 answering as `respond` says.
+   */
+  async function queued(schedule: string, respond?: Parameters<typeof startReceiver>[0]) {
     let clock = Date.now();
     const now = () => new Date(clock);
     const queue = new RecordingQueue();
     const scheduler = new SqsRetryScheduler(queue.client, 'https://sqs.eu-west-1.amazonaws.com/1/retry', now);
-    tollgate = await createTestTollgate({
-      env: { TOLLGATE_ALLOW_PRIVATE_URLS: 'true', TOLLGATE_WEBHOOK_RETRY_SCHEDULE: '0,30,1500' },
+    const started = await createTestTollgate({
+      env: { TOLLGATE_ALLOW_PRIVATE_URLS: 'true', TOLLGATE_WEBHOOK_RETRY_SCHEDULE: schedule },
       webhooks: { timeoutMs: 2000, now, retryScheduler: scheduler },
     });
-    const tenant = await tollgate.createTenant('Queue');
-    hook = await startReceiver((index) => ({ status: index < 2 ? 500 : 200 }));
-    const created = await tollgate.request('POST', '/v1/webhook-endpoints', {
+    tollgate = started;
+    const receiver = await startReceiver(respond);
+    hook = receiver;
+    const tenant = await started.createTenant('Queue');
+    const created = await started.request('POST', '/v1/webhook-endpoints', {
       key: tenant.key,
-      body: { url: hook.url },
+      body: { url: receiver.url },
     });
     const endpoint = await created.json();
+    const advance = (ms: number) => {
+      clock += ms;
+    };
+    return { tollgate: started, hook: receiver, queue, tenant, endpoint, advance };
+  }
+
+  it('waits in the queue for each retry, then delivers once; a long wait takes several hops', async () => {
+    const { tollgate, hook, queue, tenant, endpoint, advance } = await queued('0,30,1500', (index) => ({
+      status: index < 2 ? 500 : 200,
+    }));
 
     // The first attempt is immediate and fails: the next one waits 30 s in the queue.
     const test = await tollgate.request('POST', `/v1/webhook-endpoints/${endpoint.id}/test`, {
@@ -80,19 +96,19 @@ describe('webhook retries through the SQS retry queue', () => {
     queue.sent.splice(0, 1); // the first wake-up was consumed by the immediate attempt
 
     // Woken 30 s later: the attempt fails again, and the third waits 1500 s: more than SQS holds.
-    clock += 30_000;
+    advance(30_000);
     expect((await handleRetryQueueBatch(tollgate.runtime, queue.drain())).batchItemFailures).toEqual([]);
     expect(hook.received).toHaveLength(2);
     expect(queue.sent.map((message) => message.DelaySeconds)).toEqual([SQS_MAX_DELAY_SECONDS]);
 
     // The first hop arrives early: sent on for the rest of the wait, nothing attempted.
-    clock += SQS_MAX_DELAY_SECONDS * 1000;
+    advance(SQS_MAX_DELAY_SECONDS * 1000);
     await handleRetryQueueBatch(tollgate.runtime, queue.drain());
     expect(hook.received).toHaveLength(2);
     expect(queue.sent.map((message) => message.DelaySeconds)).toEqual([1500 - SQS_MAX_DELAY_SECONDS]);
 
     // Due now: delivered. A duplicate of the same message (SQS is at least once) sends nothing.
-    clock += (1500 - SQS_MAX_DELAY_SECONDS) * 1000;
+    advance((1500 - SQS_MAX_DELAY_SECONDS) * 1000);
     const due = queue.drain();
     await handleRetryQueueBatch(tollgate.runtime, due);
     await handleRetryQueueBatch(tollgate.runtime, due);
@@ -106,21 +122,7 @@ describe('webhook retries through the SQS retry queue', () => {
   });
 
   it('a wake-up that finds the attempt held by a worker that stopped waits for its lease, then makes it', async () => {
-    let clock = Date.now();
-    const now = () => new Date(clock);
-    const queue = new RecordingQueue();
-    const scheduler = new SqsRetryScheduler(queue.client, 'https://sqs.eu-west-1.amazonaws.com/1/retry', now);
-    tollgate = await createTestTollgate({
-      env: { TOLLGATE_ALLOW_PRIVATE_URLS: 'true', TOLLGATE_WEBHOOK_RETRY_SCHEDULE: '0,30' },
-      webhooks: { timeoutMs: 2000, now, retryScheduler: scheduler },
-    });
-    const tenant = await tollgate.createTenant('Stopped worker');
-    hook = await startReceiver();
-    const created = await tollgate.request('POST', '/v1/webhook-endpoints', {
-      key: tenant.key,
-      body: { url: hook.url },
-    });
-    const endpoint = await created.json();
+    const { tollgate, hook, queue, tenant, endpoint, advance } = await queued('0,30');
 
     // The immediate attempt is sent, then its worker stops before recording it (its lease stays).
     const recordFails = failFirstWrite(
@@ -148,7 +150,7 @@ describe('webhook retries through the SQS retry queue', () => {
     const [moved] = queue.sent;
     expect(moved?.DelaySeconds).toBeGreaterThan(2 + 60);
 
-    clock += (moved?.DelaySeconds ?? 0) * 1000;
+    advance((moved?.DelaySeconds ?? 0) * 1000);
     await handleRetryQueueBatch(tollgate.runtime, queue.drain());
     // Sent again under the same webhook-id (receivers drop the repeat), and recorded this time.
     expect(hook.received).toHaveLength(2);
