@@ -19,9 +19,11 @@ export async function succeeded(write: Promise<unknown>): Promise<boolean> {
 /**
  * A conditional delete's outcome, for a delete whose condition is that the item is there
  * (`attribute_exists(pk)`): true when the item was deleted, false when there was none. When the
- * SDK retried the delete after an attempt whose answer was lost, a refusal meets the item already
- * gone, by that very attempt or by a delete racing it; the caller's goal stands either way, so it
- * counts as deleted (and the caller finishes what follows a delete) rather than as "not found".
+ * SDK retried the delete (after an attempt whose answer was lost, or one that failed), a refusal
+ * meets the item gone: deleted by that very attempt, by a delete racing it, or never there when
+ * the first attempt failed before the store applied it. Which one cannot be told; the caller's goal
+ * stands in each, so it counts as deleted (and the caller finishes what follows a delete) rather
+ * than as "not found".
  */
 export async function deleted(write: Promise<unknown>): Promise<boolean> {
   try {
