@@ -85,14 +85,14 @@ export async function syncConnection(
   connection: StoredConnection,
 ): Promise<SyncSummary> {
   const startedAt = deps.now();
-  const leased = await acquireSyncLease(
+  const leaseToken = await acquireSyncLease(
     deps.db,
     tenantId,
     connection.id,
     startedAt,
     new Date(startedAt.getTime() + LEASE_MS),
   );
-  if (!leased) throw new SyncBusyError(`a sync of ${connection.id} is already running`);
+  if (!leaseToken) throw new SyncBusyError(`a sync of ${connection.id} is already running`);
 
   const { from, to, window } = pullWindow(connection.synced_through, startedAt, deps);
   const totals: ReplaceCounts & { days: number } = { days: 0, lines: 0, added: 0, updated: 0, removed: 0 };
@@ -136,12 +136,19 @@ export async function syncConnection(
     ...totals,
     error,
   };
-  await recordSyncOutcome(
+  const recorded = await recordSyncOutcome(
     deps.db,
     tenantId,
     connection.id,
+    leaseToken,
     summary,
     error === null ? dayOf(dayStart(to) - DAY_MS) : undefined,
   );
+  if (!recorded) {
+    deps.logger.warn(
+      { tenant_id: tenantId, connection_id: connection.id, provider: connection.provider },
+      'billing pull outlived its lease or its connection; its outcome is not recorded',
+    );
+  }
   return summary;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { isDeepStrictEqual } from 'node:util';
 import {
   BatchWriteCommand,
   type BatchWriteCommandInput,
@@ -147,7 +147,8 @@ export async function deleteConnection(db: Db, tenantId: string, connectionId: s
 
 /**
  * Takes the connection's sync lease until `until`, unless another sync holds an unexpired one.
- * The lease's expiry is compared on every take, so a crashed sync blocks nobody past it.
+ * The lease's expiry is compared on every take, so a crashed sync blocks nobody past it. Answers
+ * the lease's token (the sync gives it to `recordSyncOutcome`), undefined when refused.
  */
 export async function acquireSyncLease(
   db: Db,
@@ -155,12 +156,12 @@ export async function acquireSyncLease(
   connectionId: string,
   now: Date,
   until: Date,
-): Promise<boolean> {
+): Promise<string | undefined> {
   // Unique to this take: a refusal that finds it stored is this take, retried by the SDK after its
   // answer was lost; the lease is ours, not another sync's.
   const leaseToken = randomUUID();
   const key = keys.providerConnection(tenantId, connectionId);
-  return succeededOrOwn(
+  const taken = await succeededOrOwn(
     db.client.send(
       new UpdateCommand({
         TableName: db.tableName,
@@ -177,20 +178,28 @@ export async function acquireSyncLease(
     ),
     storedItemIs(db, key, (item) => item.lease_token === leaseToken),
   );
+  return taken ? leaseToken : undefined;
 }
 
-/** Records a sync's outcome and releases the lease (a deleted connection stays deleted). */
+/**
+ * Records a sync's outcome and releases its lease, only while the sync still holds it: a sync
+ * that outlived its lease (another took over once it expired) leaves the connection to the newer
+ * sync, whose outcome is the one to show. A deleted connection stays deleted. False when not
+ * recorded (the lease was taken over, or the connection deleted).
+ */
 export async function recordSyncOutcome(
   db: Db,
   tenantId: string,
   connectionId: string,
+  leaseToken: string,
   summary: SyncSummary,
   syncedThrough: string | undefined,
-): Promise<void> {
+): Promise<boolean> {
   const ok = summary.outcome === 'ok';
   const values: Record<string, unknown> = {
     ':summary': summary,
     ':status': summary.outcome,
+    ':token': leaseToken,
   };
   let update = 'SET last_sync = :summary, #status = :status';
   if (ok) {
@@ -205,20 +214,21 @@ export async function recordSyncOutcome(
     update += ', last_error = :error';
     values[':error'] = { at: summary.finished_at, message: summary.error ?? 'sync failed' };
   }
-  try {
-    await db.client.send(
+  const key = keys.providerConnection(tenantId, connectionId);
+  return succeededOrOwn(
+    db.client.send(
       new UpdateCommand({
         TableName: db.tableName,
-        Key: keys.providerConnection(tenantId, connectionId),
+        Key: key,
         UpdateExpression: `${update} REMOVE lease_until, lease_token`,
-        ConditionExpression: 'attribute_exists(pk)',
+        ConditionExpression: 'lease_token = :token',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: values,
       }),
-    );
-  } catch (error) {
-    if (!(error instanceof ConditionalCheckFailedException)) throw error;
-  }
+    ),
+    // A retry after a lost answer finds the lease gone and this outcome stored.
+    storedItemIs(db, key, (item) => isDeepStrictEqual(item.last_sync, summary)),
+  );
 }
 
 // Billed lines ------------------------------------------------------------------------------

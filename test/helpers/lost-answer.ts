@@ -7,6 +7,7 @@ export interface SentWrite {
   Item?: Record<string, { S?: string } | undefined>;
   UpdateExpression?: string;
   ExpressionAttributeNames?: Record<string, string>;
+  ConditionExpression?: string;
 }
 
 /**

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { billedCost } from '../../shared/billing/reconciliation.js';
-import { acquireSyncLease } from '../../shared/billing/repository.js';
+import { acquireSyncLease, recordSyncOutcome } from '../../shared/billing/repository.js';
+import type { SyncSummary } from '../../shared/billing/schema.js';
 import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
 import { billedLinesPartition, keys } from '../../shared/db/keys.js';
 import { createLogger, type Logger } from '../../shared/observability/logger.js';
@@ -298,7 +299,7 @@ describe('connection lifecycle', () => {
         now,
         new Date(now.getTime() + 60_000),
       ),
-    ).toBe(true);
+    ).toEqual(expect.any(String));
     const busy = await world.tollgate.request('POST', `/v1/provider-connections/${openai.id}/sync`, {
       key: world.tenant.key,
     });
@@ -317,6 +318,84 @@ describe('connection lifecycle', () => {
       new Date(past.getTime() + 60_000),
     );
     expect((await sync(world2, other.id)).sync.outcome).toBe('ok');
+  });
+
+  it('lets a sync that outlived its lease neither free the newer sync’s lease nor record over it', async () => {
+    const world = await createWorld();
+    const openai = await connect(world, 'openai');
+    const db = world.tollgate.runtime.db;
+    const now = new Date();
+    const startedLongAgo = new Date(now.getTime() - 20 * 60_000);
+    const outlived = await acquireSyncLease(
+      db,
+      world.tenant.id,
+      openai.id,
+      startedLongAgo,
+      new Date(startedLongAgo.getTime() + 15 * 60_000),
+    );
+    // Its lease expired: a newer sync takes over and is still running.
+    const newer = await acquireSyncLease(
+      db,
+      world.tenant.id,
+      openai.id,
+      now,
+      new Date(now.getTime() + 60_000),
+    );
+    expect(outlived).toEqual(expect.any(String));
+    expect(newer).toEqual(expect.any(String));
+    const summaryOf = (startedAt: Date, outcome: 'ok' | 'error'): SyncSummary => ({
+      started_at: startedAt.toISOString(),
+      finished_at: now.toISOString(),
+      outcome,
+      from: D1,
+      to: TOMORROW,
+      days: 0,
+      lines: 0,
+      added: 0,
+      updated: 0,
+      removed: 0,
+      error: outcome === 'ok' ? null : 'the old sync failed',
+    });
+
+    // The old sync finishes at last: nothing of it is recorded, and the newer lease stands.
+    expect(
+      await recordSyncOutcome(
+        db,
+        world.tenant.id,
+        openai.id,
+        outlived as string,
+        summaryOf(startedLongAgo, 'error'),
+        undefined,
+      ),
+    ).toBe(false);
+    const shown = await world.tollgate.request('GET', `/v1/provider-connections/${openai.id}`, {
+      key: world.tenant.key,
+    });
+    expect(await shown.json()).toMatchObject({ last_sync: null, last_error: null });
+    const busy = await world.tollgate.request('POST', `/v1/provider-connections/${openai.id}/sync`, {
+      key: world.tenant.key,
+    });
+    expect(busy.status).toBe(409);
+
+    // The newer sync's outcome is recorded (a lost answer included) and frees the lease.
+    const losing = loseFirstAnswer(
+      world.tollgate.runtime.db,
+      (write) =>
+        write.commandName === 'UpdateItemCommand' && write.ConditionExpression === 'lease_token = :token',
+    );
+    try {
+      expect(
+        await recordSyncOutcome(db, world.tenant.id, openai.id, newer as string, summaryOf(now, 'ok'), D2),
+      ).toBe(true);
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    const after = await world.tollgate.request('GET', `/v1/provider-connections/${openai.id}`, {
+      key: world.tenant.key,
+    });
+    expect(await after.json()).toMatchObject({ status: 'ok', last_sync: { started_at: now.toISOString() } });
+    expect((await sync(world, openai.id)).sync.outcome).toBe('ok');
   });
 
   it('runs a sync whose lease write lost its answer (the SDK retried it), and frees the lease after', async () => {
