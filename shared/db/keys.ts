@@ -50,6 +50,11 @@ export const keys = {
     pk: tenantPartition(tenantId),
     sk: `${V}#webhook-endpoint-count`,
   }),
+  /** Marks a deleted endpoint's slot given back, so that two deletes of it give back one. */
+  webhookEndpointSlotReleased: (tenantId: string, endpointId: string) => ({
+    pk: tenantPartition(tenantId),
+    sk: `${V}#webhook-endpoint-slot-released#${endpointId}`,
+  }),
   /** One event to deliver to one endpoint, with its attempts. */
   webhookDelivery: (tenantId: string, deliveryId: string) => ({
     pk: tenantPartition(tenantId),

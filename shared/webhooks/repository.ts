@@ -381,6 +381,42 @@ export async function releaseEndpointSlot(db: Db, tenantId: string, nowMs: numbe
   );
 }
 
+/** How long the mark of a deleted endpoint's given-back slot is kept (ids are never reused). */
+const SLOT_RELEASE_MARK_SECONDS = 2 * 86_400;
+
+/**
+ * Marks the slot of a deleted endpoint as given back; true for the one caller that marks it
+ * first, who then gives it back. Two deletes of one endpoint can both count as done: one whose
+ * request was lost on its way, retried by the SDK after the other deleted it (see `deleted()`);
+ * without the mark both would give a slot back, and the cap could be passed by one. A lost
+ * answer to the mark is recognised by its token. A process that stops between the mark and the
+ * give-back leaves the slot counted: the recount at the cap corrects that.
+ */
+export async function markSlotReleased(
+  db: Db,
+  tenantId: string,
+  endpointId: string,
+  nowMs: number,
+): Promise<boolean> {
+  const key = keys.webhookEndpointSlotReleased(tenantId, endpointId);
+  const token = randomUUID();
+  return succeededOrOwn(
+    db.client.send(
+      new PutCommand({
+        TableName: db.tableName,
+        Item: {
+          ...key,
+          entity: 'webhook_endpoint_slot_released',
+          token,
+          expires_at_epoch: Math.ceil(nowMs / 1000) + SLOT_RELEASE_MARK_SECONDS,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    ),
+    storedItemIs(db, key, (item) => item.token === token),
+  );
+}
+
 /** Records a failed attempt; answers when the current failure streak began. */
 export async function markEndpointFailing(
   db: Db,

@@ -10,6 +10,7 @@ import {
   getEndpoint,
   listDeliveries,
   listEndpoints,
+  markSlotReleased,
   putEndpoint,
   releaseEndpointSlot,
   type StoredDelivery,
@@ -252,7 +253,9 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
 
     async remove(tenantId: string, endpointId: string): Promise<void> {
       if (!(await deleteEndpoint(db, tenantId, endpointId))) throw endpointNotFound(endpointId);
-      await releaseEndpointSlot(db, tenantId, now().getTime());
+      const nowMs = now().getTime();
+      if (await markSlotReleased(db, tenantId, endpointId, nowMs))
+        await releaseEndpointSlot(db, tenantId, nowMs);
     },
 
     /** A new secret; the current one keeps signing beside it for 24 h (ROTATION_OVERLAP_MS). */

@@ -59,6 +59,22 @@ export function loseFirstAnswer(db: Db, matches: (write: SentWrite) => boolean) 
 }
 
 /**
+ * Loses the first write `matches` picks on its way, before it reached the table (a connection
+ * reset while sending); `meanwhile` runs before the SDK retries it, as another request would.
+ */
+export function loseFirstRequest(
+  db: Db,
+  matches: (write: SentWrite) => boolean,
+  meanwhile: () => Promise<unknown>,
+) {
+  const step = onFirstWrite(db, 'loseFirstRequest', matches, async () => {
+    await meanwhile();
+    throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' });
+  });
+  return { lost: step.fired, restore: step.restore };
+}
+
+/**
  * Fails the first write `matches` picks before it reaches the table, with an error the SDK does
  * not retry (as a store that refuses it would): the operation stops part-way.
  */

@@ -13,7 +13,7 @@ import type { Logger } from '../../shared/observability/logger.js';
 import type { ResolvedAddress } from '../../shared/webhooks/address-guard.js';
 import type { WebhookOptions } from '../../shared/webhooks/index.js';
 import { ENDPOINT_COUNT_SETTLED_MS } from '../../shared/webhooks/repository.js';
-import { failFirstWrite, loseFirstAnswer, type SentWrite } from '../helpers/lost-answer.js';
+import { failFirstWrite, loseFirstAnswer, loseFirstRequest, type SentWrite } from '../helpers/lost-answer.js';
 import {
   createTestTollgate,
   ENGINES,
@@ -1122,6 +1122,41 @@ describe('the endpoint cap', () => {
     // Its slot was given back at once: a new endpoint fits, and the one after it does not.
     expect((await create(tollgate, tenant.key, 2)).status).toBe(201);
     expect((await create(tollgate, tenant.key, 3)).status).toBe(409);
+  });
+
+  it('gives one slot back when a delete lost on its way is retried after another delete of the endpoint', async () => {
+    const tollgate = await tollgateWith('0', {}, { TOLLGATE_WEBHOOK_MAX_ENDPOINTS: '2' });
+    const tenant = await tollgate.createTenant('Racing deletes');
+    for (const index of [0, 1]) expect((await create(tollgate, tenant.key, index)).status).toBe(201);
+    const [first] = (
+      await (await tollgate.request('GET', '/v1/webhook-endpoints', { key: tenant.key })).json()
+    ).data as Array<{ id: string }>;
+    const remove = () =>
+      tollgate.request('DELETE', `/v1/webhook-endpoints/${first?.id}`, { key: tenant.key });
+    let racing: Response | undefined;
+    const losing = loseFirstRequest(
+      tollgate.store.db,
+      (write) =>
+        write.commandName === 'DeleteItemCommand' &&
+        write.Key?.sk?.S === keys.webhookEndpoint(tenant.id, first?.id ?? '').sk,
+      async () => {
+        racing = await remove();
+      },
+    );
+    let retried: Response;
+    try {
+      retried = await remove();
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    // Both count as done (the retried one cannot tell the other's delete from its own) ...
+    expect(racing?.status).toBe(204);
+    expect(retried.status).toBe(204);
+    // ... and one slot went back: a new endpoint fits, the one after it does not.
+    expect((await create(tollgate, tenant.key, 2)).status).toBe(201);
+    expect((await create(tollgate, tenant.key, 3)).status).toBe(409);
+    expect(await listedCount(tollgate, tenant.key)).toBe(2);
   });
 
   it.each(ENGINES)(
