@@ -15,7 +15,7 @@ import { billingRoutes } from './routes/billing.js';
 import { budgetRoutes } from './routes/budgets.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { enforcementRoutes } from './routes/enforcement.js';
-import { exportRoutes } from './routes/exports.js';
+import { createExportRoutes } from './routes/exports.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { kpiRoutes } from './routes/kpis.js';
@@ -30,6 +30,11 @@ export interface AppOptions {
    * node_modules (no internet needed); on Lambda the reference's CDN is used.
    */
   docsScriptUrl?: string;
+  /**
+   * The largest response payload the adapter carries, where it buffers whole responses (Lambda
+   * behind API Gateway: 6 MB). Unset where responses stream (the node server).
+   */
+  responsePayloadLimitBytes?: number;
 }
 
 export const API_VERSION = '1.0.0';
@@ -81,7 +86,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}) {
   app.route('/', ingestRoutes);
   app.route('/', priceRoutes);
   app.route('/', kpiRoutes);
-  app.route('/', exportRoutes);
+  app.route('/', createExportRoutes({ responsePayloadLimitBytes: options.responsePayloadLimitBytes }));
   app.route('/', budgetRoutes);
   app.route('/', enforcementRoutes);
   app.route('/', webhookRoutes);

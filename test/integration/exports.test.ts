@@ -1,10 +1,14 @@
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { handle, type LambdaContext } from 'hono/aws-lambda';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../functions/api/app.js';
 import { keys } from '../../shared/db/keys.js';
 import { FOCUS_COLUMNS } from '../../shared/exports/focus.js';
+import { LAMBDA_RESPONSE_PAYLOAD_BYTES } from '../../shared/http/buffered-response.js';
 import { claimRawEvent } from '../../shared/ingest/raw-event-repository.js';
 import { sumMoney, toMoneyString } from '../../shared/money/money.js';
+import { httpApiEvent } from '../helpers/lambda-event.js';
 import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
 
 let tollgate: TestTollgate;
@@ -517,6 +521,52 @@ describe('a large export', () => {
         expect(readsAtFirstChunk).toBeLessThan(batchGets / 2);
       },
     );
+  });
+
+  it('through the Lambda adapter, answers one larger than a buffered payload carries with EXPORT_TOO_LARGE, and one that fits whole', async () => {
+    const handler = handle(
+      createApp(tollgate.runtime, { responsePayloadLimitBytes: LAMBDA_RESPONSE_PAYLOAD_BYTES }),
+    );
+    const viaLambda = (query: string) =>
+      handler(
+        httpApiEvent('GET', '/v1/exports/focus', { headers: { authorization: `Bearer ${big.key}` }, query }),
+        {} as LambdaContext,
+      );
+    const streamed = async (query: string) =>
+      (await tollgate.request('GET', `/v1/exports/focus?${query}`, { key: big.key })).text();
+    // Rows come grouped by event, in no particular order.
+    const sortedLines = (text: string) => text.split('\n').sort();
+
+    // The day's 3,000 events as jsonl (about 10 MB): too large.
+    const refusedWhole = await viaLambda(bigQuery());
+    expect(refusedWhole.statusCode).toBe(400);
+    expect(refusedWhole.headers?.['content-type']).toContain('application/problem+json');
+    expect(JSON.parse(refusedWhole.body as string)).toMatchObject({ code: 'EXPORT_TOO_LARGE', status: 400 });
+    // Its first 1,600 as jsonl: about 5.2 MB, under the cap as bytes but not as the base64 the
+    // adapter sends a binary type as.
+    const firstEvents = (count: number, format: string) =>
+      `from=${iso(today - DAY)}&to=${iso(today - DAY + 3_600_000 + count * 1000)}&format=${format}`;
+    const jsonlText = await streamed(firstEvents(1600, 'jsonl'));
+    expect(jsonlText.split('\n').filter(Boolean)).toHaveLength(3200);
+    expect(Buffer.byteLength(jsonlText)).toBeLessThan(LAMBDA_RESPONSE_PAYLOAD_BYTES);
+    expect((await viaLambda(firstEvents(1600, 'jsonl'))).statusCode).toBe(400);
+
+    // The first 1,000 as jsonl fit: the whole export, as the node server streams it.
+    const fewer = await viaLambda(firstEvents(1000, 'jsonl'));
+    expect(fewer.statusCode).toBe(200);
+    expect(fewer.isBase64Encoded).toBe(true);
+    expect(sortedLines(Buffer.from(fewer.body as string, 'base64').toString('utf8'))).toEqual(
+      sortedLines(await streamed(firstEvents(1000, 'jsonl'))),
+    );
+    expect(Buffer.byteLength(JSON.stringify(fewer))).toBeLessThanOrEqual(LAMBDA_RESPONSE_PAYLOAD_BYTES);
+
+    // The whole day as csv (about 4.5 MB of text, sent as a JSON string) fits too.
+    const csvQuery = bigQuery().replace('format=jsonl', 'format=csv');
+    const csv = await viaLambda(csvQuery);
+    expect(csv.statusCode).toBe(200);
+    expect(csv.isBase64Encoded).toBe(false);
+    expect(sortedLines(csv.body as string)).toEqual(sortedLines(await streamed(csvQuery)));
+    expect(Buffer.byteLength(JSON.stringify(csv))).toBeLessThanOrEqual(LAMBDA_RESPONSE_PAYLOAD_BYTES);
   });
 
   it('breaks the body off when the store fails part-way, rather than ending it as if complete', async () => {

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { defaultIsContentTypeBinary } from 'hono/aws-lambda';
 import { ValidationError } from '../../../shared/errors/errors.js';
 import { EXPORT_CONTENT_TYPES, EXPORT_FORMATS, encodeRowStream } from '../../../shared/exports/encode.js';
 import {
@@ -9,6 +10,7 @@ import {
   NULLABLE_FOCUS_COLUMNS,
 } from '../../../shared/exports/focus.js';
 import { listPriceBook } from '../../../shared/exports/list-prices.js';
+import { readWithinPayload } from '../../../shared/http/buffered-response.js';
 import { getTenant } from '../../../shared/tenants/repository.js';
 import { tenantOf } from '../middleware/authorize.js';
 import { createRouter, defineOperation } from '../openapi.js';
@@ -42,6 +44,7 @@ const exportFocus = defineOperation({
     'One row per token type (input, cached_input, cache_write, cache_write_1h, output without reasoning, reasoning) with tokens, of every usage event whose timestamp is in [from, to) (at most 366 days).',
     'BilledCost = EffectiveCost = ContractedCost: what the tenant pays, its negotiated prices applied; ListCost and ListUnitPrice: the list price in force at the event time. Unpriced events have zero costs and x_Unpriced = true.',
     'The body is streamed as it is read, so a year exports in constant memory; rows are grouped by event but in no particular order. A key with `restrict` exports only its slice. `csv` has a header line; `jsonl` is one JSON object per line. A failure part-way breaks the response off rather than ending it as if complete.',
+    'Deployed on AWS Lambda behind API Gateway, a response is buffered and its payload capped at 6 MB (csv as text, jsonl as base64): there an export larger than that answers 400 `EXPORT_TOO_LARGE`; export the range in shorter ones.',
   ].join('\n\n'),
   access: { scopes: ['read'] },
   request: {
@@ -71,48 +74,72 @@ const fileStamp = (date: Date) =>
     .replace(/\.\d{3}Z$/, 'Z')
     .replaceAll(/[-:]/g, '');
 
-export const exportRoutes = createRouter().openapi(exportFocus, async (c) => {
-  const query = c.req.valid('query');
-  const from = new Date(query.from);
-  const to = new Date(query.to);
-  if (to <= from) {
-    throw new ValidationError('"to" must be after "from".', [
-      { path: 'query.to', message: 'must be after from' },
+export interface ExportRouteOptions {
+  /**
+   * Set where the adapter buffers whole responses up to a payload size (Lambda behind API
+   * Gateway): the export is read whole first, and one larger than that answers EXPORT_TOO_LARGE
+   * (400) instead of failing in the adapter with a bare 502.
+   */
+  responsePayloadLimitBytes?: number | undefined;
+}
+
+export const createExportRoutes = (options: ExportRouteOptions = {}) =>
+  createRouter().openapi(exportFocus, async (c) => {
+    const query = c.req.valid('query');
+    const from = new Date(query.from);
+    const to = new Date(query.to);
+    if (to <= from) {
+      throw new ValidationError('"to" must be after "from".', [
+        { path: 'query.to', message: 'must be after from' },
+      ]);
+    }
+    if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * DAY_MS) {
+      throw new ValidationError(`An export covers at most ${MAX_RANGE_DAYS} days.`, [
+        { path: 'query.to', message: `at most ${MAX_RANGE_DAYS} days after from` },
+      ]);
+    }
+    const tenantId = tenantOf(c);
+    const principal = c.var.principal;
+    const { db, services } = c.var.runtime;
+    // Everything that can fail cleanly fails here, before the 200 and its body are on their way.
+    const [tenant, listPrices, tenantPricer] = await Promise.all([
+      getTenant(db, tenantId),
+      listPriceBook(db),
+      services.pricing.tenantPricer(tenantId),
     ]);
-  }
-  if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * DAY_MS) {
-    throw new ValidationError(`An export covers at most ${MAX_RANGE_DAYS} days.`, [
-      { path: 'query.to', message: `at most ${MAX_RANGE_DAYS} days after from` },
-    ]);
-  }
-  const tenantId = tenantOf(c);
-  const principal = c.var.principal;
-  const { db, services } = c.var.runtime;
-  // Everything that can fail cleanly fails here, before the 200 and its body are on their way.
-  const [tenant, listPrices, tenantPricer] = await Promise.all([
-    getTenant(db, tenantId),
-    listPriceBook(db),
-    services.pricing.tenantPricer(tenantId),
-  ]);
-  const context: FocusContext = {
-    tenantId,
-    tenantName: tenant?.name ?? null,
-    listPriceAt: (provider, model, at) => listPrices.priceAt(provider, model, at),
-    contractedPriceAt: (provider, model, at) => tenantPricer.priceAt(provider, model, at),
-  };
-  const pages = focusRowPages(db, context, {
-    range: { from, to },
-    restrict: principal.kind === 'tenant' ? principal.restrict : null,
-    now: new Date(),
+    const context: FocusContext = {
+      tenantId,
+      tenantName: tenant?.name ?? null,
+      listPriceAt: (provider, model, at) => listPrices.priceAt(provider, model, at),
+      contractedPriceAt: (provider, model, at) => tenantPricer.priceAt(provider, model, at),
+    };
+    const pages = focusRowPages(db, context, {
+      range: { from, to },
+      restrict: principal.kind === 'tenant' ? principal.restrict : null,
+      now: new Date(),
+    });
+    const logger = c.var.logger;
+    const body = encodeRowStream(FOCUS_COLUMNS, pages, query.format, (error) =>
+      logger.error({ err: error }, 'FOCUS export failed part-way; the response was cut short'),
+    );
+    const filename = `focus-${tenantId}-${fileStamp(from)}-${fileStamp(to)}.${query.format}`;
+    const headers = {
+      'content-type': EXPORT_CONTENT_TYPES[query.format],
+      'content-disposition': `attachment; filename="${filename}"`,
+      'cache-control': 'no-store',
+    };
+    const { responsePayloadLimitBytes } = options;
+    if (responsePayloadLimitBytes === undefined) return c.body(body, 200, headers);
+    const whole = await readWithinPayload(body, {
+      payloadLimitBytes: responsePayloadLimitBytes,
+      isBinary: defaultIsContentTypeBinary(headers['content-type']),
+    });
+    if (!whole) {
+      throw new ValidationError(
+        `The export of this range is larger than one response of this deployment can carry (${responsePayloadLimitBytes} bytes as sent). Export it in shorter ranges.`,
+        [{ path: 'query.to', message: 'a shorter range' }],
+        'EXPORT_TOO_LARGE',
+      );
+    }
+    return c.body(whole, 200, headers);
   });
-  const logger = c.var.logger;
-  const body = encodeRowStream(FOCUS_COLUMNS, pages, query.format, (error) =>
-    logger.error({ err: error }, 'FOCUS export failed part-way; the response was cut short'),
-  );
-  const filename = `focus-${tenantId}-${fileStamp(from)}-${fileStamp(to)}.${query.format}`;
-  return c.body(body, 200, {
-    'content-type': EXPORT_CONTENT_TYPES[query.format],
-    'content-disposition': `attachment; filename="${filename}"`,
-    'cache-control': 'no-store',
-  });
-});
