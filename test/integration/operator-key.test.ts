@@ -1,11 +1,12 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { handle, type LambdaContext, type LambdaEvent } from 'hono/aws-lambda';
+import { handle, type LambdaContext } from 'hono/aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../functions/api/app.js';
 import { createLambdaRuntime } from '../../functions/lambda-runtime.js';
 import { SecretsManagerOperatorKey } from '../../shared/api-keys/secrets-manager-operator-key.js';
 import { createLogger } from '../../shared/observability/logger.js';
 import { FAKE_CREDENTIALS, type FakeAwsService, startFakeAwsService } from '../helpers/fake-aws.js';
+import { httpApiEvent } from '../helpers/lambda-event.js';
 import { createTestStore, OPERATOR_KEY, type TestStore } from '../helpers/tollgate.js';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tollgate-dev/operator-key-AbCdEf';
@@ -117,34 +118,6 @@ describe('the operator key from Secrets Manager', () => {
   });
 });
 
-type HttpApiEvent = Extract<LambdaEvent, { rawPath: string }>;
-
-function httpApiEvent(path: string, key: string): HttpApiEvent {
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: '',
-    headers: { host: 'api.example.com', authorization: `Bearer ${key}` },
-    requestContext: {
-      accountId: '123456789012',
-      authentication: null,
-      authorizer: {},
-      apiId: 'abc123',
-      domainName: 'api.example.com',
-      domainPrefix: 'api',
-      http: { method: 'GET', path, protocol: 'HTTP/1.1', sourceIp: '203.0.113.9', userAgent: 'vitest' },
-      requestId: 'lambda-req-1',
-      routeKey: '$default',
-      stage: '$default',
-      time: '29/Nov/2026:12:00:00 +0000',
-      timeEpoch: 1795953600000,
-    },
-    isBase64Encoded: false,
-    // API Gateway omits `body` when there is none; hono's type says null, the wire says absent.
-  } as unknown as HttpApiEvent;
-}
-
 describe('the API Lambda with its operator key in Secrets Manager', () => {
   let secrets: FakeAwsService;
   let store: TestStore;
@@ -174,9 +147,15 @@ describe('the API Lambda with its operator key in Secrets Manager', () => {
     const handler = handle(createApp(runtime));
     const context = { awsRequestId: 'aws-req-1', functionName: 'tollgate-dev-api' } as LambdaContext;
 
-    const withSecret = await handler(httpApiEvent('/v1/tenants', FIRST_KEY), context);
+    const withSecret = await handler(
+      httpApiEvent('GET', '/v1/tenants', { headers: { authorization: `Bearer ${FIRST_KEY}` } }),
+      context,
+    );
     expect(withSecret.statusCode).toBe(200);
-    const withEnvKey = await handler(httpApiEvent('/v1/tenants', OPERATOR_KEY), context);
+    const withEnvKey = await handler(
+      httpApiEvent('GET', '/v1/tenants', { headers: { authorization: `Bearer ${OPERATOR_KEY}` } }),
+      context,
+    );
     expect(withEnvKey.statusCode).toBe(401);
     // Read once, at cold start, for every request since.
     expect(secrets.calls.filter((call) => call.body.SecretId === SECRET_ARN)).toHaveLength(1);
