@@ -10,7 +10,7 @@ import {
   utcDayOf,
 } from './lines.js';
 import type { PullWindow } from './openai.js';
-import { count, dimension, firstIssue, readAllPages } from './paging.js';
+import { count, dimension, firstIssue, readAllPages, usdCurrency } from './paging.js';
 import { getProviderJson, type ProviderHttpOptions } from './provider-http.js';
 
 /**
@@ -37,7 +37,7 @@ const CentsSchema = z.union([z.string(), z.number()]).transform((value, context)
 
 const CostResultSchema = z.object({
   amount: CentsSchema,
-  currency: z.string().nullish(),
+  currency: usdCurrency,
   description: dimension,
   cost_type: dimension,
   model: dimension,
@@ -132,7 +132,7 @@ export async function pullAnthropicCosts(
       line_item: row.description,
       project: row.workspace_id,
       amount: row.amount,
-      currency: (row.currency ?? 'USD').toUpperCase(),
+      currency: row.currency,
       quantity: null,
       quantity_unit: null,
     };

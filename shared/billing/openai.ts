@@ -9,7 +9,7 @@ import {
   parseOpenAILineItem,
   utcDayOf,
 } from './lines.js';
-import { count, dimension, firstIssue, readAllPages } from './paging.js';
+import { count, dimension, firstIssue, readAllPages, usdCurrency } from './paging.js';
 import { getProviderJson, type ProviderHttpOptions } from './provider-http.js';
 
 /**
@@ -38,7 +38,7 @@ const AmountSchema = z.union([z.number(), z.string()]).transform((value, context
 });
 
 const CostResultSchema = z.object({
-  amount: z.object({ value: AmountSchema, currency: z.string().nullish() }),
+  amount: z.object({ value: AmountSchema, currency: usdCurrency }),
   line_item: dimension,
   project_id: dimension,
   quantity: z.union([z.number(), z.string()]).nullish(),
@@ -138,7 +138,7 @@ export async function pullOpenAICosts(
       line_item: row.line_item,
       project: row.project_id,
       amount: row.amount.value,
-      currency: (row.amount.currency ?? 'usd').toUpperCase(),
+      currency: row.amount.currency,
       quantity: quantity === null ? null : toDecimalString(parseDecimal(quantity)),
       quantity_unit: row.quantity_unit,
     };

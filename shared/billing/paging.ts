@@ -43,6 +43,26 @@ export const dimension = z
   .nullish()
   .transform((value) => value ?? null);
 
+/**
+ * A cost row's currency, upper-cased; absent means USD. Tollgate keeps money in USD and has no
+ * exchange rates, so a row billed in another currency is refused (the source is not stored and
+ * the sync reports why) rather than summed as if it were dollars.
+ */
+export const usdCurrency = z
+  .string()
+  .nullish()
+  .transform((value, context) => {
+    const currency = (value ?? 'USD').trim().toUpperCase();
+    if (currency !== 'USD') {
+      context.addIssue({
+        code: 'custom',
+        message: `billed in ${currency.slice(0, 12)}: Tollgate reconciles bills in USD only`,
+      });
+      return z.NEVER;
+    }
+    return currency;
+  });
+
 /** Describes the first problem of a failed parse, with its path, for a run's `last_error`. */
 export function firstIssue(error: z.ZodError): string {
   const issue = error.issues[0];

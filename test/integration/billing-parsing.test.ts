@@ -65,6 +65,40 @@ describe('tolerant parsing of OpenAI costs', () => {
   });
 });
 
+describe('the currency of a bill', () => {
+  it('takes usd in any case, or none, as USD, and refuses another currency rather than sum it as dollars', async () => {
+    fake.setDay('openai', 'costs', '2026-11-01', [
+      costRow('1.5', 'gpt-4o-2024-08-06, input'),
+      { ...costRow('2', 'gpt-4o-2024-08-06, output'), amount: { value: '2' } },
+    ]);
+    const [day] = await pullOpenAICosts(fake.openaiUrl, fake.openaiKey, window, http);
+    expect(((day?.lines ?? []) as BilledCostLine[]).map((line) => line.currency)).toEqual(['USD', 'USD']);
+
+    fake.setDay('openai', 'costs', '2026-11-02', [
+      { ...costRow('3', 'gpt-4o-2024-08-06, input'), amount: { value: '3', currency: 'eur' } },
+    ]);
+    await expect(pullOpenAICosts(fake.openaiUrl, fake.openaiKey, window, http)).rejects.toThrow(
+      /openai\.costs: 2026-11-02 row 0: amount\.currency: billed in EUR: Tollgate reconciles bills in USD only/,
+    );
+    fake.setDay('openai', 'costs', '2026-11-01', []);
+    fake.setDay('openai', 'costs', '2026-11-02', []);
+
+    fake.setDay('anthropic', 'cost_report', '2026-11-03', [
+      {
+        amount: '100',
+        currency: 'GBP',
+        description: 'Claude Usage',
+        cost_type: 'tokens',
+        model: 'claude-opus-5',
+      },
+    ]);
+    await expect(pullAnthropicCosts(fake.anthropicUrl, fake.anthropicKey, window, http)).rejects.toThrow(
+      /2026-11-03 row 0: currency: billed in GBP: Tollgate reconciles bills in USD only/,
+    );
+    fake.setDay('anthropic', 'cost_report', '2026-11-03', []);
+  });
+});
+
 describe('tolerant parsing of OpenAI usage', () => {
   it('maps completions into disjoint buckets, with or without input_uncached_tokens, and embeddings', async () => {
     fake.setDay('openai', 'usage/completions', '2026-11-01', [
