@@ -20,6 +20,13 @@ export interface StageSettings {
   apiThrottle: { rateLimit: number; burstLimit: number };
   /** Subscribed to the alarm topic when set. */
   alarmEmail: string | undefined;
+  /**
+   * The API's own domain (an ACM certificate in the stack's region covers it); the default
+   * execute-api endpoint is then turned off, so callers use only this one.
+   */
+  customDomain: { domainName: string; certificateArn: string } | undefined;
+  /** X-Ray active tracing on every function. */
+  tracing: boolean;
 }
 
 /** The context keys `cdk -c key=value` accepts, documented in the README's Deploy section. */
@@ -30,6 +37,9 @@ export const CONTEXT_KEYS = {
   apiRateLimit: 'apiRateLimit',
   apiBurstLimit: 'apiBurstLimit',
   alarmEmail: 'alarmEmail',
+  domainName: 'domainName',
+  certificateArn: 'certificateArn',
+  tracing: 'tracing',
 } as const;
 
 const STAGE_NAME = /^[a-z][a-z0-9-]{0,19}$/;
@@ -71,7 +81,42 @@ export function stageSettings(context: (key: string) => unknown): StageSettings 
       burstLimit: positiveNumber(CONTEXT_KEYS.apiBurstLimit, context(CONTEXT_KEYS.apiBurstLimit), 1000),
     },
     alarmEmail: optionalString(context(CONTEXT_KEYS.alarmEmail)),
+    customDomain: customDomain(
+      optionalString(context(CONTEXT_KEYS.domainName)),
+      optionalString(context(CONTEXT_KEYS.certificateArn)),
+    ),
+    tracing: flag(CONTEXT_KEYS.tracing, context(CONTEXT_KEYS.tracing)),
   };
+}
+
+const HOSTNAME = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const CERTIFICATE_ARN = /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/;
+
+function customDomain(domainName: string | undefined, certificateArn: string | undefined) {
+  if (domainName === undefined && certificateArn === undefined) return undefined;
+  if (domainName === undefined || certificateArn === undefined) {
+    throw new StageContextError(
+      `${CONTEXT_KEYS.domainName} and ${CONTEXT_KEYS.certificateArn} go together: give both or neither`,
+    );
+  }
+  if (!HOSTNAME.test(domainName)) {
+    throw new StageContextError(
+      `${CONTEXT_KEYS.domainName}: expected a lowercase hostname (got "${domainName}")`,
+    );
+  }
+  if (!CERTIFICATE_ARN.test(certificateArn)) {
+    throw new StageContextError(
+      `${CONTEXT_KEYS.certificateArn}: expected an ACM certificate ARN (got "${certificateArn}")`,
+    );
+  }
+  return { domainName, certificateArn };
+}
+
+/** `-c key=true` arrives as the string "true"; cdk.json may hold a real boolean. */
+function flag(key: string, value: unknown): boolean {
+  if (value === undefined || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  throw new StageContextError(`${key}: expected true or false (got "${String(value)}")`);
 }
 
 const RATE = /^(\d+)\s*(m|min|minutes?|h|hours?|d|days?)$/;

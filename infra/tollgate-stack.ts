@@ -1,8 +1,15 @@
 import { join } from 'node:path';
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  ApiMapping,
+  DomainName,
+  HttpApi,
+  HttpStage,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import {
   Alarm,
   ComparisonOperator,
@@ -172,7 +179,12 @@ export class TollgateStack extends Stack {
       metric: this.#tableThrottles(),
     });
 
-    if (httpApi) new CfnOutput(this, 'ApiUrl', { value: httpApi.apiEndpoint });
+    if (httpApi) {
+      const { customDomain } = props.settings;
+      new CfnOutput(this, 'ApiUrl', {
+        value: customDomain ? `https://${customDomain.domainName}` : httpApi.apiEndpoint,
+      });
+    }
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     new CfnOutput(this, 'EventBusName', { value: bus.eventBusName });
     new CfnOutput(this, 'OperatorKeySecretArn', { value: operatorKeySecret.secretArn });
@@ -192,10 +204,13 @@ export class TollgateStack extends Stack {
     const id = constructId(spec.name);
     switch (trigger.kind) {
       case 'http': {
+        const { customDomain } = resources.settings;
         const api = new HttpApi(this, 'HttpApi', {
           apiName: `tollgate-${resources.settings.stage}`,
           defaultIntegration: new HttpLambdaIntegration(`${id}Integration`, built.function),
           createDefaultStage: false,
+          // With a domain of its own, the API answers there only: one URL for keys, docs and logs.
+          disableExecuteApiEndpoint: customDomain !== undefined,
         });
         // One JSON line per request, before Lambda: throttled (429) and rejected requests, which
         // never reach the function's own logs, show here with API Gateway's request id.
@@ -204,7 +219,7 @@ export class TollgateStack extends Stack {
           retention: resources.settings.logRetention,
           removalPolicy: resources.settings.removalPolicy,
         });
-        new HttpStage(this, 'HttpApiStage', {
+        const stage = new HttpStage(this, 'HttpApiStage', {
           httpApi: api,
           stageName: '$default',
           autoDeploy: true,
@@ -214,6 +229,16 @@ export class TollgateStack extends Stack {
             format: AccessLogFormat.custom(JSON.stringify(API_ACCESS_LOG_FIELDS)),
           },
         });
+        if (customDomain) {
+          const domain = new DomainName(this, 'ApiDomain', {
+            domainName: customDomain.domainName,
+            certificate: Certificate.fromCertificateArn(this, 'ApiCertificate', customDomain.certificateArn),
+          });
+          new ApiMapping(this, 'ApiMapping', { api, domainName: domain, stage });
+          // Where the domain's DNS record points (a CNAME, or an alias with the hosted zone).
+          new CfnOutput(this, 'ApiDomainTarget', { value: domain.regionalDomainName });
+          new CfnOutput(this, 'ApiDomainHostedZoneId', { value: domain.regionalHostedZoneId });
+        }
         return api;
       }
       case 'schedule': {

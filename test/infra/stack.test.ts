@@ -33,6 +33,8 @@ type Resource = { Type: string; Properties: any; DeletionPolicy?: string };
  * Bundling is skipped (the bundle is checked by bundle-size.test.ts with the same options), and
  * so is CDK's built-in template validation, which `npm run synth` runs.
  */
+const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789';
+
 function synth() {
   const app = new App({
     context: { 'aws:cdk:bundling-stacks': [] },
@@ -53,7 +55,15 @@ function synth() {
     settings: settings({ alarmEmail: 'ops@example.com', billingPullRate: '2d' }),
     functions: everyRow,
   });
+  const withDomain = new TollgateStack(app, 'WithDomain', {
+    settings: settings({
+      domainName: 'api.tollgate.example.com',
+      certificateArn: CERTIFICATE_ARN,
+      tracing: 'true',
+    }),
+  });
   return {
+    withDomain: Template.fromStack(withDomain, { skipCyclicalDependenciesCheck: true }),
     dev: Template.fromStack(dev, { skipCyclicalDependenciesCheck: true }),
     prod: Template.fromStack(prod, { skipCyclicalDependenciesCheck: true }),
     full: Template.fromStack(full, { skipCyclicalDependenciesCheck: true }),
@@ -96,8 +106,9 @@ describe('the CDK stack', () => {
   let dev: Template;
   let prod: Template;
   let full: Template;
+  let withDomain: Template;
   beforeAll(() => {
-    ({ dev, prod, full } = synth());
+    ({ dev, prod, full, withDomain } = synth());
   }, 120_000);
 
   it('builds the table from the same definition the code and local engines use', () => {
@@ -302,6 +313,38 @@ describe('the CDK stack', () => {
       expect(JSON.parse(apiStage.Properties.AccessLogSettings.Format)).toEqual(API_ACCESS_LOG_FIELDS);
     }
     dev.hasOutput('ApiUrl', Match.anyValue());
+    dev.resourceCountIs('AWS::ApiGatewayV2::DomainName', 0);
+    dev.hasResourceProperties('AWS::ApiGatewayV2::Api', { DisableExecuteApiEndpoint: false });
+  });
+
+  it('serves the API on its own domain when given one, and only there; traces when asked', () => {
+    withDomain.hasResourceProperties('AWS::ApiGatewayV2::DomainName', {
+      DomainName: 'api.tollgate.example.com',
+      DomainNameConfigurations: [
+        Match.objectLike({ CertificateArn: CERTIFICATE_ARN, EndpointType: 'REGIONAL' }),
+      ],
+    });
+    withDomain.hasResourceProperties('AWS::ApiGatewayV2::ApiMapping', {
+      ApiId: { Ref: logicalIdOf(withDomain, 'AWS::ApiGatewayV2::Api') },
+      DomainName: { Ref: logicalIdOf(withDomain, 'AWS::ApiGatewayV2::DomainName') },
+      Stage: '$default',
+    });
+    withDomain.hasResourceProperties('AWS::ApiGatewayV2::Api', { DisableExecuteApiEndpoint: true });
+    withDomain.hasOutput('ApiUrl', { Value: 'https://api.tollgate.example.com' });
+    withDomain.hasOutput('ApiDomainTarget', Match.anyValue());
+    withDomain.hasOutput('ApiDomainHostedZoneId', Match.anyValue());
+
+    const functions = resources(withDomain, 'AWS::Lambda::Function');
+    expect(functions.length).toBeGreaterThan(0);
+    for (const [id, fn] of functions) {
+      expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(actionsOn(statementsOf(withDomain, id))).toEqual(
+        expect.arrayContaining(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']),
+      );
+    }
+    for (const [, fn] of resources(dev, 'AWS::Lambda::Function')) {
+      expect(fn.Properties.TracingConfig).toBeUndefined();
+    }
   });
 
   it('runs kpi-rollup and billing-pull on EventBridge Scheduler rates taken from context', () => {
@@ -470,5 +513,21 @@ describe('stage settings from context', () => {
     expect(() => settingsOf({ rollupRate: '0m' })).toThrow(/whole number of minutes/);
     expect(() => settingsOf({ stage: 'Prod_1' })).toThrow(/lowercase/);
     expect(() => settingsOf({ apiRateLimit: '-5' })).toThrow(/apiRateLimit/);
+    expect(() => settingsOf({ domainName: 'api.example.com' })).toThrow(/give both or neither/);
+    expect(() => settingsOf({ certificateArn: CERTIFICATE_ARN })).toThrow(/give both or neither/);
+    expect(() =>
+      settingsOf({ domainName: 'https://api.example.com', certificateArn: CERTIFICATE_ARN }),
+    ).toThrow(/domainName: expected a lowercase hostname/);
+    expect(() =>
+      settingsOf({ domainName: 'api.example.com', certificateArn: 'arn:aws:iam::1:role/x' }),
+    ).toThrow(/certificateArn: expected an ACM certificate ARN/);
+    expect(() => settingsOf({ tracing: 'yes' })).toThrow(/tracing: expected true or false/);
+    expect(settingsOf({ tracing: 'false' }).tracing).toBe(false);
+    expect(
+      settingsOf({ domainName: 'api.example.com', certificateArn: CERTIFICATE_ARN }).customDomain,
+    ).toEqual({
+      domainName: 'api.example.com',
+      certificateArn: CERTIFICATE_ARN,
+    });
   });
 });
