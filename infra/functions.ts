@@ -93,8 +93,9 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
       { kind: 'bus', detailTypePrefixes: WEBHOOK_EVENT_PREFIXES },
       { kind: 'queue', batchSize: 10 },
     ],
-    // Signing secrets are sealed: delivery opens them (decrypt only; the API seals them).
-    grants: { table: 'readWrite', retryQueue: true, credentialsKey: 'decrypt' },
+    // Signing secrets are sealed: delivery opens them (decrypt only; the API seals them). The bus:
+    // an endpoint it disables is announced to the tenant's others (webhook.endpoint_disabled).
+    grants: { table: 'readWrite', bus: true, retryQueue: true, credentialsKey: 'decrypt' },
     memorySize: 512,
     // A batch of attempts, each up to 15 s; the retry queue's visibility timeout is six times this.
     timeoutSeconds: 60,

@@ -119,7 +119,7 @@ export function createRuntime(parts: RuntimeParts): Runtime {
   const now = parts.now ?? (() => new Date());
   // One key for provider credentials and webhook signing secrets: both are sealed the same way.
   const keyProvider = credentialKeyProvider(config, parts.localKeyFile ?? true);
-  const webhooks = createWebhooks(db, logger, config, keyProvider, parts.webhooks);
+  const webhooks = createWebhooks(db, logger, parts.bus, config, keyProvider, parts.webhooks);
   const services = createServices(db, config, parts.bus, logger, now, webhooks, keyProvider);
   const jobs = new JobRegistry()
     .register(

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
-import type { BusEvent } from '../bus/bus.js';
+import type { BusEvent, EventBus } from '../bus/bus.js';
 import type { Db } from '../db/client.js';
 import { seededId } from '../ids.js';
+import { flushOutbox, recordNotice } from '../kpis/notices.js';
 import type { Logger } from '../observability/logger.js';
 import { checkedAddresses, type Resolver } from './address-guard.js';
 import { postWebhook } from './http-sender.js';
@@ -53,15 +54,6 @@ const MISSING_DELIVERY_GRACE_MS = 60_000;
 
 export type DeliverResult = 'delivered' | 'retrying' | 'failed' | 'not-due' | 'busy' | 'settled' | 'missing';
 
-/** Who is told what when an endpoint is disabled: the endpoint's status and reason, and this log line. */
-function reportDisabled(logger: Logger, endpoint: StoredEndpoint, reason: string) {
-  logger.warn(
-    // Not the URL: receivers often carry a token in it.
-    { tenant_id: endpoint.tenant_id, endpoint_id: endpoint.id, reason },
-    'webhook endpoint disabled',
-  );
-}
-
 /** The secrets that sign at `now`: the current one, and the previous one during a rotation's overlap. */
 export async function signingSecrets(
   secrets: WebhookSecrets,
@@ -88,9 +80,48 @@ export function createWebhookDeliverer(
   db: Db,
   logger: Logger,
   scheduler: RetryScheduler,
+  bus: EventBus,
   options: DelivererOptions,
 ) {
   const { now } = options;
+
+  /**
+   * Tells the tenant an endpoint was disabled: the endpoint shows it (status, reason), the log
+   * gets a line, and a `webhook.endpoint_disabled` event goes to the tenant's other endpoints
+   * that take it. The event is recorded once per disabling and published at once; one the bus
+   * refuses stays in the outbox, which the next kpi-rollup run publishes.
+   */
+  async function reportDisabled(endpoint: StoredEndpoint, reason: string, disabledAt: string) {
+    const tenantId = endpoint.tenant_id;
+    logger.warn(
+      // Not the URL: receivers often carry a token in it.
+      { tenant_id: tenantId, endpoint_id: endpoint.id, reason },
+      'webhook endpoint disabled',
+    );
+    const event = await recordNotice(
+      db,
+      tenantId,
+      `v1#notice#webhook-endpoint-disabled#${endpoint.id}#${disabledAt}`,
+      'webhook.endpoint_disabled.v1',
+      {
+        endpoint: {
+          id: endpoint.id,
+          description: endpoint.description,
+          // Where it pointed, without the path or query a token may be in.
+          url_origin: new URL(endpoint.url).origin,
+        },
+        reason,
+        disabled_at: disabledAt,
+      },
+      now(),
+    );
+    if (!event) return;
+    try {
+      await flushOutbox(db, tenantId, bus);
+    } catch (error) {
+      logger.warn({ err: error, tenant_id: tenantId }, 'endpoint-disabled notice left for the next rollup');
+    }
+  }
 
   /** How long an attempt may hold its delivery: the timeout and a margin for the writes around it. */
   const retainedUntil = (from: Date) => Math.ceil((from.getTime() + options.retentionMs) / 1000);
@@ -288,7 +319,7 @@ export function createWebhookDeliverer(
     if (gone) {
       const reason = 'the endpoint answered 410 Gone';
       if (await disableEndpoint(db, tenantId, endpoint.id, reason, at.toISOString()))
-        reportDisabled(logger, endpoint, reason);
+        await reportDisabled(endpoint, reason, at.toISOString());
       return;
     }
     const failingSince = await markEndpointFailing(db, tenantId, endpoint.id, at.toISOString());
@@ -296,7 +327,7 @@ export function createWebhookDeliverer(
       const days = Math.round(options.disableAfterFailingMs / 86_400_000);
       const reason = `every delivery attempt failed for ${days} days (since ${failingSince})`;
       if (await disableEndpoint(db, tenantId, endpoint.id, reason, at.toISOString()))
-        reportDisabled(logger, endpoint, reason);
+        await reportDisabled(endpoint, reason, at.toISOString());
     }
   }
 

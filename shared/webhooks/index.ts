@@ -1,5 +1,5 @@
 import type { DataKeyProvider } from '../billing/credentials.js';
-import type { BusEvent, InProcessBus } from '../bus/bus.js';
+import type { BusEvent, EventBus, InProcessBus } from '../bus/bus.js';
 import type { Db } from '../db/client.js';
 import type { Logger } from '../observability/logger.js';
 import { type Resolver, systemResolver } from './address-guard.js';
@@ -30,12 +30,20 @@ export const DEFAULT_RETRY_AFTER_CAP_SECONDS = 86_400;
 export const DEFAULT_DISABLE_AFTER_FAILING_MS = 5 * 86_400_000;
 
 /** The bus type prefixes whose events become webhooks (EventBridge rules match the same prefixes). */
-export const WEBHOOK_BUS_PREFIXES = ['budget.', 'anomaly.', 'billing.', 'data_quality.'] as const;
+export const WEBHOOK_BUS_PREFIXES = [
+  'budget.',
+  'anomaly.',
+  'billing.',
+  'data_quality.',
+  'webhook.endpoint_disabled.',
+] as const;
 
 /** The webhook capability as one process builds it: service, deliverer and retry job. */
 export function createWebhooks(
   db: Db,
   logger: Logger,
+  /** Where an endpoint's disabling is announced (`webhook.endpoint_disabled`). */
+  bus: EventBus,
   config: {
     webhookRetrySchedule: number[];
     allowPrivateUrls: boolean;
@@ -51,7 +59,7 @@ export function createWebhooks(
   const secrets = new WebhookSecrets(keys, options.secretCache);
   const dueMarkers = new DueMarkerScheduler(db);
   const scheduler = options.retryScheduler ?? dueMarkers;
-  const deliverer = createWebhookDeliverer(db, logger, scheduler, {
+  const deliverer = createWebhookDeliverer(db, logger, scheduler, bus, {
     retrySchedule: config.webhookRetrySchedule,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     allowPrivateUrls: config.allowPrivateUrls,

@@ -9,6 +9,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'anomaly.detected',
   'billing.drift_detected',
   'data_quality.unpriced_usage',
+  'webhook.endpoint_disabled',
   'webhook.test',
 ] as const;
 export const WebhookEventTypeSchema = z.enum(WEBHOOK_EVENT_TYPES).openapi('WebhookEventType');

@@ -381,6 +381,61 @@ describe('delivery to a real receiver', () => {
     });
   });
 
+  it('tells the tenant’s other endpoints, once per disabling, that one was disabled (webhook.endpoint_disabled)', async () => {
+    const tenantHere = await tollgate.createTenant('Told');
+    const gone = await receiver(() => ({ status: 410 }));
+    const watcher = await receiver();
+    const goneEndpoint = await createEndpoint(tollgate, tenantHere.key, {
+      url: `${gone.url}?token=secret-in-the-query`,
+      description: 'billing service',
+    });
+    const watching = await createEndpoint(tollgate, tenantHere.key, {
+      url: watcher.url,
+      event_types: ['webhook.endpoint_disabled'],
+    });
+    const disabledAt = async () =>
+      (
+        await (
+          await tollgate.request('GET', `/v1/webhook-endpoints/${goneEndpoint.id}`, { key: tenantHere.key })
+        ).json()
+      ).disabled_at as string;
+
+    await publish(tollgate, busEvent(tenantHere.id, 'budget.exceeded.v1'));
+    expect(watcher.received).toHaveLength(1);
+    const [told] = watcher.received;
+    if (!told) throw new Error('nothing received');
+    const origin = new URL(gone.url).origin;
+    expect(new Webhook(watching.secret).verify(told.body, headersOf(told))).toMatchObject({
+      type: 'webhook.endpoint_disabled',
+      tenant_id: tenantHere.id,
+      data: {
+        endpoint: { id: goneEndpoint.id, description: 'billing service', url_origin: origin },
+        reason: 'the endpoint answered 410 Gone',
+        disabled_at: await disabledAt(),
+      },
+    });
+    expect(told.body).not.toContain('secret-in-the-query');
+
+    // Nothing more while it stays disabled; enabled again and gone again, the tenant is told again.
+    await publish(tollgate, busEvent(tenantHere.id, 'budget.exceeded.v1'));
+    await runRetryJob(tollgate);
+    expect(watcher.received).toHaveLength(1);
+    const enabled = await tollgate.request('PATCH', `/v1/webhook-endpoints/${goneEndpoint.id}`, {
+      key: tenantHere.key,
+      body: { status: 'enabled' },
+    });
+    expect(enabled.status).toBe(200);
+    await publish(tollgate, busEvent(tenantHere.id, 'anomaly.detected.v1'));
+    expect(watcher.received).toHaveLength(2);
+    const again = JSON.parse(watcher.received[1]?.body ?? '{}');
+    expect(again).toMatchObject({
+      type: 'webhook.endpoint_disabled',
+      data: { disabled_at: await disabledAt() },
+    });
+    expect(again.id).not.toBe(JSON.parse(told.body).id);
+    expect(gone.received).toHaveLength(2);
+  });
+
   it('disables the endpoint on 410 Gone and sends it nothing more', async () => {
     const hook = await receiver(() => ({ status: 410 }));
     const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
@@ -565,9 +620,22 @@ describe('endpoints that keep failing', () => {
     expect(await get(flaky.id)).toMatchObject({ status: 'enabled', disabled_reason: null });
     expect(failing.received).toHaveLength(3);
 
+    // The tenant's other endpoint was told (it takes every type).
+    const typesAtFlaky = () => recovering.received.map((request) => JSON.parse(request.body).type);
+    expect(typesAtFlaky()).toEqual([
+      'anomaly.detected',
+      'anomaly.detected',
+      'anomaly.detected',
+      'webhook.endpoint_disabled',
+    ]);
+    expect(JSON.parse(recovering.received[3]?.body ?? '{}').data).toMatchObject({
+      endpoint: { id: dead.id },
+      reason: disabled.disabled_reason,
+    });
+
     await publish(tollgate, busEvent(tenant.id, 'anomaly.detected.v1'));
     expect(failing.received).toHaveLength(3);
-    expect(recovering.received).toHaveLength(4);
+    expect(typesAtFlaky()).toHaveLength(5);
   });
 });
 
