@@ -98,24 +98,34 @@ export function createWebhookDeliverer(
       { tenant_id: tenantId, endpoint_id: endpoint.id, reason },
       'webhook endpoint disabled',
     );
-    const event = await recordNotice(
-      db,
-      tenantId,
-      `v1#notice#webhook-endpoint-disabled#${endpoint.id}#${disabledAt}`,
-      'webhook.endpoint_disabled.v1',
-      {
-        endpoint: {
-          id: endpoint.id,
-          description: endpoint.description,
-          // Where it pointed, without the path or query a token may be in.
-          url_origin: new URL(endpoint.url).origin,
+    try {
+      const event = await recordNotice(
+        db,
+        tenantId,
+        `v1#notice#webhook-endpoint-disabled#${endpoint.id}#${disabledAt}`,
+        'webhook.endpoint_disabled.v1',
+        {
+          endpoint: {
+            id: endpoint.id,
+            description: endpoint.description,
+            // Where it pointed, without the path or query a token may be in.
+            url_origin: new URL(endpoint.url).origin,
+          },
+          reason,
+          disabled_at: disabledAt,
         },
-        reason,
-        disabled_at: disabledAt,
-      },
-      now(),
-    );
-    if (!event) return;
+        now(),
+      );
+      if (!event) return;
+    } catch (error) {
+      // The attempt is recorded and the endpoint disabled; failing here would only fail the
+      // delivery run, whose retry finds the endpoint disabled already and records nothing new.
+      logger.error(
+        { err: error, tenant_id: tenantId, endpoint_id: endpoint.id },
+        'could not record the endpoint-disabled notice; the endpoint shows it disabled',
+      );
+      return;
+    }
     try {
       await flushOutbox(db, tenantId, bus);
     } catch (error) {

@@ -436,6 +436,47 @@ describe('delivery to a real receiver', () => {
     expect(gone.received).toHaveLength(2);
   });
 
+  it('keeps the endpoint-disabled notice the bus refused for the next rollup, which sends it', async () => {
+    const tenantHere = await tollgate.createTenant('Told later');
+    const gone = await receiver(() => ({ status: 410 }));
+    const watcher = await receiver();
+    const goneEndpoint = await createEndpoint(tollgate, tenantHere.key, { url: gone.url });
+    await createEndpoint(tollgate, tenantHere.key, {
+      url: watcher.url,
+      event_types: ['webhook.endpoint_disabled'],
+    });
+    const bus = tollgate.runtime.bus as InProcessBus;
+    const publishing = bus.publish.bind(bus);
+    bus.publish = async (events) => {
+      if (events.some((event) => event.type.startsWith('webhook.endpoint_disabled')))
+        throw new Error('the bus refused the event');
+      return publishing(events);
+    };
+    try {
+      await publish(tollgate, busEvent(tenantHere.id, 'budget.exceeded.v1'));
+    } finally {
+      bus.publish = publishing;
+    }
+    expect(gone.received).toHaveLength(1);
+    expect(watcher.received).toHaveLength(0);
+
+    const rollup = await tollgate.request(
+      'POST',
+      `/v1/admin/jobs/kpi-rollup/run?tenant_id=${tenantHere.id}`,
+      {
+        key: OPERATOR_KEY,
+      },
+    );
+    expect(rollup.status).toBe(200);
+    await bus.drain();
+    expect(watcher.received.map((request) => JSON.parse(request.body))).toEqual([
+      expect.objectContaining({
+        type: 'webhook.endpoint_disabled',
+        data: expect.objectContaining({ endpoint: expect.objectContaining({ id: goneEndpoint.id }) }),
+      }),
+    ]);
+  });
+
   it('disables the endpoint on 410 Gone and sends it nothing more', async () => {
     const hook = await receiver(() => ({ status: 410 }));
     const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
