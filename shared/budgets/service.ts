@@ -988,7 +988,14 @@ export function createBudgetService(
       let visible = partition.definitions.filter(visibleTo(restrict)).sort((a, b) => (a.id < b.id ? -1 : 1));
       if (page.cursor) {
         const partitionKey = keys.budgetsPartition(tenantId);
-        const after = decodeCursor(page.cursor, 'pk', partitionKey).sk ?? '';
+        const after =
+          decodeCursor(page.cursor, {
+            attributes: ['pk', 'sk'],
+            partitionAttribute: 'pk',
+            partition: partitionKey,
+            sortAttribute: 'sk',
+            sortKeyPrefix: keys.budget(tenantId, '').sk,
+          }).sk ?? '';
         visible = visible.filter((definition) => keys.budget(tenantId, definition.id).sk > after);
       }
       const data = visible.slice(0, page.limit);

@@ -30,11 +30,24 @@ const invalidCursor = () =>
     'INVALID_CURSOR',
   );
 
+/** What a cursor of one list must look like: the key of an item of that list. */
+export interface CursorShape {
+  /** Exactly the attributes its keys hold (a GSI's last key also holds the table's). */
+  attributes: readonly string[];
+  partitionAttribute: string;
+  partition: string;
+  sortAttribute: string;
+  /** The list's items all have sort keys starting with this. */
+  sortKeyPrefix?: string | undefined;
+}
+
 /**
- * Decodes a cursor and checks that it points into the partition being listed, so a cursor
- * crafted from another tenant's keys is refused rather than followed.
+ * Decodes a cursor and checks that it is the key of an item of the list being read: in the
+ * partition being listed (a cursor crafted from another tenant's keys is refused rather than
+ * followed), with the list's key attributes and sort-key prefix (a cursor of another list of the
+ * same tenant is refused as such, rather than failing in the store).
  */
-export function decodeCursor(cursor: string, partitionAttribute: string, partition: string): KeyMap {
+export function decodeCursor(cursor: string, shape: CursorShape): KeyMap {
   let decoded: unknown;
   try {
     decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -43,9 +56,15 @@ export function decodeCursor(cursor: string, partitionAttribute: string, partiti
   }
   if (typeof decoded !== 'object' || decoded === null || Array.isArray(decoded)) throw invalidCursor();
   const entries = Object.entries(decoded);
-  if (entries.length > 4 || !entries.every(([, value]) => typeof value === 'string')) throw invalidCursor();
+  if (!entries.every(([, value]) => typeof value === 'string')) throw invalidCursor();
+  const names = entries.map(([name]) => name).sort();
+  const expected = [...shape.attributes].sort();
+  if (names.length !== expected.length || names.some((name, index) => name !== expected[index]))
+    throw invalidCursor();
   const key = decoded as KeyMap;
-  if (key[partitionAttribute] !== partition) throw invalidCursor();
+  if (key[shape.partitionAttribute] !== shape.partition) throw invalidCursor();
+  if (shape.sortKeyPrefix !== undefined && !key[shape.sortAttribute]?.startsWith(shape.sortKeyPrefix))
+    throw invalidCursor();
   return key;
 }
 
@@ -81,7 +100,17 @@ export async function queryPage<T>(
     ScanIndexForward: !query.descending,
     ...(query.onGsi1 ? { IndexName: GSI1.indexName } : { ConsistentRead: true }),
     ...(page.cursor
-      ? { ExclusiveStartKey: decodeCursor(page.cursor, partitionAttribute, query.partition) }
+      ? {
+          ExclusiveStartKey: decodeCursor(page.cursor, {
+            attributes: query.onGsi1
+              ? [GSI1.partitionKey, GSI1.sortKey, TABLE_KEYS.partitionKey, TABLE_KEYS.sortKey]
+              : [TABLE_KEYS.partitionKey, TABLE_KEYS.sortKey],
+            partitionAttribute,
+            partition: query.partition,
+            sortAttribute,
+            sortKeyPrefix: query.sortKeyPrefix,
+          }),
+        }
       : {}),
   };
   const result = await db.client.send(new QueryCommand(input));
