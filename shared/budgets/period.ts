@@ -1,4 +1,4 @@
-import { DateTime } from 'luxon';
+import { DateTime, IANAZone } from 'luxon';
 
 export const PERIODS = ['day', 'week', 'month', 'quarter', 'year'] as const;
 export type Period = (typeof PERIODS)[number];
@@ -27,8 +27,18 @@ export interface PeriodWindow {
   end: Date;
 }
 
+/**
+ * True for an IANA time zone name ("Europe/Berlin", "UTC", any case). Not luxon's wider
+ * setZone: "local" and "system" (the server's own zone) and "UTC+5" (not a zone: no DST rules)
+ * are refused.
+ */
 export function isTimeZone(zone: string): boolean {
-  return DateTime.now().setZone(zone).isValid;
+  return IANAZone.isValidZone(zone);
+}
+
+/** The name the runtime gives an IANA zone: its canonical spelling ("europe/berlin" → "Europe/Berlin"). */
+export function canonicalTimeZone(zone: string): string {
+  return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
 }
 
 /**

@@ -11,7 +11,7 @@ import { batchGetAll } from '../db/batch-get.js';
 import type { Db } from '../db/client.js';
 import { deleted, storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
 import { keys } from '../db/keys.js';
-import { type Decimal, parseDecimal, toDecimalString, ZERO } from '../money/money.js';
+import { Decimal, parseDecimal, toDecimalString, ZERO } from '../money/money.js';
 import type { BudgetDefinition } from './schema.js';
 
 /**
@@ -52,7 +52,17 @@ const RESERVATION_ATTRIBUTE = 'r_';
 const BATCH_ATTRIBUTE = 'b_';
 const COUNTER_RETENTION_MS = 2 * 24 * 3600 * 1000;
 
-const number = (value: Decimal) => NumberValue.from(toDecimalString(value));
+/**
+ * Decimal places of the amounts counters hold (1e-20 USD). DynamoDB keeps 38 significant digits
+ * and refuses a number with more; costs are exact to 50 (a negotiated discount of many digits
+ * makes them so). Rounded here, every amount and every sum of them below 1e18 fits, at a
+ * precision no answer shows (8 places). Holds and their releases round the same way, so a
+ * release still finds its hold's amount.
+ */
+export const COUNTER_DECIMAL_PLACES = 20;
+
+const number = (value: Decimal) =>
+  NumberValue.from(toDecimalString(value.toDecimalPlaces(COUNTER_DECIMAL_PLACES, Decimal.ROUND_HALF_EVEN)));
 
 function toCounter(item: Record<string, unknown>): CounterRecord {
   const reservations: CounterRecord['reservations'] = [];

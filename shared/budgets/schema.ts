@@ -1,28 +1,49 @@
 import { z } from '@hono/zod-openapi';
-import { dimensionsSchema } from '../dimensions/schema.js';
-import { isDecimalString, parseDecimal } from '../money/money.js';
-import { isTimeZone, PERIODS, WEEKDAYS } from './period.js';
+import { dimensionsSchema, ProviderNameSchema } from '../dimensions/schema.js';
+import { parseDecimal } from '../money/money.js';
+import { canonicalTimeZone, isTimeZone, PERIODS, WEEKDAYS } from './period.js';
+
+/**
+ * A USD amount as plain digits: at most 12 before the point (a trillion dollars) and 8 after
+ * (what every answer shows), so that limits are shown as given and every sum of them stays
+ * within the 38 significant digits DynamoDB keeps.
+ */
+const LIMIT_AMOUNT = /^\d{1,12}(\.\d{1,8})?$/;
+/** An estimate's USD amount: at most 12 digits before the point and 20 after. */
+const ESTIMATE_AMOUNT = /^\d{1,12}(\.\d{1,20})?$/;
 
 const positiveDecimal = z
   .string()
   .refine(
-    (value) => isDecimalString(value) && !value.trim().startsWith('-') && parseDecimal(value).greaterThan(0),
-    'a positive decimal string such as "500.00"',
+    (value) => LIMIT_AMOUNT.test(value) && parseDecimal(value).greaterThan(0),
+    'a positive amount such as "500.00": plain digits, at most 12 before the point and 8 after',
   );
 
 const nonNegativeDecimal = z
   .string()
   .refine(
-    (value) => isDecimalString(value) && !value.trim().startsWith('-'),
-    'a non-negative decimal string such as "0.0123"',
+    (value) => ESTIMATE_AMOUNT.test(value),
+    'an amount such as "0.0123": plain digits, at most 12 before the point and 20 after',
   );
 
 /** What a budget matches: dimension pairs, and optionally `model` and `provider`. */
-export const BudgetScopeSchema = dimensionsSchema(0).openapi('BudgetScope', {
-  description:
-    "Dimension pairs an event must carry to count against the budget; `model` and `provider` match the event's model (any of its names: a snapshot matches its alias) and provider. `{}` is tenant-wide.",
-  example: { feature: 'support-bot' },
-});
+export const BudgetScopeSchema = dimensionsSchema(0)
+  .superRefine((scope, ctx) => {
+    // Usage names providers in lowercase: a scope spelled otherwise would match none of it.
+    const provider = scope.provider;
+    if (provider !== undefined && !ProviderNameSchema.safeParse(provider).success) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['provider'],
+        message: 'a provider as usage events name it: lowercase, e.g. openai, anthropic',
+      });
+    }
+  })
+  .openapi('BudgetScope', {
+    description:
+      "Dimension pairs an event must carry to count against the budget; `model` and `provider` match the event's model (any of its names: a snapshot matches its alias) and provider. `{}` is tenant-wide.",
+    example: { feature: 'support-bot' },
+  });
 export type BudgetScope = z.infer<typeof BudgetScopeSchema>;
 
 export const MoneyLimitSchema = z
@@ -31,9 +52,14 @@ export const MoneyLimitSchema = z
 export const TokenLimitSchema = z
   .object({ tokens: z.int().min(1).max(Number.MAX_SAFE_INTEGER).openapi({ example: 50_000_000 }) })
   .strict();
-export const BudgetLimitSchema = z.union([MoneyLimitSchema, TokenLimitSchema]).openapi('BudgetLimit', {
-  description: 'Money (`{amount, currency:"USD"}`) or tokens (`{tokens}`).',
-});
+export const BudgetLimitSchema = z
+  .union([MoneyLimitSchema, TokenLimitSchema], {
+    error:
+      'a money limit {"amount": "500.00", "currency": "USD"} (USD only) or a token limit {"tokens": 50000000}, not both',
+  })
+  .openapi('BudgetLimit', {
+    description: 'Money (`{amount, currency:"USD"}`) or tokens (`{tokens}`).',
+  });
 export type BudgetLimit = z.infer<typeof BudgetLimitSchema>;
 
 export const ACTION_TYPES = ['notify', 'throttle', 'downgrade', 'block'] as const;
@@ -65,7 +91,10 @@ const ThresholdsSchema = z
   .openapi({ description: 'Percent of the limit, each firing once per period.', example: [50, 80, 100] });
 
 const ActionsSchema = z
-  .record(z.string().regex(/^\d+$/, 'a threshold, e.g. "80"'), BudgetActionSchema)
+  .record(
+    z.string().regex(/^[1-9]\d{0,3}$/, 'a threshold as written in thresholds, e.g. "80"'),
+    BudgetActionSchema,
+  )
   .openapi({ description: 'The action to enforce from a threshold on, keyed by threshold.' });
 
 /** Every action must name one of the thresholds, so each action has a crossing that fires it. */
@@ -97,6 +126,9 @@ export const CreateBudgetSchema = z
       .string()
       .default('UTC')
       .refine(isTimeZone, 'an IANA time zone such as Europe/Berlin')
+      // Stored as the runtime names it: "europe/berlin" and "US/Pacific" become "Europe/Berlin"
+      // and "America/Los_Angeles", so equal zones compare equal.
+      .transform(canonicalTimeZone)
       .openapi({ description: 'IANA time zone the periods are aligned in; default UTC.' }),
     limit: BudgetLimitSchema,
     thresholds: ThresholdsSchema.default([50, 80, 100]),
@@ -199,7 +231,7 @@ export const CheckRequestSchema = z
   .object({
     dimensions: DimensionsField,
     model: z.string().min(1).max(256),
-    provider: z.string().min(1).max(64).optional(),
+    provider: ProviderNameSchema.optional(),
     estimated_tokens: z.int().min(0).max(100_000_000).optional().openapi({
       description: 'Tokens the call is about to use; priced at the output rate (the worst case).',
     }),
@@ -234,7 +266,7 @@ export const AuthorizeRequestSchema = z
       .openapi({ description: 'Idempotency key: the same id gets the same answer.' }),
     dimensions: DimensionsField,
     model: z.string().min(1).max(256),
-    provider: z.string().min(1).max(64).optional(),
+    provider: ProviderNameSchema.optional(),
     estimated_input_tokens: z.int().min(0).max(100_000_000),
     max_output_tokens: z.int().min(0).max(100_000_000).optional(),
     estimated_cost: nonNegativeDecimal

@@ -1308,15 +1308,13 @@ export function createBudgetService(
     },
 
     /**
-     * The kpi-rollup job's per-tenant step: finishes usage batches that ingestion stored but did
-     * not record applied (a crash or a failure between the two), releases expired reservations,
-     * clears batch marks no one can need any more, drops counters of periods before the previous
-     * one, and records the notices due (new periods resolve old alerts).
+     * Part of the kpi-rollup's window, before it is recorded done: finishes the usage batches of
+     * `rolledUp` that ingestion stored but did not record applied (a crash or a failure between
+     * the two). Answers how many events it applied. A failure leaves the window to the next run.
      */
-    async runTenantStep(tenantId: string, rolledUp: StoredUsage[]) {
+    async finishBatches(tenantId: string, rolledUp: StoredUsage[]): Promise<number> {
       const at = now();
       let repaired = 0;
-      let swept = 0;
       const pending = rolledUp.filter((event) => event.bj);
       if (pending.length > 0) {
         const batches = [...new Set(pending.map((event) => event.bj as string))];
@@ -1334,6 +1332,17 @@ export function createBudgetService(
           }
         }
       }
+      return repaired;
+    },
+
+    /**
+     * The kpi-rollup job's per-tenant step after its window: releases expired reservations,
+     * clears batch marks no one can need any more, drops counters of periods before the previous
+     * one, and records the notices due (new periods resolve old alerts).
+     */
+    async runTenantStep(tenantId: string) {
+      const at = now();
+      let swept = 0;
       const partition = await loadBudgetPartition(db, tenantId);
       await sweepBatchMarks(tenantId, partition, at);
       const definitions = new Map(partition.definitions.map((d) => [d.id, d]));
@@ -1349,7 +1358,7 @@ export function createBudgetService(
         }
       }
       const notices = await evaluate(tenantId, partition.definitions, partition.counters, at, false);
-      return { repaired, swept, notices };
+      return { swept, notices };
     },
   };
 }

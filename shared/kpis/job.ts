@@ -34,7 +34,7 @@ export function createKpiRollupJob(
     lagSeconds: number;
     maxEvents: number;
     now?: () => Date;
-    budgets?: Pick<BudgetService, 'runTenantStep'>;
+    budgets?: Pick<BudgetService, 'finishBatches' | 'runTenantStep'>;
   },
 ): Job {
   const now = options.now ?? (() => new Date());
@@ -56,10 +56,18 @@ export function createKpiRollupJob(
         tenantIds.map((tenantId) =>
           limit(async () => {
             try {
+              const { budgets } = options;
               const result = await rollupTenant(db, tenantId, {
                 now: now(),
                 lagMs: options.lagSeconds * 1000,
                 maxEvents: options.maxEvents,
+                ...(budgets
+                  ? {
+                      beforeDone: async (budgetEvents) => {
+                        await budgets.finishBatches(tenantId, budgetEvents as unknown as StoredUsage[]);
+                      },
+                    }
+                  : {}),
               });
               events += result.events;
               cells += result.cells;
@@ -85,11 +93,8 @@ export function createKpiRollupJob(
                 const yesterday = new Date(at.getTime() - 86_400_000).toISOString().slice(0, 10);
                 anomalies += (await checkAnomalies(db, tenantId, yesterday, at)).length;
               }
-              if (options.budgets) {
-                const step = await options.budgets.runTenantStep(
-                  tenantId,
-                  result.budgetEvents as unknown as StoredUsage[],
-                );
+              if (budgets) {
+                const step = await budgets.runTenantStep(tenantId);
                 budgetNotices += step.notices;
                 reservationsExpired += step.swept;
               }

@@ -1,4 +1,4 @@
-import { DateTime } from 'luxon';
+import { DateTime, IANAZone } from 'luxon';
 import { billedCost } from '../billing/billed-cost.js';
 import type { Db } from '../db/client.js';
 import { ForbiddenError, ValidationError } from '../errors/errors.js';
@@ -328,7 +328,8 @@ export async function queryKpis(
     throw new ValidationError('"to" must be after "from".', [
       { path: 'query.to', message: 'must be after from' },
     ]);
-  if (!DateTime.local().setZone(query.timezone).isValid) {
+  // An IANA zone only: luxon would also take "local" (the server's zone) and "UTC+5".
+  if (!IANAZone.isValidZone(query.timezone)) {
     throw new ValidationError('Unknown time zone.', [
       { path: 'query.timezone', message: 'an IANA time zone such as Europe/Berlin' },
     ]);

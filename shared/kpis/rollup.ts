@@ -10,6 +10,13 @@ export interface RollupOptions {
   lagMs: number;
   /** At most this many events per window, so one large tenant cannot starve the others. */
   maxEvents: number;
+  /**
+   * Runs on the window's usage events that ingestion marked for budget counters, after the cells
+   * and before the window is recorded done: if it fails, the window stays `applying` and the next
+   * run does it again (cells are recognised by the window's sequence), so a batch whose counters
+   * ingestion did not finish is never left behind by a failure here.
+   */
+  beforeDone?: (budgetEvents: Record<string, unknown>[]) => Promise<void>;
 }
 
 export interface RollupResult {
@@ -125,6 +132,8 @@ export async function rollupTenant(db: Db, tenantId: string, options: RollupOpti
     events.flatMap((event) => attributesOfEvent(event).map(([attribute]) => attribute)),
   );
   await recordAttributes(db, tenantId, [...attributes]);
+  const budgetEvents = events.filter((event) => event.kind === 'usage' && event.bj !== undefined);
+  await options.beforeDone?.(budgetEvents);
   await putCursor(
     db,
     tenantId,
@@ -150,6 +159,6 @@ export async function rollupTenant(db: Db, tenantId: string, options: RollupOpti
     unpriced: [...unpriced.values()],
     cells: cells.size,
     caughtUp,
-    budgetEvents: events.filter((event) => event.kind === 'usage' && event.bj !== undefined),
+    budgetEvents,
   };
 }

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { dimensionsSchema, NameSchema } from '../dimensions/schema.js';
+import { dimensionsSchema, NameSchema, ProviderNameSchema } from '../dimensions/schema.js';
 import { isDecimalString } from '../money/money.js';
 import { SERVICE_TIERS } from './canonical.js';
 
@@ -47,15 +47,7 @@ export const UsageEventSchema = z
     timestamp: EventTimestampSchema.optional().openapi({
       description: 'Default now; ≤ 5 min ahead, ≤ 35 days old.',
     }),
-    provider: z
-      .string()
-      .min(1)
-      .max(64)
-      .regex(
-        /^[a-z0-9][a-z0-9_.-]*$/,
-        'lowercase, e.g. openai, anthropic, google, bedrock, azure, mistral, custom',
-      )
-      .openapi({ example: 'openai' }),
+    provider: ProviderNameSchema.openapi({ example: 'openai' }),
     model: z.string().min(1).max(256).openapi({ example: 'gpt-4o-2024-08-06' }),
     usage: UsageCountsSchema.optional(),
     raw_usage: z

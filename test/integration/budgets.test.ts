@@ -187,6 +187,36 @@ describe('budgets CRUD', () => {
         'actions.100.model_map',
       ],
       [{ name: 'x', period: 'day', limit: { tokens: 10 }, thresholds: [50, 50] }, 'thresholds'],
+      // Past what DynamoDB keeps (38 digits, below 1e126), or not plain digits as shown back.
+      [{ name: 'x', period: 'day', limit: { amount: '1e200', currency: 'USD' } }, 'limit.amount'],
+      [
+        {
+          name: 'x',
+          period: 'day',
+          limit: { amount: '1234567890123456789012345678901234567890.5', currency: 'USD' },
+        },
+        'limit.amount',
+      ],
+      [{ name: 'x', period: 'day', limit: { amount: '+5', currency: 'USD' } }, 'limit.amount'],
+      [{ name: 'x', period: 'day', limit: { amount: '0.000000001', currency: 'USD' } }, 'limit.amount'],
+      // An action key no threshold is spelled as would never be enforced.
+      [
+        {
+          name: 'x',
+          period: 'day',
+          limit: { tokens: 10 },
+          thresholds: [80],
+          actions: { '080': { type: 'block' } },
+        },
+        'actions.080',
+      ],
+      // Usage names providers in lowercase: this scope would match none of it.
+      [{ name: 'x', period: 'day', limit: { tokens: 10 }, scope: { provider: 'OpenAI' } }, 'scope.provider'],
+      // Not IANA zones: the server's own zone, and a fixed offset without DST rules.
+      [{ name: 'x', period: 'day', timezone: 'local', limit: { tokens: 10 } }, 'timezone'],
+      [{ name: 'x', period: 'day', timezone: 'UTC+5', limit: { tokens: 10 } }, 'timezone'],
+      // A usage event keyed by this name could never be stored.
+      [{ name: 'x', period: 'day', limit: { tokens: 10 }, scope: { constructor: 'x' } }, 'scope.constructor'],
     ];
     for (const [body, path] of cases) {
       const response = await tollgate.request('POST', '/v1/budgets', { key: tenant.key, body });
@@ -194,6 +224,48 @@ describe('budgets CRUD', () => {
       const problem = await response.json();
       expect(problem.code).toBe('VALIDATION_FAILED');
       expect(problem.errors.map((e: { path: string }) => e.path)).toContain(path);
+    }
+  });
+
+  it('says what a limit is when it is neither, and stores a zone by its canonical name', async () => {
+    const response = await tollgate.request('POST', '/v1/budgets', {
+      key: tenant.key,
+      body: { name: 'x', period: 'day', limit: { amount: '5', currency: 'EUR' } },
+    });
+    expect(response.status).toBe(400);
+    const [error] = (await response.json()).errors;
+    expect(error).toMatchObject({ path: 'limit' });
+    expect(error.message).toContain('USD only');
+    const zoned = await createBudget(tenant.key, {
+      name: 'berlin',
+      period: 'month',
+      timezone: 'europe/berlin',
+      limit: { tokens: 10 },
+    });
+    expect(zoned.timezone).toBe('Europe/Berlin');
+    const aliased = await createBudget(tenant.key, {
+      name: 'pacific',
+      period: 'day',
+      timezone: 'US/Pacific',
+      limit: { tokens: 10 },
+    });
+    expect(aliased.timezone).toBe('America/Los_Angeles');
+  });
+
+  it('refuses estimates and providers that could not be held or matched', async () => {
+    for (const body of [
+      { id: 'big', model: 'x', estimated_input_tokens: 1, estimated_cost: '1e300' },
+      {
+        id: 'long',
+        model: 'x',
+        estimated_input_tokens: 1,
+        estimated_cost: '0.1000000000000000000000000000000000000001',
+      },
+      { id: 'case', model: 'gpt-4o', provider: 'OpenAI', estimated_input_tokens: 1, max_output_tokens: 1 },
+    ]) {
+      const response = await tollgate.request('POST', '/v1/enforcement/authorize', { key: tenant.key, body });
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect((await response.json()).code).toBe('VALIDATION_FAILED');
     }
   });
 
@@ -384,6 +456,37 @@ describe('evaluation and enforcement', () => {
     const resolved = eventsOf(budget.id).filter((e) => e.type === 'budget.resolved.v1');
     expect(resolved).toHaveLength(1);
     expect(resolved[0]?.data).toMatchObject({ reason: 'limit_raised', limit: '2.00000000' });
+  });
+
+  it('counts spend whose exact cost has more digits than DynamoDB keeps, and blocks on it', async () => {
+    const precise = await tollgate.createTenant('Many digits');
+    // A third off: every cost priced with it has 40-odd significant digits.
+    const override = await tollgate.request('PUT', '/v1/prices/overrides/openai/gpt-4o', {
+      key: precise.key,
+      body: { effective_from: '2025-01-01T00:00:00Z', discount_pct: '33.33333333333333333333333333333333' },
+    });
+    expect(override.status).toBe(200);
+    const budget = await createBudget(precise.key, {
+      name: 'five dollars',
+      period: 'day',
+      limit: { amount: '5', currency: 'USD' },
+      thresholds: [100],
+      actions: { '100': { type: 'block' } },
+    });
+    const results = [];
+    for (let i = 0; i < 3; i++)
+      results.push(...(await ingest(precise.key, [{ usage: { input_tokens: 1_234_567 } }])).results);
+    const cost = parseDecimal(results[0].cost);
+    expect(cost.greaterThan(2)).toBe(true);
+    const status = await budgetStatus(precise.key, budget.id);
+    // The answers show costs to 8 places: three of them may differ from the exact sum in the last.
+    expect(parseDecimal(status.spent).minus(cost.times(3)).abs().lessThan('0.0000001')).toBe(true);
+    expect(status.state).toBe('exceeded');
+    const check = await tollgate.request('POST', '/v1/enforcement/check', {
+      key: precise.key,
+      body: { model: 'gpt-4o-mini', estimated_tokens: 10 },
+    });
+    expect((await check.json()).decision).toBe('block');
   });
 
   it('admits exactly the limit among 200 concurrent authorizations', async () => {
@@ -1284,6 +1387,57 @@ describe('a crash between storing usage and applying it to budgets', () => {
         key: 'tgop_test-operator-key-0123456789abcdef',
       });
       expect(await spent()).toBe(600);
+    } finally {
+      await crashy.cleanup();
+    }
+  });
+
+  it('a rollup that fails while finishing a batch leaves its window to the next run, which finishes it', async () => {
+    const crashy = await createTestTollgate({ env: { TOLLGATE_ROLLUP_LAG_SECONDS: '0' } });
+    try {
+      const t = await crashy.createTenant('Crash twice');
+      const budget = await (
+        await crashy.request('POST', '/v1/budgets', {
+          key: t.key,
+          body: { name: 'tokens', period: 'day', limit: { tokens: 1000 } },
+        })
+      ).json();
+      const { db, services } = crashy.runtime;
+      const dying = createUsageService(db, services.pricing, undefined, {
+        planUsage: services.budgets.planUsage,
+        applyUsage: async () => {},
+      });
+      await dying.ingest(t.id, [
+        {
+          index: 0,
+          event: { id: 'late-1', provider: 'openai', model: 'gpt-4o', usage: { input_tokens: 300 } },
+        },
+      ]);
+      const spent = async () =>
+        (await (await crashy.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json()).status.spent;
+      const rollup = async () =>
+        (
+          await crashy.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${t.id}`, {
+            key: 'tgop_test-operator-key-0123456789abcdef',
+          })
+        ).json();
+      // The store refuses the rollup's spend on the counter once.
+      const failing = failFirstWrite(
+        db,
+        (write) =>
+          write.commandName === 'UpdateItemCommand' && (write.UpdateExpression ?? '').includes('ADD spent'),
+      );
+      try {
+        expect((await rollup()).errors).toHaveLength(1);
+      } finally {
+        failing.restore();
+      }
+      expect(failing.failed()).toBe(1);
+      expect(await spent()).toBe(0);
+      expect((await rollup()).errors).toEqual([]);
+      expect(await spent()).toBe(300);
+      expect((await rollup()).errors).toEqual([]);
+      expect(await spent()).toBe(300);
     } finally {
       await crashy.cleanup();
     }

@@ -103,6 +103,8 @@ describe('POST /v1/usage', () => {
           { provider: 'openai', model: 'gpt-4o', usage: {} },
           'not an object',
           miniEvent('ok-2', { timestamp: daysAgo(34) }),
+          // A map with this key cannot be stored: refused here, not a 503 on every retry.
+          miniEvent('ctor', { dimensions: { constructor: 'x' } }),
         ],
       },
     });
@@ -117,7 +119,11 @@ describe('POST /v1/usage', () => {
     const byId = Object.fromEntries(
       body.rejected.map((r: { index: number; id: string | null; errors: unknown }) => [r.index, r]),
     );
-    expect(Object.keys(byId).map(Number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(Object.keys(byId).map(Number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12]);
+    expect(byId[12].errors[0]).toMatchObject({
+      path: 'dimensions.constructor',
+      message: expect.stringContaining('reserved'),
+    });
     expect(byId[1].errors[0]).toMatchObject({
       path: 'usage',
       message: expect.stringContaining('exactly one'),
@@ -127,7 +133,10 @@ describe('POST /v1/usage', () => {
     expect(byId[5].errors[0]).toEqual({ path: 'timestamp', message: 'is more than 5 minutes in the future' });
     expect(byId[6].errors[0]).toEqual({ path: 'timestamp', message: 'is more than 35 days old' });
     expect(byId[7].errors[0].path).toMatch(/^raw_usage/);
-    expect(byId[8].errors[0].path).toMatch(/^dimensions/);
+    expect(byId[8].errors[0]).toMatchObject({
+      path: expect.stringMatching(/^dimensions/),
+      message: expect.stringContaining('the key: lowercase'),
+    });
     expect(byId[9]).toMatchObject({ id: null, errors: [expect.objectContaining({ path: 'id' })] });
     expect(byId[10]).toMatchObject({ id: null });
     expect(await storedEvents(tenant.id)).toHaveLength(2);
