@@ -20,6 +20,7 @@ import {
   recordAttempt,
   type StoredDelivery,
   type StoredEndpoint,
+  unexpiredPreviousSecrets,
 } from './repository.js';
 import { nextAttemptAt } from './retry-policy.js';
 import type { RetryScheduler } from './retry-scheduler.js';
@@ -54,21 +55,22 @@ const MISSING_DELIVERY_GRACE_MS = 60_000;
 
 export type DeliverResult = 'delivered' | 'retrying' | 'failed' | 'not-due' | 'busy' | 'settled' | 'missing';
 
-/** The secrets that sign at `now`: the current one, and the previous one during a rotation's overlap. */
+/**
+ * The secrets that sign at `now`: the current one, then every previous one whose rotation's
+ * overlap has not ended (several rotations within a day each keep theirs signing).
+ */
 export async function signingSecrets(
   secrets: WebhookSecrets,
   endpoint: StoredEndpoint,
   now: Date,
 ): Promise<string[]> {
   const { tenant_id: tenantId, id, secret_version: version } = endpoint;
-  const current = await secrets.open(tenantId, id, `${version}:current`, endpoint.secret);
-  const previous = endpoint.previous_secret;
-  const previousValid =
-    previous &&
-    endpoint.previous_secret_expires_at &&
-    Date.parse(endpoint.previous_secret_expires_at) > now.getTime();
-  if (!previousValid) return [current];
-  return [current, await secrets.open(tenantId, id, `${version}:previous`, previous)];
+  return Promise.all([
+    secrets.open(tenantId, id, `${version}:current`, endpoint.secret),
+    ...unexpiredPreviousSecrets(endpoint, now).map((previous) =>
+      secrets.open(tenantId, id, `${previous.version}:previous`, previous.secret),
+    ),
+  ]);
 }
 
 /**

@@ -23,14 +23,47 @@ export interface StoredEndpoint {
   failing_since: string | null;
   /** Sealed (`secret_envelope`); plain (`secret`) only on an endpoint stored before secrets were sealed. */
   secret: StoredSecret;
-  /** The secret before the last rotation; it signs too until `previous_secret_expires_at`. */
-  previous_secret: StoredSecret | null;
+  /**
+   * The secrets replaced by rotations, latest expiry first; each signs beside the current one
+   * until its own expiry (checked on use: the list is pruned on writes only).
+   */
+  previous_secrets: PreviousSecret[];
   /** Counts rotations (0 on an endpoint stored before versions): names the secrets in the cache. */
   secret_version: number;
-  previous_secret_expires_at: string | null;
   created_at: string;
   updated_at: string;
 }
+
+/** A secret a rotation replaced: it keeps signing for ROTATION_OVERLAP_MS after that rotation. */
+export interface PreviousSecret {
+  secret: StoredSecret;
+  expires_at: string;
+  /**
+   * The secret version it is a previous secret of: the version its rotation wrote (for one read
+   * from the older single-slot shape, the endpoint's version then, as that code named it). No two
+   * previous secrets of an endpoint share one, so it names the secret in the cache of opened ones.
+   */
+  version: number;
+}
+
+/**
+ * The older shape held one previous secret (`previous_secret_envelope`, or plain `previous_secret`
+ * before sealing) beside `previous_secret_expires_at`: a second rotation within the overlap
+ * overwrote it. Still read; a rotation moves it into `previous_secrets` and removes these.
+ */
+export const SINGLE_PREVIOUS_SECRET_ATTRIBUTES = [
+  'previous_secret',
+  'previous_secret_envelope',
+  'previous_secret_expires_at',
+] as const;
+
+/** The previous secrets that still sign at `now`, latest expiry first. */
+export const unexpiredPreviousSecrets = (endpoint: StoredEndpoint, now: Date): PreviousSecret[] =>
+  endpoint.previous_secrets.filter((previous) => Date.parse(previous.expires_at) > now.getTime());
+
+/** The `previous_secrets` attribute: sealed secrets only (a plain one is never stored again). */
+export const previousSecretsAttribute = (previous: readonly PreviousSecret[]) =>
+  previous.map(({ secret, expires_at, version }) => ({ envelope: sealedOnly(secret), expires_at, version }));
 
 /** A delivery as stored: one event for one endpoint, the exact body, and every attempt. */
 export interface StoredDelivery {
@@ -64,7 +97,27 @@ function storedSecret(envelope: unknown, plain: unknown): StoredSecret | null {
   return { envelope: orNull<CredentialEnvelope>(envelope), plain: orNull<string>(plain) };
 }
 
+function previousSecretsOf(item: Record<string, unknown>, secretVersion: number): PreviousSecret[] {
+  const listed: PreviousSecret[] = (
+    (item.previous_secrets as
+      | Array<{ envelope: CredentialEnvelope; expires_at: string; version: number }>
+      | undefined) ?? []
+  ).map(({ envelope, expires_at, version }) => ({
+    secret: { envelope, plain: null },
+    expires_at,
+    version,
+  }));
+  // An item of the older shape, or one its code rotated during a deployment of this one.
+  const single = storedSecret(item.previous_secret_envelope, item.previous_secret);
+  const singleExpiresAt = item.previous_secret_expires_at;
+  // Without an expiry it never signed, and does not now.
+  if (single && typeof singleExpiresAt === 'string')
+    listed.push({ secret: single, expires_at: singleExpiresAt, version: secretVersion });
+  return listed.sort((a, b) => Date.parse(b.expires_at) - Date.parse(a.expires_at));
+}
+
 function toEndpoint(item: Record<string, unknown>): StoredEndpoint {
+  const secretVersion = (item.secret_version as number | undefined) ?? 0;
   return {
     id: item.endpoint_id as string,
     tenant_id: item.tenant_id as string,
@@ -76,9 +129,8 @@ function toEndpoint(item: Record<string, unknown>): StoredEndpoint {
     disabled_at: orNull(item.disabled_at),
     failing_since: orNull(item.failing_since),
     secret: storedSecret(item.secret_envelope, item.secret) ?? { envelope: null, plain: null },
-    previous_secret: storedSecret(item.previous_secret_envelope, item.previous_secret),
-    secret_version: (item.secret_version as number | undefined) ?? 0,
-    previous_secret_expires_at: orNull(item.previous_secret_expires_at),
+    previous_secrets: previousSecretsOf(item, secretVersion),
+    secret_version: secretVersion,
     created_at: item.created_at as string,
     updated_at: item.updated_at as string,
   };
@@ -156,9 +208,10 @@ function endpointAttributes(endpoint: StoredEndpoint) {
     failing_since: endpoint.failing_since ?? undefined,
     // Only envelopes are written: a plain secret is never stored again.
     secret_envelope: sealedOnly(endpoint.secret),
-    previous_secret_envelope: endpoint.previous_secret ? sealedOnly(endpoint.previous_secret) : undefined,
+    previous_secrets: endpoint.previous_secrets.length
+      ? previousSecretsAttribute(endpoint.previous_secrets)
+      : undefined,
     secret_version: endpoint.secret_version,
-    previous_secret_expires_at: endpoint.previous_secret_expires_at ?? undefined,
     created_at: endpoint.created_at,
     updated_at: endpoint.updated_at,
   };

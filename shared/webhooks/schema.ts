@@ -73,7 +73,8 @@ export const WebhookEndpointSchema = z
     }),
     previous_secret_expires_at: z.string().nullable().openapi({
       format: 'date-time',
-      description: 'Until then, the secret before the last rotation also signs.',
+      description:
+        'Until then, the secret the last rotation replaced also signs (as do earlier replaced ones, each until 24 h after its own rotation).',
     }),
     created_at: z.string().openapi({ format: 'date-time' }),
     updated_at: z.string().openapi({ format: 'date-time' }),

@@ -11,11 +11,15 @@ import {
   listDeliveries,
   listEndpoints,
   markSlotReleased,
+  type PreviousSecret,
+  previousSecretsAttribute,
   putEndpoint,
   releaseEndpointSlot,
+  SINGLE_PREVIOUS_SECRET_ATTRIBUTES,
   type StoredDelivery,
   type StoredEndpoint,
   takeEndpointSlot,
+  unexpiredPreviousSecrets,
   updateEndpoint,
 } from './repository.js';
 import type {
@@ -28,8 +32,15 @@ import type {
 import type { StoredSecret, WebhookSecrets } from './secrets.js';
 import { newWebhookSecret } from './signing.js';
 
-/** How long the secret before a rotation keeps signing. */
+/** How long the secret a rotation replaces keeps signing after that rotation. */
 export const ROTATION_OVERLAP_MS = 24 * 3_600_000;
+
+/**
+ * At most this many previous secrets sign beside the current one: it bounds the item and the
+ * signature header. Rotations are rarely that close together; one past it stops the previous
+ * secret with the earliest expiry early.
+ */
+export const MAX_PREVIOUS_SECRETS = 5;
 
 export interface WebhookServiceOptions {
   allowPrivateUrls: boolean;
@@ -41,7 +52,6 @@ export interface WebhookServiceOptions {
 }
 
 function toPublicEndpoint(endpoint: StoredEndpoint, now: Date): WebhookEndpoint {
-  const overlapEnds = endpoint.previous_secret_expires_at;
   return {
     id: endpoint.id,
     url: endpoint.url,
@@ -51,8 +61,9 @@ function toPublicEndpoint(endpoint: StoredEndpoint, now: Date): WebhookEndpoint 
     disabled_reason: endpoint.disabled_reason,
     disabled_at: endpoint.disabled_at,
     failing_since: endpoint.failing_since,
-    // Expiry is checked on read: an overlap that ended is no longer reported.
-    previous_secret_expires_at: overlapEnds && Date.parse(overlapEnds) > now.getTime() ? overlapEnds : null,
+    // Until then some previous secret still signs (the latest overlap's end); expiry is checked on
+    // read, so an overlap that ended is no longer reported.
+    previous_secret_expires_at: unexpiredPreviousSecrets(endpoint, now)[0]?.expires_at ?? null,
     created_at: endpoint.created_at,
     updated_at: endpoint.updated_at,
   };
@@ -97,27 +108,49 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
     return secrets.seal(tenantId, endpointId, stored.plain);
   }
 
+  /** The previous secrets still signing at `at`, each sealed (now, if it was still plain). */
+  async function sealedPreviousSecrets(tenantId: string, endpoint: StoredEndpoint, at: Date) {
+    return Promise.all(
+      unexpiredPreviousSecrets(endpoint, at).map(
+        async (previous): Promise<PreviousSecret> => ({
+          ...previous,
+          secret: { envelope: await envelopeOf(tenantId, endpoint.id, previous.secret), plain: null },
+        }),
+      ),
+    );
+  }
+
   /**
    * An endpoint stored before secrets were sealed keeps its plain secrets until its next write
-   * (a PATCH or a rotation): then they are sealed and the plain attributes removed. Conditional
-   * on the version, so a rotation racing it wins and nothing it wrote is overwritten.
+   * (a PATCH or a rotation): then they are sealed and the plain attributes removed. Previous
+   * secrets whose overlap ended are dropped then too. Conditional on the version, so a rotation
+   * racing it wins and nothing it wrote is overwritten.
    */
-  async function sealLegacy(tenantId: string, endpoint: StoredEndpoint): Promise<StoredEndpoint> {
-    if (endpoint.secret.envelope && !endpoint.previous_secret?.plain) return endpoint;
+  async function sealAndPrune(tenantId: string, endpoint: StoredEndpoint): Promise<StoredEndpoint> {
+    const at = now();
+    const stillSigning = unexpiredPreviousSecrets(endpoint, at);
+    const untidy =
+      !endpoint.secret.envelope ||
+      stillSigning.length < endpoint.previous_secrets.length ||
+      stillSigning.some((previous) => !previous.secret.envelope);
+    if (!untidy) return endpoint;
+    const previous = await sealedPreviousSecrets(tenantId, endpoint, at);
     const set: Record<string, unknown> = {
       secret_envelope: await envelopeOf(tenantId, endpoint.id, endpoint.secret),
       secret_version: endpoint.secret_version + 1,
     };
-    if (endpoint.previous_secret)
-      set.previous_secret_envelope = await envelopeOf(tenantId, endpoint.id, endpoint.previous_secret);
-    const sealed = await updateEndpoint(
+    // A previous secret of the older single-slot shape moves into the list (its attributes go).
+    const remove: string[] = ['secret', ...SINGLE_PREVIOUS_SECRET_ATTRIBUTES];
+    if (previous.length) set.previous_secrets = previousSecretsAttribute(previous);
+    else remove.push('previous_secrets');
+    const tidied = await updateEndpoint(
       db,
       tenantId,
       endpoint.id,
-      { set, remove: ['secret', 'previous_secret'] },
+      { set, remove },
       atVersion(endpoint.secret_version),
     );
-    return sealed ?? endpoint;
+    return tidied ?? endpoint;
   }
 
   /**
@@ -173,9 +206,8 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
       disabled_at: null,
       failing_since: null,
       secret: { envelope: await secrets.seal(tenantId, id, secret), plain: null },
-      previous_secret: null,
+      previous_secrets: [],
       secret_version: 1,
-      previous_secret_expires_at: null,
       created_at: createdAt.toISOString(),
       updated_at: createdAt.toISOString(),
     };
@@ -248,7 +280,7 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
       }
       const updated = await updateEndpoint(db, tenantId, endpointId, { set, remove });
       if (!updated) throw endpointNotFound(endpointId);
-      return toPublicEndpoint(await sealLegacy(tenantId, updated), now());
+      return toPublicEndpoint(await sealAndPrune(tenantId, updated), now());
     },
 
     async remove(tenantId: string, endpointId: string): Promise<void> {
@@ -258,7 +290,12 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
         await releaseEndpointSlot(db, tenantId, nowMs);
     },
 
-    /** A new secret; the current one keeps signing beside it for 24 h (ROTATION_OVERLAP_MS). */
+    /**
+     * A new secret; the current one keeps signing beside it for 24 h (ROTATION_OVERLAP_MS), and so
+     * do the secrets earlier rotations replaced, each until its own expiry: a rotation retried
+     * after a lost answer (rotation takes no Idempotency-Key) or two concurrent ones must not drop
+     * the secret receivers still verify with.
+     */
     async rotateSecret(
       tenantId: string,
       endpointId: string,
@@ -268,10 +305,22 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
         const at = now();
         const secret = newWebhookSecret();
         const expiresAt = new Date(at.getTime() + ROTATION_OVERLAP_MS).toISOString();
-        // The secret being replaced keeps its envelope (sealed now if it was still plain).
-        const previous = await envelopeOf(tenantId, endpointId, current.secret);
+        const version = current.secret_version + 1;
+        // The secret being replaced keeps its envelope (sealed now if it was still plain), ahead
+        // of the earlier ones still signing; those whose overlap ended are dropped, and past the
+        // cap the one with the earliest expiry.
+        const replaced: PreviousSecret = {
+          secret: { envelope: await envelopeOf(tenantId, endpointId, current.secret), plain: null },
+          expires_at: expiresAt,
+          version,
+        };
+        const previous = [replaced, ...(await sealedPreviousSecrets(tenantId, current, at))].slice(
+          0,
+          MAX_PREVIOUS_SECRETS,
+        );
         const sealed = await secrets.seal(tenantId, endpointId, secret);
-        // Conditional on the version read: of two concurrent rotations, each keeps the secret it replaced.
+        // Conditional on the version read: of two concurrent rotations, one writes first and the
+        // other reads again, so the second keeps the secret the first replaced.
         const updated = await updateEndpoint(
           db,
           tenantId,
@@ -279,12 +328,12 @@ export function createWebhookService(db: Db, deliverer: WebhookDeliverer, option
           {
             set: {
               secret_envelope: sealed,
-              previous_secret_envelope: previous,
-              previous_secret_expires_at: expiresAt,
-              secret_version: current.secret_version + 1,
+              previous_secrets: previousSecretsAttribute(previous),
+              secret_version: version,
               updated_at: at.toISOString(),
             },
-            remove: ['secret', 'previous_secret'],
+            // A previous secret of the older single-slot shape is in the list now.
+            remove: ['secret', ...SINGLE_PREVIOUS_SECRET_ATTRIBUTES],
           },
           atVersion(current.secret_version),
         );

@@ -97,6 +97,52 @@ async function retryUntil(tollgate: TestTollgate, done: () => Promise<boolean>, 
 const headersOf = (received: { headers: Record<string, unknown> }) =>
   Object.fromEntries(Object.entries(received.headers).map(([name, value]) => [name, String(value)]));
 
+/**
+ * Whether `secret` is among the secrets that signed this message, compared directly: once a test
+ * moves Tollgate's clock a day on, the receiver's check of the timestamp would refuse the message.
+ */
+const signedWith = (received: { headers: Record<string, unknown>; body: string }, secret: string) => {
+  const id = String(received.headers['webhook-id']);
+  const timestamp = new Date(Number(received.headers['webhook-timestamp']) * 1000);
+  return String(received.headers['webhook-signature'])
+    .split(' ')
+    .includes(new Webhook(secret).sign(id, timestamp, received.body));
+};
+
+/** What an endpoint's rotations, test events and public view look like, through the API. */
+function endpointActions(
+  tollgate: TestTollgate,
+  tenantKey: string,
+  endpointId: string,
+  hook: WebhookReceiver,
+) {
+  return {
+    async rotate() {
+      const response = await tollgate.request('POST', `/v1/webhook-endpoints/${endpointId}/rotate-secret`, {
+        key: tenantKey,
+      });
+      expect(response.status, await response.clone().text()).toBe(200);
+      return (await response.json()) as { secret: string; previous_secret_expires_at: string };
+    },
+    /** Sends a test event; answers what the receiver got. */
+    async sendTest() {
+      const count = hook.received.length;
+      const response = await tollgate.request('POST', `/v1/webhook-endpoints/${endpointId}/test`, {
+        key: tenantKey,
+      });
+      expect(response.status).toBe(202);
+      expect(hook.received).toHaveLength(count + 1);
+      return hook.received[count] as (typeof hook.received)[number];
+    },
+    async shownExpiry() {
+      const response = await tollgate.request('GET', `/v1/webhook-endpoints/${endpointId}`, {
+        key: tenantKey,
+      });
+      return (await response.json()).previous_secret_expires_at as string | null;
+    },
+  };
+}
+
 describe('webhook endpoints', () => {
   let tollgate: TestTollgate;
   let tenant: { id: string; key: string };
@@ -611,6 +657,77 @@ describe('secret rotation', () => {
     ).json();
     expect(later.previous_secret_expires_at).toBeNull();
   });
+
+  it('rotated twice at once (a retried rotation): the original secret and both new ones sign, for 24 hours', async () => {
+    let offsetMs = 0;
+    const tollgate = await tollgateWith('0,1', { now: () => new Date(Date.now() + offsetMs) });
+    const tenant = await tollgate.createTenant('Rotation twice');
+    const hook = await receiver();
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const { rotate, sendTest, shownExpiry } = endpointActions(tollgate, tenant.key, endpoint.id, hook);
+
+    const first = await rotate();
+    const second = await rotate();
+    expect(await shownExpiry()).toBe(second.previous_secret_expires_at);
+    const during = await sendTest();
+    expect(String(during.headers['webhook-signature']).split(' ')).toHaveLength(3);
+    for (const secret of [endpoint.secret, first.secret, second.secret])
+      expect(new Webhook(secret).verify(during.body, headersOf(during))).toMatchObject({
+        type: 'webhook.test',
+      });
+
+    offsetMs = 24 * 3_600_000 + 1000;
+    const after = await sendTest();
+    expect(after.headers['webhook-signature']).toBe(
+      new Webhook(second.secret).sign(
+        String(after.headers['webhook-id']),
+        new Date(Number(after.headers['webhook-timestamp']) * 1000),
+        after.body,
+      ),
+    );
+    expect(await shownExpiry()).toBeNull();
+  });
+
+  it('each rotation’s previous secret signs until 24 hours after that rotation, whatever came after it', async () => {
+    let offsetMs = 0;
+    const tollgate = await tollgateWith('0,1', { now: () => new Date(Date.now() + offsetMs) });
+    const tenant = await tollgate.createTenant('Rotation overlaps');
+    const hook = await receiver();
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const { rotate, sendTest, shownExpiry } = endpointActions(tollgate, tenant.key, endpoint.id, hook);
+    const hour = 3_600_000;
+
+    const first = await rotate();
+    offsetMs = 12 * hour;
+    const second = await rotate();
+    /** Which of the original secret, the first new one and the second signed the message. */
+    const signers = (received: { headers: Record<string, unknown>; body: string }) =>
+      [endpoint.secret, first.secret, second.secret].map((secret) => signedWith(received, secret));
+    expect(signers(await sendTest())).toEqual([true, true, true]);
+    expect(await shownExpiry()).toBe(second.previous_secret_expires_at);
+
+    // The first rotation's overlap is over: the original secret stops, the first new one goes on.
+    offsetMs = 24 * hour + 1000;
+    expect(signers(await sendTest())).toEqual([false, true, true]);
+    expect(await shownExpiry()).toBe(second.previous_secret_expires_at);
+
+    offsetMs = 36 * hour + 1000;
+    expect(signers(await sendTest())).toEqual([false, false, true]);
+    expect(await shownExpiry()).toBeNull();
+  });
+
+  it('two concurrent rotations both keep the secret receivers verify with', async () => {
+    const tollgate = await tollgateWith('0');
+    const tenant = await tollgate.createTenant('Concurrent rotations');
+    const hook = await receiver();
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const { rotate, sendTest } = endpointActions(tollgate, tenant.key, endpoint.id, hook);
+    const rotated = await Promise.all([rotate(), rotate()]);
+    const received = await sendTest();
+    expect(String(received.headers['webhook-signature']).split(' ')).toHaveLength(3);
+    for (const secret of [endpoint.secret, ...rotated.map((rotation) => rotation.secret)])
+      new Webhook(secret).verify(received.body, headersOf(received));
+  });
 });
 
 describe('endpoints that keep failing', () => {
@@ -951,7 +1068,9 @@ describe('signing secrets at rest', () => {
     ).json();
     const afterRotation = await rawEndpoint(tollgate, tenant.id, endpoint.id);
     expect(afterRotation.previous_secret).toBeUndefined();
-    expect(afterRotation.previous_secret_envelope).toMatchObject({ v: 1 });
+    expect(afterRotation.previous_secrets).toEqual([
+      expect.objectContaining({ envelope: expect.objectContaining({ v: 1 }) }),
+    ]);
     expect(afterRotation.secret_version).toBe(2);
     for (const form of [...forms(endpoint.secret), ...forms(rotated.secret)])
       expect(JSON.stringify(afterRotation)).not.toContain(form);
@@ -1042,6 +1161,130 @@ describe('signing secrets at rest', () => {
     if (!received) throw new Error('nothing received');
     expect(() => new Webhook(plain).verify(received.body, headersOf(received))).not.toThrow();
     expect(() => new Webhook(rotated.secret).verify(received.body, headersOf(received))).not.toThrow();
+  });
+
+  it('keeps at most 5 previous secrets, sealed: a sixth rotation within a day stops the oldest early', async () => {
+    const tollgate = await tollgateWith('0');
+    const tenant = await tollgate.createTenant('Rotation cap');
+    const hook = await receiver();
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const { rotate, sendTest } = endpointActions(tollgate, tenant.key, endpoint.id, hook);
+    const secrets = [endpoint.secret];
+    for (let rotation = 0; rotation < 6; rotation++) secrets.push((await rotate()).secret);
+
+    const stored = await rawEndpoint(tollgate, tenant.id, endpoint.id);
+    expect(stored.previous_secrets).toHaveLength(5);
+    for (const previous of stored.previous_secrets as Array<Record<string, unknown>>)
+      expect(previous.envelope).toMatchObject({ v: 1, ciphertext: expect.any(String) });
+    for (const form of secrets.flatMap(forms)) expect(JSON.stringify(stored)).not.toContain(form);
+
+    const received = await sendTest();
+    expect(String(received.headers['webhook-signature']).split(' ')).toHaveLength(6);
+    const [original, ...kept] = secrets as [string, ...string[]];
+    expect(() => new Webhook(original).verify(received.body, headersOf(received))).toThrow(/signature/i);
+    for (const secret of kept) new Webhook(secret).verify(received.body, headersOf(received));
+  });
+
+  it('drops previous secrets whose overlap ended on the next write of the endpoint', async () => {
+    let offsetMs = 0;
+    const tollgate = await tollgateWith('0', { now: () => new Date(Date.now() + offsetMs) });
+    const tenant = await tollgate.createTenant('Expired previous secrets');
+    const hook = await receiver();
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const { rotate } = endpointActions(tollgate, tenant.key, endpoint.id, hook);
+    const patch = async () => {
+      const response = await tollgate.request('PATCH', `/v1/webhook-endpoints/${endpoint.id}`, {
+        key: tenant.key,
+        body: { description: `at +${offsetMs} ms` },
+      });
+      expect(response.status).toBe(200);
+    };
+    const storedExpiries = async () =>
+      (
+        (await rawEndpoint(tollgate, tenant.id, endpoint.id)).previous_secrets as
+          | Array<{ expires_at: string }>
+          | undefined
+      )?.map((previous) => previous.expires_at);
+
+    await rotate();
+    offsetMs = 12 * 3_600_000;
+    const second = await rotate();
+    expect(await storedExpiries()).toHaveLength(2);
+    offsetMs = 24 * 3_600_000 + 1000;
+    await patch();
+    expect(await storedExpiries()).toEqual([second.previous_secret_expires_at]);
+    offsetMs = 36 * 3_600_000 + 1000;
+    await patch();
+    expect(await storedExpiries()).toBeUndefined();
+  });
+
+  it('reads an endpoint stored with one previous secret (the older shape): it signs until its expiry, through a rotation', async () => {
+    let offsetMs = 0;
+    const tollgate = await tollgateWith('0', { now: () => new Date(Date.now() + offsetMs) });
+    const tenant = await tollgate.createTenant('One previous secret');
+    const hour = 3_600_000;
+    const previousExpiry = new Date(Date.now() + hour).toISOString();
+    // Both forms of that shape: sealed (with a version), and plain from before sealing (without).
+    for (const sealed of [true, false]) {
+      offsetMs = 0;
+      const hook = await receiver();
+      const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+      const { rotate, sendTest, shownExpiry } = endpointActions(tollgate, tenant.key, endpoint.id, hook);
+      const previous = `whsec_${Buffer.alloc(32, sealed ? 3 : 4).toString('base64')}`;
+      const {
+        secret_envelope: envelope,
+        secret_version: _version,
+        ...item
+      } = await rawEndpoint(tollgate, tenant.id, endpoint.id);
+      const secretAttributes = sealed
+        ? {
+            secret_envelope: envelope,
+            secret_version: 1,
+            previous_secret_envelope: await tollgate.runtime.webhooks.secrets.seal(
+              tenant.id,
+              endpoint.id,
+              previous,
+            ),
+          }
+        : { secret: endpoint.secret, previous_secret: previous };
+      await tollgate.store.db.client.send(
+        new PutCommand({
+          TableName: tollgate.store.db.tableName,
+          Item: { ...item, ...secretAttributes, previous_secret_expires_at: previousExpiry },
+        }),
+      );
+
+      const before = await sendTest();
+      for (const secret of [endpoint.secret, previous])
+        new Webhook(secret).verify(before.body, headersOf(before));
+      expect(await shownExpiry()).toBe(previousExpiry);
+
+      const rotated = await rotate();
+      const during = await sendTest();
+      expect(String(during.headers['webhook-signature']).split(' ')).toHaveLength(3);
+      for (const secret of [endpoint.secret, previous, rotated.secret])
+        new Webhook(secret).verify(during.body, headersOf(during));
+      // The rotation moved it beside the secret it replaced, sealed, each with its own expiry.
+      const stored = await rawEndpoint(tollgate, tenant.id, endpoint.id);
+      for (const attribute of [
+        'secret',
+        'previous_secret',
+        'previous_secret_envelope',
+        'previous_secret_expires_at',
+      ])
+        expect(stored[attribute], attribute).toBeUndefined();
+      expect(stored.previous_secrets).toHaveLength(2);
+      for (const form of forms(previous)) expect(JSON.stringify(stored)).not.toContain(form);
+
+      // Its own expiry still holds: an hour on, the older previous secret no longer signs.
+      offsetMs = hour + 1000;
+      const after = await sendTest();
+      expect([endpoint.secret, previous, rotated.secret].map((secret) => signedWith(after, secret))).toEqual([
+        true,
+        false,
+        true,
+      ]);
+    }
   });
 });
 
@@ -1410,6 +1653,26 @@ describe('webhook writes whose answer was lost (the SDK retried them)', () => {
     const [received] = hook.received;
     if (!received) throw new Error('nothing received');
     for (const secret of [endpoint.secret, newSecret])
+      new Webhook(secret).verify(received.body, headersOf(received));
+  });
+
+  it('a second rotation within the overlap rotates once too, and keeps both earlier secrets signing', async () => {
+    const tollgate = await tollgateWith('0');
+    const tenant = await tollgate.createTenant('Lost answer: second rotation');
+    const hook = await receiver();
+    const endpoint = await createEndpoint(tollgate, tenant.key, { url: hook.url });
+    const { rotate, sendTest } = endpointActions(tollgate, tenant.key, endpoint.id, hook);
+    const first = await rotate();
+    const second = await withLostAnswer(
+      tollgate,
+      writeOf('UpdateItemCommand', '#webhook-endpoint#', (write) =>
+        Object.values(write.ExpressionAttributeNames ?? {}).includes('secret_envelope'),
+      ),
+      rotate,
+    );
+    const received = await sendTest();
+    expect(String(received.headers['webhook-signature']).split(' ')).toHaveLength(3);
+    for (const secret of [endpoint.secret, first.secret, second.secret])
       new Webhook(secret).verify(received.body, headersOf(received));
   });
 
