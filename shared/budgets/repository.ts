@@ -483,6 +483,8 @@ export interface ReservationRecord {
   model?: string;
   /** The answer, when it was stored (blocks; records written before answers were computed per call). */
   answer?: Record<string, unknown>;
+  /** What the request asked (its parsed body, hashed): a retry must ask the same. Absent on older records. */
+  fingerprint?: string;
 }
 
 export const holdIdOf = (record: ReservationRecord) => record.hold_id ?? record.id;

@@ -1,10 +1,17 @@
+import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { Restrict } from '../api-keys/schema.js';
 import type { EventBus } from '../bus/bus.js';
 import type { Db } from '../db/client.js';
 import { keys } from '../db/keys.js';
 import { decodeCursor, encodeCursor, type Page, type PageRequest } from '../db/pagination.js';
-import { ConflictError, NotFoundError, TooManyReservationsError, ValidationError } from '../errors/errors.js';
+import {
+  ConflictError,
+  NotFoundError,
+  TooManyReservationsError,
+  UnprocessableError,
+  ValidationError,
+} from '../errors/errors.js';
 import { ExpiringCache } from '../expiring-cache.js';
 import type { RunSeed } from '../idempotency/idempotency.js';
 import { hashedId, newId, seededId } from '../ids.js';
@@ -587,6 +594,7 @@ export function createBudgetService(
   async function answerOfReservation(
     tenantId: string,
     reservationId: string,
+    fingerprint: string,
   ): Promise<AuthorizeResult | undefined> {
     // The first call may still be taking its holds: wait until every one is visible (or it
     // turned into a block).
@@ -598,6 +606,14 @@ export function createBudgetService(
         // Cleared: by this retry (the answer of its delete may have been lost) or by another one.
         if (abandoned) await releaseHolds(tenantId, abandoned);
         return undefined;
+      }
+      if (record.fingerprint !== undefined && record.fingerprint !== fingerprint) {
+        // Answering the first request's reservation would hand this one a decision (and a model)
+        // made for another call, and hold nothing for it.
+        throw new UnprocessableError(
+          `The authorization id ${record.request_id} was used for another request (another model, estimate, dimensions or ttl); use a new id for a new call.`,
+          'AUTHORIZATION_ID_REUSED',
+        );
       }
       if (attempt > 100)
         throw new ConflictError(
@@ -690,6 +706,7 @@ export function createBudgetService(
       provider: request.provider,
     };
     const reservationId = hashedId('rsv', request.id);
+    const fingerprint = authorizationFingerprint(request);
     const expiresAt = nowMs + request.ttl_seconds * 1000;
     const price =
       request.estimated_cost === undefined
@@ -741,6 +758,7 @@ export function createBudgetService(
       })),
       reserved,
       model: request.model,
+      fingerprint,
     });
     const take = async (holdId: string, hold: Plan[number]) => {
       const reserve = () =>
@@ -803,7 +821,7 @@ export function createBudgetService(
     if (claim.status === 'fulfilled' && !claim.value) {
       // A retry (or a twin racing in): the first call owns the reservation.
       await giveBack(holdId, plan);
-      return answerOfReservation(tenantId, reservationId);
+      return answerOfReservation(tenantId, reservationId, fingerprint);
     }
     // The previous periods' counters (for the `resolved` state) as this instance last read them.
     let previousCounters = partition?.counters ?? kept.counters;
@@ -817,7 +835,7 @@ export function createBudgetService(
       holdId = newHoldId();
       plan = planOf(partition.definitions);
       if (!(await writeReservation(db, tenantId, recordOf(holdId, plan), { holdId: staleHoldId }))) {
-        return answerOfReservation(tenantId, reservationId);
+        return answerOfReservation(tenantId, reservationId, fingerprint);
       }
       const retaken = await Promise.allSettled(plan.map((hold) => take(holdId, hold)));
       taken = settledValues(retaken);
@@ -1361,6 +1379,27 @@ export function createBudgetService(
       return { swept, notices };
     },
   };
+}
+
+/**
+ * What an authorization asks, hashed: its parsed body (defaults applied, so a retry that spells
+ * out a default asks the same) with dimension pairs in key order.
+ */
+function authorizationFingerprint(request: AuthorizeRequest): string {
+  const dimensions = Object.fromEntries(
+    Object.entries(request.dimensions).sort(([a], [b]) => (a < b ? -1 : 1)),
+  );
+  const asked = [
+    request.id,
+    dimensions,
+    request.model,
+    request.provider ?? null,
+    request.estimated_input_tokens,
+    request.max_output_tokens ?? null,
+    request.estimated_cost ?? null,
+    request.ttl_seconds,
+  ];
+  return createHash('sha256').update(JSON.stringify(asked)).digest('base64url');
 }
 
 function atLeastZero(value: Decimal): Decimal {

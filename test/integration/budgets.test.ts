@@ -674,6 +674,50 @@ describe('evaluation and enforcement', () => {
     }
   });
 
+  it('an authorization id reused for another request answers 422, a retry of the same request its reservation', async () => {
+    const reuser = await tollgate.createTenant('Reuses ids');
+    await createBlockingTokenBudget(reuser.key, 'tokens', 100_000);
+    const authorize = (body: Record<string, unknown>) =>
+      tollgate.request('POST', '/v1/enforcement/authorize', { key: reuser.key, body });
+    const first = await authorize({
+      id: 'call-1',
+      dimensions: { feature: 'a', team: 'x' },
+      model: 'gpt-4o',
+      estimated_input_tokens: 10,
+      max_output_tokens: 100,
+    });
+    expect(first.status).toBe(200);
+    const reservationId = (await first.json()).reservation_id;
+    // The same request, its default spelled out and its pairs in another order: a retry.
+    const retry = await authorize({
+      id: 'call-1',
+      dimensions: { team: 'x', feature: 'a' },
+      model: 'gpt-4o',
+      estimated_input_tokens: 10,
+      max_output_tokens: 100,
+      ttl_seconds: 300,
+    });
+    expect(retry.status).toBe(200);
+    expect((await retry.json()).reservation_id).toBe(reservationId);
+    for (const other of [
+      { model: 'claude-sonnet-4-5' },
+      { max_output_tokens: 999_999 },
+      { dimensions: { feature: 'b', team: 'x' } },
+    ]) {
+      const reused = await authorize({
+        id: 'call-1',
+        dimensions: { feature: 'a', team: 'x' },
+        model: 'gpt-4o',
+        estimated_input_tokens: 10,
+        max_output_tokens: 100,
+        ...other,
+      });
+      expect(reused.status, JSON.stringify(other)).toBe(422);
+      expect(reused.headers.get('content-type')).toContain('application/problem+json');
+      expect((await reused.json()).code).toBe('AUTHORIZATION_ID_REUSED');
+    }
+  });
+
   it('the same id racing in reserves once and every caller gets the same answer', async () => {
     const t = await tollgate.createTenant('Same id');
     const budget = await createBudget(t.key, {

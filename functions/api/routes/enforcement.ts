@@ -28,7 +28,7 @@ const authorize = defineOperation({
   tags: ['Enforcement'],
   summary: 'Reserve the worst case of a call against every matching budget (race-free)',
   description:
-    'Idempotent on `id`: a retry gets the same reservation (id, amounts, expiry) and reserves nothing twice. A usage event carrying the `reservation_id` settles it (the actual cost replaces the hold); unsettled reservations expire after `ttl_seconds`.',
+    'Idempotent on `id`: a retry (the same request) gets the same reservation (id, amounts, expiry) and reserves nothing twice; the same `id` with another request answers 422. A usage event carrying the `reservation_id` settles it (the actual cost replaces the hold); unsettled reservations expire after `ttl_seconds`.',
   access: { scopes: ['ingest', 'admin'] },
   request: { body: { required: true, content: { 'application/json': { schema: AuthorizeRequestSchema } } } },
   responses: {
@@ -38,6 +38,9 @@ const authorize = defineOperation({
     },
     409: problem(
       '`AUTHORIZATION_IN_PROGRESS`: the first call with this `id` is still reserving; or `CONFLICT`: other calls with this `id` keep claiming it and giving it up. Retry.',
+    ),
+    422: problem(
+      '`AUTHORIZATION_ID_REUSED`: this `id` was used for another request (another model, provider, estimate, dimensions or `ttl_seconds`). Use a new id for a new call.',
     ),
     429: problem(
       'Over the rate limit (`RATE_LIMITED`; see `Retry-After`), or a matching budget holds as many live reservations as it can (`TOO_MANY_RESERVATIONS`): settle or release some, or use a shorter `ttl_seconds`, and retry. Nothing was reserved.',
