@@ -1,8 +1,9 @@
 import type { Db } from '../db/client.js';
 import type { Page, PageRequest } from '../db/pagination.js';
-import { NotFoundError } from '../errors/errors.js';
+import { ConflictError, NotFoundError } from '../errors/errors.js';
 import { ExpiringCache } from '../expiring-cache.js';
 import { newId } from '../ids.js';
+import { listAdminKey, unlistAdminKey } from './admin-key-guard.js';
 import { deleteApiKey, getApiKey, listApiKeys, putApiKey, type StoredApiKey } from './repository.js';
 import type { ApiKey, CreateApiKey, CreatedApiKey, Restrict, Scope } from './schema.js';
 import { hashKey, keyHint, keysMatch, mintTenantKey, parseTenantKey } from './secrets.js';
@@ -57,6 +58,9 @@ export function createApiKeyService(db: Db, options: ApiKeyServiceOptions = {}) 
         key_hash: hashKey(key),
       };
       await putApiKey(db, tenantId, stored);
+      // Listed after it is written, so that the guard lists live keys only (admin-key-guard.ts).
+      // Not listed only when it was revoked in the meantime: then it is gone, as it should be.
+      if (stored.scopes.includes('admin')) await listAdminKey(db, tenantId, id);
       return { ...toPublic(stored), key };
     },
 
@@ -65,10 +69,25 @@ export function createApiKeyService(db: Db, options: ApiKeyServiceOptions = {}) 
       return { data: result.data.map(toPublic), next_cursor: result.next_cursor };
     },
 
+    /**
+     * Revokes a key, unless it is the tenant's last key with the `admin` scope: without one the
+     * tenant could no longer manage its keys (only the operator could issue it one again).
+     */
     async revoke(tenantId: string, keyId: string): Promise<void> {
+      const notFound = () => new NotFoundError(`No API key ${keyId}.`, 'API_KEY_NOT_FOUND');
       cache.delete(cacheId(tenantId, keyId));
-      if (!(await deleteApiKey(db, tenantId, keyId)))
-        throw new NotFoundError(`No API key ${keyId}.`, 'API_KEY_NOT_FOUND');
+      const apiKey = await getApiKey(db, tenantId, keyId);
+      if (!apiKey) throw notFound();
+      if (
+        apiKey.scopes.includes('admin') &&
+        (await unlistAdminKey(db, tenantId, keyId, now().getTime())) === 'last'
+      ) {
+        throw new ConflictError(
+          `API key ${keyId} is the tenant's last active key with the "admin" scope: revoking it would leave no key that can manage keys. Create another key with the "admin" scope first (POST /v1/api-keys), then revoke this one; a tenant left without one can ask the operator to issue one.`,
+          'LAST_ADMIN_KEY',
+        );
+      }
+      if (!(await deleteApiKey(db, tenantId, keyId))) throw notFound();
     },
 
     /** The tenant principal a presented key stands for, or undefined when it is not a live key. */

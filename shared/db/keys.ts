@@ -45,6 +45,11 @@ export const keys = {
     pk: tenantId === undefined ? `${V}#operator#idempotency` : tenantPartition(tenantId),
     sk: `${V}#idempotency#${keyHash}`,
   }),
+  /** The ids of the tenant's live admin keys: the guard that keeps its last one from being revoked. */
+  apiKeyAdmins: (tenantId: string) => ({
+    pk: tenantPartition(tenantId),
+    sk: `${V}#api-key-admins`,
+  }),
   /** How many endpoints the tenant has: the conditional counter behind the endpoint cap. */
   webhookEndpointCount: (tenantId: string) => ({
     pk: tenantPartition(tenantId),

@@ -1,4 +1,4 @@
-import { type CreatedApiKey, SCOPES } from '../api-keys/schema.js';
+import { type CreateApiKey, type CreatedApiKey, SCOPES } from '../api-keys/schema.js';
 import type { ApiKeyService } from '../api-keys/service.js';
 import type { Db } from '../db/client.js';
 import type { Page, PageRequest } from '../db/pagination.js';
@@ -12,6 +12,12 @@ export interface CreatedTenant extends Tenant {
 }
 
 export function createTenantService(db: Db, apiKeys: ApiKeyService, now: () => Date = () => new Date()) {
+  async function get(tenantId: string): Promise<Tenant> {
+    const tenant = await getTenant(db, tenantId);
+    if (!tenant) throw new NotFoundError(`No tenant ${tenantId}.`, 'TENANT_NOT_FOUND');
+    return tenant;
+  }
+
   return {
     /** Creates the tenant and its first key, which carries every scope. */
     async create(input: CreateTenant): Promise<CreatedTenant> {
@@ -33,11 +39,16 @@ export function createTenantService(db: Db, apiKeys: ApiKeyService, now: () => D
       return { ...tenant, api_key: { id: apiKey.id, key: apiKey.key, scopes: apiKey.scopes } };
     },
 
-    async get(tenantId: string): Promise<Tenant> {
-      const tenant = await getTenant(db, tenantId);
-      if (!tenant) throw new NotFoundError(`No tenant ${tenantId}.`, 'TENANT_NOT_FOUND');
-      return tenant;
+    /**
+     * The operator's recovery: a key for an existing tenant, as the tenant's own POST /v1/api-keys
+     * would mint it, for a tenant that has no key left to do that with.
+     */
+    async issueApiKey(tenantId: string, input: CreateApiKey): Promise<CreatedApiKey> {
+      await get(tenantId);
+      return apiKeys.create(tenantId, input);
     },
+
+    get,
 
     list(page: PageRequest): Promise<Page<Tenant>> {
       return listTenants(db, page);

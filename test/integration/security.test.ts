@@ -105,6 +105,7 @@ const upsertIsolationChecks: Record<string, () => Promise<void>> = {
 /** Values for operator path parameters. */
 const operatorPathValues: Record<string, () => string> = {
   '/v1/tenants/{id}': () => owner.id,
+  '/v1/tenants/{id}/api-keys': () => owner.id,
   '/v1/admin/jobs/{job}/run': () => 'kpi-rollup',
 };
 

@@ -1,7 +1,19 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { putApiKey } from '../../shared/api-keys/repository.js';
+import { hashKey, keyHint, mintTenantKey } from '../../shared/api-keys/secrets.js';
+import { tenantPartition } from '../../shared/db/keys.js';
+import { newId } from '../../shared/ids.js';
 import type { Runtime } from '../../shared/runtime.js';
-import { loseFirstAnswer } from '../helpers/lost-answer.js';
-import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
+import { putTenant } from '../../shared/tenants/repository.js';
+import { delayFirstWrite, loseFirstAnswer } from '../helpers/lost-answer.js';
+import {
+  createTestTollgate,
+  ENGINES,
+  OPERATOR_KEY,
+  type TestResponse,
+  type TestTollgate,
+} from '../helpers/tollgate.js';
 
 let tollgate: TestTollgate;
 beforeAll(async () => {
@@ -257,5 +269,291 @@ describe('tenant API keys', () => {
       });
       expect(response.status).toBe(400);
     }
+  });
+});
+
+describe('the last admin key', () => {
+  it('refuses to revoke the last admin key (409 LAST_ADMIN_KEY), even by itself, and the key keeps working', async () => {
+    const tenant = await tollgate.createTenant();
+    const reader = await tollgate.mintKey(tenant.key, { name: 'reader', scopes: ['read', 'ingest'] });
+    const ownId = (
+      await (await tollgate.request('GET', '/v1/api-keys', { key: tenant.key })).json()
+    ).data.find((key: { id: string }) => key.id !== reader.id).id;
+
+    const refused = await tollgate.request('DELETE', `/v1/api-keys/${ownId}`, { key: tenant.key });
+    expect(refused.status).toBe(409);
+    expect(refused.headers.get('content-type')).toBe('application/problem+json');
+    const problem = await refused.json();
+    expect(problem).toMatchObject({ status: 409, code: 'LAST_ADMIN_KEY' });
+    expect(problem.detail).toMatch(/another .*admin/i);
+
+    expect((await tollgate.request('GET', '/v1/api-keys', { key: tenant.key })).status).toBe(200);
+    // Keys without `admin` are not guarded.
+    expect((await tollgate.request('DELETE', `/v1/api-keys/${reader.id}`, { key: tenant.key })).status).toBe(
+      204,
+    );
+  });
+
+  it('with two admin keys, revokes one (the calling key itself) and refuses the other', async () => {
+    const tenant = await tollgate.createTenant();
+    const firstId = (await (await tollgate.request('GET', '/v1/api-keys', { key: tenant.key })).json())
+      .data[0].id;
+    const second = await tollgate.mintKey(tenant.key, { name: 'second admin', scopes: ['admin'] });
+
+    expect((await tollgate.request('DELETE', `/v1/api-keys/${firstId}`, { key: tenant.key })).status).toBe(
+      204,
+    );
+    expect((await tollgate.request('GET', '/v1/api-keys', { key: tenant.key })).status).toBe(401);
+
+    const refused = await tollgate.request('DELETE', `/v1/api-keys/${second.id}`, { key: second.key });
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toMatchObject({ code: 'LAST_ADMIN_KEY' });
+    expect((await tollgate.request('GET', '/v1/api-keys', { key: second.key })).status).toBe(200);
+  });
+
+  describe.each(ENGINES)('on %s', (engine) => {
+    let store: TestTollgate;
+    beforeAll(async () => {
+      store = engine === 'dynamodb-local' ? tollgate : await createTestTollgate({ engine });
+    });
+    afterAll(async () => {
+      if (store !== tollgate) await store.cleanup();
+    });
+
+    it('of two concurrent revocations of the last two admin keys, lets one through and refuses the other', async () => {
+      for (let round = 0; round < 5; round++) {
+        const tenant = await store.createTenant();
+        const firstId = (await (await store.request('GET', '/v1/api-keys', { key: tenant.key })).json())
+          .data[0].id;
+        const second = await store.mintKey(tenant.key, { name: 'second admin', scopes: ['admin'] });
+        // Each key revokes the other, at once.
+        const answers = await Promise.all([
+          store.request('DELETE', `/v1/api-keys/${second.id}`, { key: tenant.key }),
+          store.request('DELETE', `/v1/api-keys/${firstId}`, { key: second.key }),
+        ]);
+        expect(answers.map((answer) => answer.status).sort()).toEqual([204, 409]);
+        const survivor = answers[0]?.status === 409 ? second.key : tenant.key;
+        expect((await store.request('GET', '/v1/api-keys', { key: survivor })).status).toBe(200);
+      }
+    });
+
+    it('guards a tenant whose admin keys predate the guard (written straight to the store)', async () => {
+      const tenantId = newId('ten');
+      await putTenant(store.runtime.db, {
+        id: tenantId,
+        name: 'Legacy',
+        created_at: new Date().toISOString(),
+      });
+      const legacyKey = async (name: string) => {
+        const id = newId('key');
+        const key = mintTenantKey(tenantId, id);
+        await putApiKey(store.runtime.db, tenantId, {
+          id,
+          tenant_id: tenantId,
+          name,
+          scopes: ['ingest', 'read', 'admin'],
+          restrict: null,
+          hint: keyHint(key),
+          created_at: new Date().toISOString(),
+          key_hash: hashKey(key),
+        });
+        return { id, key };
+      };
+      const first = await legacyKey('first');
+      const second = await legacyKey('second');
+
+      expect((await store.request('DELETE', `/v1/api-keys/${first.id}`, { key: first.key })).status).toBe(
+        204,
+      );
+      const refused = await store.request('DELETE', `/v1/api-keys/${second.id}`, { key: second.key });
+      expect(refused.status).toBe(409);
+      expect(await refused.json()).toMatchObject({ code: 'LAST_ADMIN_KEY' });
+    });
+  });
+
+  it('an admin-key revocation whose guard write lost its answer (the SDK retried it) answers 204, and still guards the last key', async () => {
+    const tenant = await tollgate.createTenant();
+    const second = await tollgate.mintKey(tenant.key, { name: 'second admin', scopes: ['admin'] });
+    const losing = loseFirstAnswer(tollgate.runtime.db, (write) => write.commandName === 'UpdateItemCommand');
+    let response: Response;
+    try {
+      response = await tollgate.request('DELETE', `/v1/api-keys/${second.id}`, { key: tenant.key });
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    expect(response.status).toBe(204);
+    expect((await tollgate.request('GET', '/v1/api-keys', { key: second.key })).status).toBe(401);
+    const ownId = (await (await tollgate.request('GET', '/v1/api-keys', { key: tenant.key })).json()).data[0]
+      .id;
+    expect((await tollgate.request('DELETE', `/v1/api-keys/${ownId}`, { key: tenant.key })).status).toBe(409);
+  });
+  it('a key revoked while its creation is still listing it as an admin key stays revoked, and the last admin key stays guarded', async () => {
+    const tenant = await tollgate.createTenant();
+    const firstId = (await (await tollgate.request('GET', '/v1/api-keys', { key: tenant.key })).json())
+      .data[0].id;
+    // The new key is written, but its listing in the guard is held (a slow or paused instance).
+    const listing = delayFirstWrite(
+      tollgate.runtime.db,
+      (write) =>
+        write.commandName === 'UpdateItemCommand' && write.UpdateExpression === 'ADD admin_key_ids :ids',
+    );
+    let minting: Promise<TestResponse> | undefined;
+    try {
+      minting = tollgate.request('POST', '/v1/api-keys', {
+        key: tenant.key,
+        body: { name: 'second admin', scopes: ['admin'] },
+      });
+      await Promise.race([
+        listing.held,
+        minting.then(() => {
+          throw new Error('the admin key was minted without being listed in the guard');
+        }),
+      ]);
+      // Meanwhile the tenant finds the new key in its list and revokes it.
+      const listed = await (await tollgate.request('GET', '/v1/api-keys', { key: tenant.key })).json();
+      const secondId = listed.data.find((key: { id: string }) => key.id !== firstId).id;
+      expect((await tollgate.request('DELETE', `/v1/api-keys/${secondId}`, { key: tenant.key })).status).toBe(
+        204,
+      );
+    } finally {
+      listing.release();
+      listing.restore();
+    }
+    const minted = await (minting as Promise<TestResponse>);
+    expect(minted.status).toBe(201);
+    const second = await minted.json();
+    expect((await tollgate.request('GET', '/v1/api-keys', { key: second.key })).status).toBe(401);
+    // The revoked key was not listed late: the first key is the last admin key.
+    expect((await tollgate.request('DELETE', `/v1/api-keys/${firstId}`, { key: tenant.key })).status).toBe(
+      409,
+    );
+  });
+  it('forgets the ids of revoked admin keys a day on, so the guard stays small', async () => {
+    let clock = new Date('2030-01-01T00:00:00Z');
+    const timed = await createTestTollgate({ store: tollgate.store, now: () => clock });
+    try {
+      const tenant = await timed.createTenant();
+      const old = await timed.mintKey(tenant.key, { name: 'old admin', scopes: ['admin'] });
+      expect((await timed.request('DELETE', `/v1/api-keys/${old.id}`, { key: tenant.key })).status).toBe(204);
+      clock = new Date('2030-01-03T00:00:00Z');
+      const recent = await timed.mintKey(tenant.key, { name: 'recent admin', scopes: ['admin'] });
+      expect((await timed.request('DELETE', `/v1/api-keys/${recent.id}`, { key: tenant.key })).status).toBe(
+        204,
+      );
+      const { Item } = await timed.runtime.db.client.send(
+        new GetCommand({
+          TableName: timed.runtime.db.tableName,
+          // The guard item (shared/api-keys/admin-key-guard.ts).
+          Key: { pk: tenantPartition(tenant.id), sk: 'v1#api-key-admins' },
+          ConsistentRead: true,
+        }),
+      );
+      expect([...(Item?.revoked_admin_key_ids ?? [])]).toEqual([recent.id]);
+    } finally {
+      await timed.cleanup();
+    }
+  });
+});
+
+describe('operator recovery: issuing a key for an existing tenant', () => {
+  it('issues a working key, shown once, for a tenant left with no admin key', async () => {
+    // A tenant that locked itself out before the last admin key was guarded: only a read key is left.
+    const tenantId = newId('ten');
+    await putTenant(tollgate.runtime.db, {
+      id: tenantId,
+      name: 'Locked out',
+      created_at: new Date().toISOString(),
+    });
+    const readerId = newId('key');
+    const readerKey = mintTenantKey(tenantId, readerId);
+    await putApiKey(tollgate.runtime.db, tenantId, {
+      id: readerId,
+      tenant_id: tenantId,
+      name: 'reader',
+      scopes: ['read'],
+      restrict: null,
+      hint: keyHint(readerKey),
+      created_at: new Date().toISOString(),
+      key_hash: hashKey(readerKey),
+    });
+    expect((await tollgate.request('GET', '/v1/api-keys', { key: readerKey })).status).toBe(403);
+
+    const response = await tollgate.request('POST', `/v1/tenants/${tenantId}/api-keys`, {
+      key: OPERATOR_KEY,
+      body: { name: 'recovery', scopes: ['admin', 'read'] },
+    });
+    expect(response.status).toBe(201);
+    const issued = await response.json();
+    expect(issued).toEqual({
+      id: expect.stringMatching(/^key_[0-9A-Z]{26}$/),
+      name: 'recovery',
+      scopes: ['admin', 'read'],
+      restrict: null,
+      hint: expect.stringMatching(/^tg_…/),
+      created_at: expect.any(String),
+      key: expect.stringMatching(/^tg_/),
+    });
+
+    const keys = await tollgate.request('GET', '/v1/api-keys', { key: issued.key });
+    expect(keys.status).toBe(200);
+    const listed = await keys.json();
+    expect(JSON.stringify(listed)).not.toContain(issued.key);
+    expect(listed.data.map((key: { id: string }) => key.id).sort()).toEqual([issued.id, readerId].sort());
+    // The issued key is now the tenant's last admin key, and guarded as such.
+    expect((await tollgate.request('DELETE', `/v1/api-keys/${issued.id}`, { key: issued.key })).status).toBe(
+      409,
+    );
+  });
+
+  it('issues keys with the same rules as a tenant does (restricted keys read-only)', async () => {
+    const tenant = await tollgate.createTenant();
+    const refused = await tollgate.request('POST', `/v1/tenants/${tenant.id}/api-keys`, {
+      key: OPERATOR_KEY,
+      body: { name: 'x', scopes: ['admin'], restrict: { customer: 'acme' } },
+    });
+    expect(refused.status).toBe(400);
+    expect((await refused.json()).errors).toEqual([expect.objectContaining({ path: 'restrict' })]);
+
+    const view = await tollgate.request('POST', `/v1/tenants/${tenant.id}/api-keys`, {
+      key: OPERATOR_KEY,
+      body: { name: 'acme view', scopes: ['read'], restrict: { customer: 'acme' } },
+    });
+    expect(view.status).toBe(201);
+    expect(await view.json()).toMatchObject({ scopes: ['read'], restrict: { customer: 'acme' } });
+  });
+
+  it('refuses a tenant key (403 OPERATOR_KEY_REQUIRED), even for its own tenant', async () => {
+    const tenant = await tollgate.createTenant();
+    const response = await tollgate.request('POST', `/v1/tenants/${tenant.id}/api-keys`, {
+      key: tenant.key,
+      body: { name: 'escalation', scopes: ['admin'] },
+    });
+    expect(response.status).toBe(403);
+    expect(response.headers.get('content-type')).toBe('application/problem+json');
+    expect(await response.json()).toMatchObject({ status: 403, code: 'OPERATOR_KEY_REQUIRED' });
+  });
+
+  it('answers 404 TENANT_NOT_FOUND for an unknown tenant', async () => {
+    const response = await tollgate.request('POST', '/v1/tenants/ten_01JDQ7Z5M2X9K3V4W6Y8A0B1C2/api-keys', {
+      key: OPERATOR_KEY,
+      body: { name: 'recovery', scopes: ['admin'] },
+    });
+    expect(response.status).toBe(404);
+    expect(response.headers.get('content-type')).toBe('application/problem+json');
+    expect(await response.json()).toMatchObject({ status: 404, code: 'TENANT_NOT_FOUND' });
+  });
+
+  it('is documented: an operator operation answering the created key, and the 409 of a revocation', async () => {
+    const document = await (await tollgate.request('GET', '/openapi.json')).json();
+    const issue = document.paths['/v1/tenants/{id}/api-keys']?.post;
+    expect(issue).toMatchObject({ 'x-tollgate-auth': 'operator', security: [{ bearer: [] }] });
+    expect(issue.responses['201'].content['application/json'].schema.$ref).toBe(
+      '#/components/schemas/CreatedApiKey',
+    );
+    expect(Object.keys(issue.responses)).toEqual(expect.arrayContaining(['201', '403', '404']));
+    expect(document.paths['/v1/api-keys/{id}'].delete.responses['409'].description).toContain(
+      'LAST_ADMIN_KEY',
+    );
   });
 });

@@ -1,7 +1,14 @@
 import { z } from '@hono/zod-openapi';
 import { ApiKeySchema, CreateApiKeySchema, CreatedApiKeySchema } from '../../../shared/api-keys/schema.js';
 import { tenantOf } from '../middleware/authorize.js';
-import { createRouter, defineOperation, notFoundProblem, PageQuerySchema, pageOf } from '../openapi.js';
+import {
+  createRouter,
+  defineOperation,
+  notFoundProblem,
+  PageQuerySchema,
+  pageOf,
+  problem,
+} from '../openapi.js';
 
 const KeyIdParam = z.object({
   id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'key_01JDQ7Z5M2X9K3V4W6Y8A0B1C2' }),
@@ -40,9 +47,17 @@ const revokeKey = defineOperation({
   path: '/v1/api-keys/{id}',
   tags: ['API keys'],
   summary: 'Revoke a key; it stops working at once',
+  description:
+    "The tenant's last active key with the `admin` scope cannot be revoked: create another admin key first.",
   access: { scopes: ['admin'] },
   request: { params: KeyIdParam },
-  responses: { 204: { description: 'Revoked' }, 404: notFoundProblem },
+  responses: {
+    204: { description: 'Revoked' },
+    404: notFoundProblem,
+    409: problem(
+      "The key is the tenant's last active key with the `admin` scope (`LAST_ADMIN_KEY`): create another admin key first.",
+    ),
+  },
 });
 
 export const apiKeyRoutes = createRouter()

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { CreatedApiKeySchema } from '../../../shared/api-keys/schema.js';
+import { CreateApiKeySchema, CreatedApiKeySchema } from '../../../shared/api-keys/schema.js';
 import { CreateTenantSchema, TenantSchema } from '../../../shared/tenants/schema.js';
 import { createRouter, defineOperation, notFoundProblem, PageQuerySchema, pageOf } from '../openapi.js';
 
@@ -52,6 +52,26 @@ const getTenant = defineOperation({
   },
 });
 
+const issueTenantKey = defineOperation({
+  method: 'post',
+  path: '/v1/tenants/{id}/api-keys',
+  answersSecret: true,
+  tags: ['Tenants'],
+  summary:
+    'Issue a key for a tenant (the secret is shown once): the recovery of a tenant left without an admin key',
+  description:
+    "The same body and answer as the tenant's own `POST /v1/api-keys`. For a tenant that can no longer mint its keys itself, such as one whose admin keys were all revoked before the last one was guarded.",
+  access: { operator: true },
+  request: {
+    params: TenantIdParam,
+    body: { required: true, content: { 'application/json': { schema: CreateApiKeySchema } } },
+  },
+  responses: {
+    201: { description: 'Created', content: { 'application/json': { schema: CreatedApiKeySchema } } },
+    404: notFoundProblem,
+  },
+});
+
 export const tenantRoutes = createRouter()
   .openapi(createTenant, async (c) => {
     const created = await c.var.runtime.services.tenants.create(c.req.valid('json'));
@@ -63,4 +83,14 @@ export const tenantRoutes = createRouter()
   )
   .openapi(getTenant, async (c) =>
     c.json(await c.var.runtime.services.tenants.get(c.req.valid('param').id), 200),
-  );
+  )
+  .openapi(issueTenantKey, async (c) => {
+    const tenantId = c.req.valid('param').id;
+    const issued = await c.var.runtime.services.tenants.issueApiKey(tenantId, c.req.valid('json'));
+    // An operator acting on a tenant's keys leaves a trace (never the key itself).
+    c.var.logger.info(
+      { tenant_id: tenantId, key_id: issued.id, scopes: issued.scopes },
+      'API key issued by the operator',
+    );
+    return c.json(issued, 201);
+  });
