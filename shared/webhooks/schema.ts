@@ -19,6 +19,13 @@ const UrlSchema = z
   .trim()
   .max(2048)
   .pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }))
+  // Kept as it will be requested: "https://ex%61mple.com" and "http://0x7f.1" name the hosts
+  // they reach, and a fragment, never sent, is dropped.
+  .transform((url) => {
+    const parsed = new URL(url);
+    parsed.hash = '';
+    return parsed.href;
+  })
   .openapi({ example: 'https://hooks.example.com/tollgate' });
 
 const EventTypesSchema = z

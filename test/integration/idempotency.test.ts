@@ -152,6 +152,7 @@ describe('Idempotency-Key', () => {
       await slow.held;
       const meanwhile = await createBudget(t.key, 'slow', budget('slow'));
       expect(meanwhile.status).toBe(409);
+      expect(meanwhile.headers.get('retry-after')).toBe('1');
       expect(await meanwhile.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });
       slow.release();
       expect((await first).status).toBe(201);

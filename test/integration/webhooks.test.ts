@@ -887,6 +887,12 @@ describe('private addresses (TOLLGATE_ALLOW_PRIVATE_URLS=false)', () => {
       expect(problem.errors[0].message, url).toMatch(reason);
     }
     const accepted = await createEndpoint(tollgate, tenant.key, { url: 'https://hooks.example.test/hook' });
+    // Stored as it will be requested: the host it names, no fragment (never sent).
+    const spelled = await createEndpoint(tollgate, tenant.key, {
+      url: 'https://hooks.ex%61mple.test/hook?a=b#fragment',
+    });
+    expect(spelled.url).toBe('https://hooks.example.test/hook?a=b');
+    await tollgate.request('DELETE', `/v1/webhook-endpoints/${spelled.id}`, { key: tenant.key });
     const moved = await tollgate.request('PATCH', `/v1/webhook-endpoints/${accepted.id}`, {
       key: tenant.key,
       body: { url: 'https://internal.example.test/hook' },

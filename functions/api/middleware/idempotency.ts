@@ -8,6 +8,9 @@ import {
 } from '../../../shared/idempotency/idempotency.js';
 import type { AppEnv } from '../env.js';
 
+/** When to retry a request whose first run under the same key is still going. */
+const IN_PROGRESS_RETRY_AFTER_SECONDS = 1;
+
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 /** A key as sent (RFC 8941 string, quotes optional): 1–255 printable ASCII characters. */
 const KEY_PATTERN = /^"?([\x20-\x21\x23-\x7e]{1,255})"?$/;
@@ -50,6 +53,8 @@ export function idempotency() {
       });
     }
     if (claim.kind === 'in-progress') {
+      // The first request is taken over if it has not finished within a minute (a crash).
+      c.header('Retry-After', String(IN_PROGRESS_RETRY_AFTER_SECONDS));
       throw new ConflictError(
         'A request with this Idempotency-Key is still being processed; retry later.',
         'IDEMPOTENCY_KEY_IN_USE',
