@@ -93,12 +93,22 @@ interface Projection {
 }
 
 /**
- * Linear over the period so far: the burn rate is what was spent divided by the days elapsed (at
- * least one hour, so the first minutes do not explode), the forecast is spent plus that rate over
- * the days left, and `projected_exceeded_at` is when that line meets the limit, if within the period.
+ * Where a budget's counting starts in a period: the period's start, or the budget's creation when
+ * it was created within the period (usage before that is not counted, so it must not be divided
+ * over the days before it either).
  */
-function project(spent: Decimal, limit: Decimal, window: PeriodWindow, now: Date): Projection {
-  const elapsed = Math.max(now.getTime() - window.start.getTime(), 3_600_000);
+export function countingSince(definition: BudgetDefinition, window: PeriodWindow): number {
+  return Math.max(window.start.getTime(), Date.parse(definition.created_at) || 0);
+}
+
+/**
+ * Linear over the period so far: the burn rate is what was spent divided by the days elapsed
+ * since counting started (at least one hour, so the first minutes do not explode), the forecast is
+ * spent plus that rate over the days left, and `projected_exceeded_at` is when that line meets the
+ * limit, if within the period.
+ */
+function project(spent: Decimal, limit: Decimal, window: PeriodWindow, now: Date, since: number): Projection {
+  const elapsed = Math.max(now.getTime() - since, 3_600_000);
   const left = Math.max(window.end.getTime() - now.getTime(), 0);
   const burnPerDay = spent.times(DAY_MS).dividedBy(elapsed);
   const forecast = spent.plus(burnPerDay.times(left).dividedBy(DAY_MS));
@@ -148,7 +158,7 @@ export function statusOf(
   const spent = counter?.spent ?? ZERO;
   const reserved = liveReserved(counter, now.getTime());
   const remaining = Decimal.max(limit.minus(spent).minus(reserved), ZERO);
-  const projection = project(spent, limit, current, now);
+  const projection = project(spent, limit, current, now, countingSince(definition, current));
   const state = stateOf(definition, counters, now);
   return {
     unit,
@@ -306,7 +316,7 @@ export function noticesOf(
   if (!counter) return notices;
 
   const spent = counter.spent;
-  const projection = project(spent, limit, current, now);
+  const projection = project(spent, limit, current, now, countingSince(definition, current));
   const severity = severityOf(definition, spent);
   const period = { start: current.start.toISOString(), end: current.end.toISOString() };
   const base = { budget, spent: formatAmount(unit, spent), limit: limitShown, unit, period };
@@ -393,7 +403,7 @@ export function noticesOf(
       },
     });
   }
-  const warmedUp = now.getTime() - current.start.getTime() >= forecastWarmupMs(current);
+  const warmedUp = now.getTime() - countingSince(definition, current) >= forecastWarmupMs(current);
   if (
     definition.forecast_alert &&
     severity !== 'exceeded' &&

@@ -458,6 +458,21 @@ describe('evaluation and enforcement', () => {
     expect(resolved[0]?.data).toMatchObject({ reason: 'limit_raised', limit: '2.00000000' });
   });
 
+  it('measures the burn rate of a budget created mid-period from its creation, not the period start', async () => {
+    const late = await tollgate.createTenant('Created mid-period');
+    const budget = await createBudget(late.key, {
+      name: 'yearly',
+      period: 'year',
+      limit: { tokens: 1_000_000_000 },
+    });
+    await ingest(late.key, [{ usage: { input_tokens: 1000 } }]);
+    const status = await budgetStatus(late.key, budget.id);
+    expect(status.spent).toBe(1000);
+    // Counting began minutes ago (read as the one-hour floor): 1,000 tokens an hour, not 1,000
+    // spread over the weeks of the year before the budget existed.
+    expect(Number(status.burn_rate_per_day)).toBe(24_000);
+  });
+
   it('counts spend whose exact cost has more digits than DynamoDB keeps, and blocks on it', async () => {
     const precise = await tollgate.createTenant('Many digits');
     // A third off: every cost priced with it has 40-odd significant digits.
