@@ -8,6 +8,12 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { batchGetAll } from '../db/batch-get.js';
+import {
+  type CappedCount,
+  markCountedSlotReleased,
+  releaseCountedSlot,
+  takeCountedSlot,
+} from '../db/capped-count.js';
 import type { Db } from '../db/client.js';
 import { deleted, storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
 import { keys } from '../db/keys.js';
@@ -200,7 +206,17 @@ export async function putBudgetDefinition(
   return stored;
 }
 
-export async function deleteBudgetItems(db: Db, tenantId: string, budgetId: string): Promise<boolean> {
+/**
+ * Deletes a budget: its definition, then its counters. Its slot under the cap goes back, once,
+ * before the counters are deleted: a failure there (the rollup drops counters without a
+ * definition) then leaves no slot counted for a budget that is gone.
+ */
+export async function deleteBudgetItems(
+  db: Db,
+  tenantId: string,
+  budgetId: string,
+  nowMs: number,
+): Promise<boolean> {
   const budgetDeleted = await deleted(
     db.client.send(
       new DeleteCommand({
@@ -212,6 +228,10 @@ export async function deleteBudgetItems(db: Db, tenantId: string, budgetId: stri
   );
   if (!budgetDeleted) return false;
   await bumpBudgetSet(db, tenantId);
+  // Two deletes of one budget can both count as done (see `deleted()`): the mark gives one back.
+  const releasedMark = keys.budgetSlotReleased(tenantId, budgetId);
+  if (await markCountedSlotReleased(db, releasedMark, 'budget_slot_released', nowMs))
+    await releaseBudgetSlot(db, tenantId, nowMs);
   const { Items = [] } = await db.client.send(
     new QueryCommand({
       TableName: db.tableName,
@@ -227,6 +247,71 @@ export async function deleteBudgetItems(db: Db, tenantId: string, budgetId: stri
     await db.client.send(new DeleteCommand({ TableName: db.tableName, Key: { pk: item.pk, sk: item.sk } }));
   }
   return true;
+}
+
+/** Whether `definition`, exactly as given, is stored: a create that failed part-way asks. */
+export function isBudgetDefinitionStored(
+  db: Db,
+  tenantId: string,
+  definition: BudgetDefinition,
+): Promise<boolean> {
+  const doc = JSON.stringify(definition);
+  return storedItemIs(db, keys.budget(tenantId, definition.id), (item) => item.doc === doc)();
+}
+
+/** How many budget definitions the tenant has stored (its counters are not budgets). */
+async function countBudgetDefinitions(db: Db, tenantId: string): Promise<number> {
+  let counted = 0;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await db.client.send(
+      new QueryCommand({
+        TableName: db.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        FilterExpression: 'entity = :budget',
+        ExpressionAttributeValues: {
+          ':pk': keys.budgetsPartition(tenantId),
+          ':prefix': keys.budget(tenantId, '').sk,
+          ':budget': 'budget',
+        },
+        Select: 'COUNT',
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    counted += page.Count ?? 0;
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return counted;
+}
+
+/**
+ * The tenant's budget count: the conditional counter behind the budget cap (see
+ * shared/db/capped-count.ts). A tenant whose budgets predate it gets one counted from them.
+ */
+function budgetCount(db: Db, tenantId: string): CappedCount {
+  return {
+    key: keys.budgetCount(tenantId),
+    entity: 'budget_count',
+    countAttribute: 'budget_count',
+    initialAttributes: { tenant_id: tenantId },
+    countStored: () => countBudgetDefinitions(db, tenantId),
+  };
+}
+
+/**
+ * Takes one of the tenant's `max` budget slots, before its definition is written; false when
+ * every slot is taken. Concurrent creations never pass the cap, the SDK's retry of a change whose
+ * answer was lost counts once, and a slot left by a creation that stopped before writing is
+ * recounted at the cap once the count has been still for a minute (see takeCountedSlot).
+ */
+export function takeBudgetSlot(db: Db, tenantId: string, max: number, nowMs: number): Promise<boolean> {
+  return takeCountedSlot(db, budgetCount(db, tenantId), max, nowMs);
+}
+
+/** Gives a slot back: a budget deleted, or a creation that took one and did not store its budget. */
+export function releaseBudgetSlot(db: Db, tenantId: string, nowMs: number): Promise<void> {
+  return releaseCountedSlot(db, budgetCount(db, tenantId), nowMs);
 }
 
 export interface CounterTarget {

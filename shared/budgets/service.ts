@@ -53,6 +53,7 @@ import {
   ensureCounter,
   getReservation,
   holdIdOf,
+  isBudgetDefinitionStored,
   loadBudgetPartition,
   markBatchApplied,
   markFired,
@@ -61,8 +62,10 @@ import {
   putBudgetDefinition,
   type ReservationRecord,
   readCounters,
+  releaseBudgetSlot,
   releaseOnCounter,
   reserveOnCounter,
+  takeBudgetSlot,
   unclaimReservation,
   writeReservation,
 } from './repository.js';
@@ -83,6 +86,9 @@ import type {
  * the budget views and deletes): a bound keeps that read small.
  */
 export const MAX_BUDGETS_PER_TENANT = 200;
+
+const budgetLimitReached = () =>
+  new ConflictError(`A tenant has at most ${MAX_BUDGETS_PER_TENANT} budgets.`, 'BUDGET_LIMIT_REACHED');
 
 const PROVIDER_SEARCH_ORDER = ['openai', 'anthropic', 'google', 'mistral', 'bedrock', 'azure'];
 
@@ -953,6 +959,24 @@ export function createBudgetService(
     return blockedAnswer;
   }
 
+  /**
+   * After a create that took a slot failed: the slot goes back unless the definition was stored
+   * (only raising the set's revision failed, and a rerun answers that budget). When that cannot
+   * be told, or the give-back fails, the slot stays counted: a count too high is corrected by
+   * the recount at the cap, one too low would let the cap be passed.
+   */
+  async function giveBackSlotUnlessStored(tenantId: string, definition: BudgetDefinition) {
+    try {
+      if (!(await isBudgetDefinitionStored(db, tenantId, definition)))
+        await releaseBudgetSlot(db, tenantId, now().getTime());
+    } catch (error) {
+      options.logger?.warn(
+        { err: error, tenant_id: tenantId, budget_id: definition.id },
+        'budget slot not given back; the recount at the cap will',
+      );
+    }
+  }
+
   return {
     /**
      * Creates a budget. With `run` (a request under an Idempotency-Key) its id is drawn from the
@@ -966,17 +990,17 @@ export function createBudgetService(
         : newId('bud', at.getTime());
       const earlier = partition.definitions.find((definition) => definition.id === id);
       if (earlier) {
-        // An earlier run stored it and may have stopped before raising the set's revision.
+        // An earlier run stored it and may have stopped before raising the set's revision. Its
+        // slot was taken by that run: this one takes none.
         await bumpBudgetSet(db, tenantId);
         definitionsCache.delete(tenantId);
         return toBudget(earlier, partition, at);
       }
-      if (partition.definitions.length >= MAX_BUDGETS_PER_TENANT) {
-        throw new ConflictError(
-          `A tenant has at most ${MAX_BUDGETS_PER_TENANT} budgets.`,
-          'BUDGET_LIMIT_REACHED',
-        );
-      }
+      // Full as read: refused without touching the count (which decides among racing creations).
+      if (partition.definitions.length >= MAX_BUDGETS_PER_TENANT) throw budgetLimitReached();
+      // Taken before the definition is written, so that concurrent creations never pass the cap.
+      if (!(await takeBudgetSlot(db, tenantId, MAX_BUDGETS_PER_TENANT, at.getTime())))
+        throw budgetLimitReached();
       const definition: BudgetDefinition = {
         id,
         name: body.name,
@@ -992,8 +1016,17 @@ export function createBudgetService(
         created_at: at.toISOString(),
         updated_at: at.toISOString(),
       };
-      // Refused only when a run of the same request stored it since the partition was read.
-      if (!(await putBudgetDefinition(db, tenantId, definition))) {
+      let stored: boolean;
+      try {
+        stored = await putBudgetDefinition(db, tenantId, definition);
+      } catch (error) {
+        await giveBackSlotUnlessStored(tenantId, definition);
+        throw error;
+      }
+      // Refused only when a run of the same request stored it since the partition was read: that
+      // run took a slot of its own for it.
+      if (!stored) {
+        await releaseBudgetSlot(db, tenantId, now().getTime());
         throw new ConflictError('This request is being run by another call; retry.', 'CONFLICT');
       }
       definitionsCache.delete(tenantId);
@@ -1154,7 +1187,7 @@ export function createBudgetService(
     async remove(tenantId: string, budgetId: string): Promise<void> {
       // After the delete, as create and update do: a request racing it cannot put the old
       // definitions back into this instance's copy.
-      const deleted = await deleteBudgetItems(db, tenantId, budgetId).finally(() =>
+      const deleted = await deleteBudgetItems(db, tenantId, budgetId, now().getTime()).finally(() =>
         definitionsCache.delete(tenantId),
       );
       if (!deleted) {

@@ -112,6 +112,19 @@ export const keys = {
     pk: `${tenantPartition(tenantId)}#reservations`,
     sk: `${V}#reservation#${reservationId}`,
   }),
+  /**
+   * How many budgets the tenant has: the conditional counter behind the budget cap. Outside the
+   * budgets partition, which every enforcement instance reads whole.
+   */
+  budgetCount: (tenantId: string) => ({
+    pk: tenantPartition(tenantId),
+    sk: `${V}#budget-count`,
+  }),
+  /** Marks a deleted budget's slot given back, so that two deletes of it give back one. */
+  budgetSlotReleased: (tenantId: string, budgetId: string) => ({
+    pk: tenantPartition(tenantId),
+    sk: `${V}#budget-slot-released#${budgetId}`,
+  }),
   /** Marks one ingest request's usage as applied to the budget counters. */
   budgetBatch: (tenantId: string, batchId: string) => ({
     pk: tenantPartition(tenantId),

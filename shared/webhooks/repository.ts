@@ -2,8 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { CredentialEnvelope } from '../billing/credentials.js';
+import {
+  type CappedCount,
+  COUNT_SETTLED_MS,
+  markCountedSlotReleased,
+  releaseCountedSlot,
+  takeCountedSlot,
+} from '../db/capped-count.js';
 import type { Db } from '../db/client.js';
-import { deleted, storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
+import { deleted, storedItemIs, succeededOrOwn } from '../db/conditional.js';
 import { keys, tenantPartition, webhookDeliveryLogPartition } from '../db/keys.js';
 import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
 import { ConflictError } from '../errors/errors.js';
@@ -316,157 +323,51 @@ export async function deleteEndpoint(db: Db, tenantId: string, endpointId: strin
 }
 
 /**
- * How long the endpoint counter must have stood still before a refusal at the cap recounts the
- * endpoints: longer than the API function may run (29 s), so no creation that took a slot and is
- * still writing its endpoint is left to be miscounted.
+ * The tenant's endpoint count: the conditional counter behind the endpoint cap (see
+ * shared/db/capped-count.ts). A tenant whose endpoints predate it gets one counted from them.
  */
-export const ENDPOINT_COUNT_SETTLED_MS = 60_000;
-
-/**
- * Takes one of the tenant's `max` endpoint slots: a conditional increment of the tenant's counter,
- * so concurrent creations never pass the cap. Answers false when every slot is taken. Each change
- * of the counter carries a token of its own: the SDK's retry of an increment whose answer was lost
- * meets its own token and adds nothing twice. A tenant whose endpoints predate the counter gets
- * one initialised from its endpoints on first use (a conditional put: of two racing
- * initialisations one wins, the other then increments). At the cap, a counter that has not changed
- * for ENDPOINT_COUNT_SETTLED_MS is checked against the endpoints and set to their number: a process
- * that stopped between taking a slot and writing its endpoint (or between deleting one and giving
- * its slot back) left one counted that is not there.
- */
-export async function takeEndpointSlot(
-  db: Db,
-  tenantId: string,
-  max: number,
-  nowMs: number,
-): Promise<boolean> {
-  const key = keys.webhookEndpointCount(tenantId);
-  let initialised = false;
-  let recounted = false;
-  // A few rounds: each one that does not return saw the counter change under it.
-  for (let round = 0; round < 5; round++) {
-    const token = randomUUID();
-    const taken = await succeededOrOwn(
-      db.client.send(
-        new UpdateCommand({
-          TableName: db.tableName,
-          Key: key,
-          UpdateExpression: 'SET changed_at = :now, last_change = :token ADD endpoint_count :one',
-          ConditionExpression:
-            'attribute_exists(pk) AND endpoint_count < :max AND (attribute_not_exists(last_change) OR last_change <> :token)',
-          ExpressionAttributeValues: { ':one': 1, ':max': max, ':now': nowMs, ':token': token },
-        }),
-      ),
-      storedItemIs(db, key, (item) => item.last_change === token),
-    );
-    if (taken) return true;
-    const { Item } = await db.client.send(
-      new GetCommand({ TableName: db.tableName, Key: key, ConsistentRead: true }),
-    );
-    if (!Item) {
-      if (initialised) return false;
-      initialised = true;
-      const existing = (await allEndpoints(db, tenantId)).length;
-      await succeeded(
-        db.client.send(
-          new PutCommand({
-            TableName: db.tableName,
-            Item: {
-              ...key,
-              entity: 'webhook_endpoint_count',
-              tenant_id: tenantId,
-              endpoint_count: existing,
-              changed_at: nowMs,
-            },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          }),
-        ),
-      );
-      continue;
-    }
-    const counted = Number(Item.endpoint_count ?? 0);
-    const changedAt = typeof Item.changed_at === 'number' ? Item.changed_at : undefined;
-    if (counted < max) continue; // given back since the refusal
-    if (recounted) return false;
-    if (changedAt !== undefined && nowMs - changedAt < ENDPOINT_COUNT_SETTLED_MS) return false;
-    recounted = true;
-    const existing = (await allEndpoints(db, tenantId)).length;
-    if (existing >= counted) return false;
-    // Only if the counter is still as read: a creation or deletion since would have moved it.
-    await succeeded(
-      db.client.send(
-        new UpdateCommand({
-          TableName: db.tableName,
-          Key: key,
-          UpdateExpression: 'SET endpoint_count = :existing, changed_at = :now, last_change = :token',
-          ConditionExpression: `endpoint_count = :counted AND ${
-            changedAt === undefined ? 'attribute_not_exists(changed_at)' : 'changed_at = :changedAt'
-          }`,
-          ExpressionAttributeValues: {
-            ':existing': existing,
-            ':now': nowMs,
-            ':token': randomUUID(),
-            ':counted': counted,
-            ...(changedAt === undefined ? {} : { ':changedAt': changedAt }),
-          },
-        }),
-      ),
-    );
-  }
-  return false;
+function endpointCount(db: Db, tenantId: string): CappedCount {
+  return {
+    key: keys.webhookEndpointCount(tenantId),
+    entity: 'webhook_endpoint_count',
+    countAttribute: 'endpoint_count',
+    initialAttributes: { tenant_id: tenantId },
+    countStored: async () => (await allEndpoints(db, tenantId)).length,
+  };
 }
 
+/** How long the endpoint counter must have stood still before a refusal at the cap recounts. */
+export const ENDPOINT_COUNT_SETTLED_MS = COUNT_SETTLED_MS;
+
 /**
- * Gives a slot back (an endpoint deleted, or a creation that failed after taking it). Its token
- * keeps the SDK's retry of a decrement whose answer was lost from giving back two.
+ * Takes one of the tenant's `max` endpoint slots; false when every slot is taken (see
+ * takeCountedSlot: concurrent creations never pass the cap, a lost answer counts once, a slot
+ * left by a creation that stopped is recounted at the cap).
  */
-export async function releaseEndpointSlot(db: Db, tenantId: string, nowMs: number): Promise<void> {
-  await succeeded(
-    db.client.send(
-      new UpdateCommand({
-        TableName: db.tableName,
-        Key: keys.webhookEndpointCount(tenantId),
-        UpdateExpression: 'SET changed_at = :now, last_change = :token ADD endpoint_count :minusOne',
-        ConditionExpression:
-          'attribute_exists(pk) AND endpoint_count > :zero AND (attribute_not_exists(last_change) OR last_change <> :token)',
-        ExpressionAttributeValues: { ':minusOne': -1, ':zero': 0, ':now': nowMs, ':token': randomUUID() },
-      }),
-    ),
-  );
+export function takeEndpointSlot(db: Db, tenantId: string, max: number, nowMs: number): Promise<boolean> {
+  return takeCountedSlot(db, endpointCount(db, tenantId), max, nowMs);
 }
 
-/** How long the mark of a deleted endpoint's given-back slot is kept (ids are never reused). */
-const SLOT_RELEASE_MARK_SECONDS = 2 * 86_400;
+/** Gives a slot back (an endpoint deleted, or a creation that failed after taking it). */
+export function releaseEndpointSlot(db: Db, tenantId: string, nowMs: number): Promise<void> {
+  return releaseCountedSlot(db, endpointCount(db, tenantId), nowMs);
+}
 
 /**
  * Marks the slot of a deleted endpoint as given back; true for the one caller that marks it
- * first, who then gives it back. Two deletes of one endpoint can both count as done: one whose
- * request was lost on its way, retried by the SDK after the other deleted it (see `deleted()`);
- * without the mark both would give a slot back, and the cap could be passed by one. A lost
- * answer to the mark is recognised by its token. A process that stops between the mark and the
- * give-back leaves the slot counted: the recount at the cap corrects that.
+ * first, who then gives it back (two deletes of one endpoint can both count as done).
  */
-export async function markSlotReleased(
+export function markSlotReleased(
   db: Db,
   tenantId: string,
   endpointId: string,
   nowMs: number,
 ): Promise<boolean> {
-  const key = keys.webhookEndpointSlotReleased(tenantId, endpointId);
-  const token = randomUUID();
-  return succeededOrOwn(
-    db.client.send(
-      new PutCommand({
-        TableName: db.tableName,
-        Item: {
-          ...key,
-          entity: 'webhook_endpoint_slot_released',
-          token,
-          expires_at_epoch: Math.ceil(nowMs / 1000) + SLOT_RELEASE_MARK_SECONDS,
-        },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    ),
-    storedItemIs(db, key, (item) => item.token === token),
+  return markCountedSlotReleased(
+    db,
+    keys.webhookEndpointSlotReleased(tenantId, endpointId),
+    'webhook_endpoint_slot_released',
+    nowMs,
   );
 }
 

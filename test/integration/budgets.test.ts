@@ -1,18 +1,32 @@
-import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureCounter, reserveOnCounter, writeReservation } from '../../shared/budgets/repository.js';
+import {
+  ensureCounter,
+  loadBudgetPartition,
+  reserveOnCounter,
+  writeReservation,
+} from '../../shared/budgets/repository.js';
+import { CreateBudgetSchema } from '../../shared/budgets/schema.js';
 import {
   ABANDONED_AFTER_MS,
   BATCH_MARK_HORIZON_MS,
   DEFINITIONS_TRUSTED_MS,
+  MAX_BUDGETS_PER_TENANT,
 } from '../../shared/budgets/service.js';
 import type { BusEvent, InProcessBus } from '../../shared/bus/bus.js';
+import { COUNT_SETTLED_MS } from '../../shared/db/capped-count.js';
 import type { Db } from '../../shared/db/client.js';
 import { keys } from '../../shared/db/keys.js';
 import { hashedId } from '../../shared/ids.js';
 import { parseDecimal } from '../../shared/money/money.js';
 import { createUsageService } from '../../shared/usage/service.js';
-import { delayFirstWrite, failFirstWrite, loseFirstAnswer, type SentWrite } from '../helpers/lost-answer.js';
+import {
+  delayFirstWrite,
+  failFirstWrite,
+  loseFirstAnswer,
+  loseFirstRequest,
+  type SentWrite,
+} from '../helpers/lost-answer.js';
 import { createTestTollgate, type TestTollgate } from '../helpers/tollgate.js';
 
 /** A clock the test moves (a new budget period, an expired reservation). */
@@ -331,6 +345,208 @@ describe('budgets CRUD', () => {
     expect(chat.children.map((n: { budget: { id: string } }) => n.budget.id)).toEqual([customer.id]);
     expect(chat.children[0].budget.status.spent).toBe('2.50000000');
     expect(top.budget.status.spent).toBe('2.50000000');
+  });
+
+  // The cap is 200 (not configurable): tenants are filled through the service, which the API's
+  // rate limit does not slow down.
+  const budgetService = () => tollgate.runtime.services.budgets;
+  const tokenBudget = (name: string) =>
+    CreateBudgetSchema.parse({ name, period: 'day', limit: { tokens: 10 } });
+
+  /** A new tenant with `count` budgets. */
+  async function tenantWithBudgets(name: string, count: number) {
+    const t = await tollgate.createTenant(name);
+    for (let start = 0; start < count; start += 25) {
+      await Promise.all(
+        Array.from({ length: Math.min(25, count - start) }, (_, index) =>
+          budgetService().create(t.id, tokenBudget(`b${start + index}`)),
+        ),
+      );
+    }
+    return t;
+  }
+
+  /** Creates `count` budgets at once; answers how many were created (every other one met the cap). */
+  async function createAtOnce(tenantId: string, count: number): Promise<number> {
+    const settled = await Promise.allSettled(
+      Array.from({ length: count }, (_, index) => budgetService().create(tenantId, tokenBudget(`c${index}`))),
+    );
+    for (const outcome of settled) {
+      if (outcome.status === 'rejected')
+        expect(outcome.reason).toMatchObject({ code: 'BUDGET_LIMIT_REACHED' });
+    }
+    return settled.filter((outcome) => outcome.status === 'fulfilled').length;
+  }
+
+  const storedBudgets = async (tenantId: string) =>
+    (await loadBudgetPartition(tollgate.store.db, tenantId)).definitions.length;
+
+  const budgetCountOf = async (tenantId: string) => {
+    const { Item } = await tollgate.store.db.client.send(
+      new GetCommand({
+        TableName: tollgate.store.db.tableName,
+        Key: keys.budgetCount(tenantId),
+        ConsistentRead: true,
+      }),
+    );
+    return Item?.budget_count;
+  };
+
+  /** A change of the tenant's budget count (`:one` takes a slot, `:minusOne` gives one back). */
+  const budgetCountWrite = (tenantId: string, change: ':one' | ':minusOne') => (write: SentWrite) =>
+    write.commandName === 'UpdateItemCommand' &&
+    (write.Key?.pk?.S ?? '').includes(tenantId) &&
+    (write.UpdateExpression ?? '').includes(`budget_count ${change}`);
+
+  const budgetDelete = (tenantId: string, budgetId: string) => (write: SentWrite) =>
+    write.commandName === 'DeleteItemCommand' && write.Key?.sk?.S === keys.budget(tenantId, budgetId).sk;
+
+  it('admits exactly the cap among concurrent creations, and answers 409 BUDGET_LIMIT_REACHED past it', async () => {
+    expect(MAX_BUDGETS_PER_TENANT).toBe(200);
+    const t = await tollgate.createTenant('Budget cap');
+    expect(await createAtOnce(t.id, MAX_BUDGETS_PER_TENANT + 40)).toBe(MAX_BUDGETS_PER_TENANT);
+    expect(await storedBudgets(t.id)).toBe(MAX_BUDGETS_PER_TENANT);
+    expect(await budgetCountOf(t.id)).toBe(MAX_BUDGETS_PER_TENANT);
+    const refused = await tollgate.request('POST', '/v1/budgets', {
+      key: t.key,
+      body: { name: 'one more', period: 'day', limit: { tokens: 10 } },
+    });
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toMatchObject({
+      code: 'BUDGET_LIMIT_REACHED',
+      detail: 'A tenant has at most 200 budgets.',
+    });
+  });
+
+  it('a budget delete frees one slot, and deleting it again none', async () => {
+    const t = await tenantWithBudgets('Budget cap: delete', MAX_BUDGETS_PER_TENANT);
+    const [first] = (await loadBudgetPartition(tollgate.store.db, t.id)).definitions;
+    expect((await tollgate.request('DELETE', `/v1/budgets/${first?.id}`, { key: t.key })).status).toBe(204);
+    expect((await tollgate.request('DELETE', `/v1/budgets/${first?.id}`, { key: t.key })).status).toBe(404);
+    expect(await createAtOnce(t.id, 10)).toBe(1);
+    expect(await storedBudgets(t.id)).toBe(MAX_BUDGETS_PER_TENANT);
+  });
+
+  it('a budget delete whose answer was lost (the SDK retried it) frees exactly one slot', async () => {
+    const t = await tenantWithBudgets('Budget cap: lost delete', MAX_BUDGETS_PER_TENANT);
+    const [first] = (await loadBudgetPartition(tollgate.store.db, t.id)).definitions;
+    const losing = loseFirstAnswer(tollgate.store.db, budgetDelete(t.id, first?.id ?? ''));
+    let removed: Response;
+    try {
+      removed = await tollgate.request('DELETE', `/v1/budgets/${first?.id}`, { key: t.key });
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    expect(removed.status).toBe(204);
+    expect(await createAtOnce(t.id, 10)).toBe(1);
+    expect(await storedBudgets(t.id)).toBe(MAX_BUDGETS_PER_TENANT);
+  });
+
+  it('two deletes of one budget that both answer 204 (one retried after the other) free one slot', async () => {
+    const t = await tenantWithBudgets('Budget cap: racing deletes', MAX_BUDGETS_PER_TENANT);
+    const [first] = (await loadBudgetPartition(tollgate.store.db, t.id)).definitions;
+    const remove = () => tollgate.request('DELETE', `/v1/budgets/${first?.id}`, { key: t.key });
+    let racing: Response | undefined;
+    const losing = loseFirstRequest(tollgate.store.db, budgetDelete(t.id, first?.id ?? ''), async () => {
+      racing = await remove();
+    });
+    let retried: Response;
+    try {
+      retried = await remove();
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    expect([racing?.status, retried.status]).toEqual([204, 204]);
+    expect(await createAtOnce(t.id, 10)).toBe(1);
+    expect(await storedBudgets(t.id)).toBe(MAX_BUDGETS_PER_TENANT);
+  });
+
+  it('counts the budgets of a tenant stored before the count existed', async () => {
+    const t = await tenantWithBudgets('Budget cap: older tenant', MAX_BUDGETS_PER_TENANT - 5);
+    // As data from before the cap was counted: budgets, no count.
+    await tollgate.store.db.client.send(
+      new DeleteCommand({ TableName: tollgate.store.db.tableName, Key: keys.budgetCount(t.id) }),
+    );
+    expect(await createAtOnce(t.id, 20)).toBe(5);
+    expect(await storedBudgets(t.id)).toBe(MAX_BUDGETS_PER_TENANT);
+    expect(await budgetCountOf(t.id)).toBe(MAX_BUDGETS_PER_TENANT);
+  });
+
+  it('counts a slot once when the answer of its increment is lost', async () => {
+    const t = await tenantWithBudgets('Budget cap: lost increment', MAX_BUDGETS_PER_TENANT - 2);
+    const losing = loseFirstAnswer(tollgate.store.db, budgetCountWrite(t.id, ':one'));
+    try {
+      await budgetService().create(t.id, tokenBudget('lost answer'));
+    } finally {
+      losing.restore();
+    }
+    expect(losing.lost()).toBe(1);
+    expect(await budgetCountOf(t.id)).toBe(MAX_BUDGETS_PER_TENANT - 1);
+    expect(await createAtOnce(t.id, 10)).toBe(1);
+    expect(await storedBudgets(t.id)).toBe(MAX_BUDGETS_PER_TENANT);
+  });
+
+  it('a rerun under an Idempotency-Key that finds the budget its first run stored takes no second slot', async () => {
+    const t = await tenantWithBudgets('Budget cap: rerun', MAX_BUDGETS_PER_TENANT - 2);
+    const create = () =>
+      tollgate.request('POST', '/v1/budgets', {
+        key: t.key,
+        body: { name: 'half-done', period: 'day', limit: { tokens: 10 } },
+        headers: { 'idempotency-key': 'budget-cap-rerun' },
+      });
+    // The budget is stored, then raising the set's revision fails: 500, and the key is given back.
+    const bumpFails = failFirstWrite(
+      tollgate.store.db,
+      (write) =>
+        write.commandName === 'UpdateItemCommand' &&
+        (write.Key?.pk?.S ?? '').includes(t.id) &&
+        (write.UpdateExpression ?? '').includes('ADD rev'),
+    );
+    try {
+      expect((await create()).status).toBe(500);
+    } finally {
+      bumpFails.restore();
+    }
+    expect(bumpFails.failed()).toBe(1);
+    expect((await create()).status).toBe(201);
+    expect(await storedBudgets(t.id)).toBe(MAX_BUDGETS_PER_TENANT - 1);
+    expect(await createAtOnce(t.id, 10)).toBe(1);
+    expect(await storedBudgets(t.id)).toBe(MAX_BUDGETS_PER_TENANT);
+  });
+
+  it('recounts at the cap a slot left taken by a creation that stopped, once the count has been still a minute', async () => {
+    const t = await tenantWithBudgets('Budget cap: stopped creation', MAX_BUDGETS_PER_TENANT - 1);
+    // A creation that took its slot, then failed to write its budget and to give the slot back
+    // (as a process that stopped in between would).
+    const db = tollgate.store.db;
+    const budgetFails = failFirstWrite(
+      db,
+      (write) =>
+        write.commandName === 'PutItemCommand' &&
+        (write.Item?.pk?.S ?? '').includes(t.id) &&
+        (write.Item?.sk?.S ?? '').includes('#budget#'),
+    );
+    const releaseFails = failFirstWrite(db, budgetCountWrite(t.id, ':minusOne'));
+    try {
+      await expect(budgetService().create(t.id, tokenBudget('stopped'))).rejects.toThrow();
+    } finally {
+      budgetFails.restore();
+      releaseFails.restore();
+    }
+    expect([budgetFails.failed(), releaseFails.failed()]).toEqual([1, 1]);
+    expect(await storedBudgets(t.id)).toBe(MAX_BUDGETS_PER_TENANT - 1);
+
+    // The count says 200: refused while a creation could still be writing its budget.
+    expect(await createAtOnce(t.id, 1)).toBe(0);
+    clockOffsetMs = COUNT_SETTLED_MS + 1_000;
+    try {
+      expect(await createAtOnce(t.id, 10)).toBe(1);
+    } finally {
+      clockOffsetMs = 0;
+    }
+    expect(await storedBudgets(t.id)).toBe(MAX_BUDGETS_PER_TENANT);
   });
 });
 
