@@ -1104,7 +1104,9 @@ export function createBudgetService(
         let counted = 0;
         for (const child of children) {
           const childDefinition = visible.find((d) => d.id === child.budget.id) as BudgetDefinition;
-          if (unitOf(childDefinition) !== unit) continue;
+          // Only children that count the same thing over the same stretch of time add up: a daily
+          // child's limit or a child's month in another zone is not part of this budget's month.
+          if (unitOf(childDefinition) !== unit || !samePeriods(childDefinition, definition)) continue;
           counted++;
           spent = spent.plus(parseDecimal(String(child.budget.status.spent)));
           allotted = allotted.plus(limitOf(childDefinition));
@@ -1433,6 +1435,15 @@ function authorizationFingerprint(request: AuthorizeRequest): string {
     request.ttl_seconds,
   ];
   return createHash('sha256').update(JSON.stringify(asked)).digest('base64url');
+}
+
+/** True when two budgets' periods are the same windows: same kind, week start and zone. */
+function samePeriods(a: BudgetDefinition, b: BudgetDefinition): boolean {
+  return (
+    a.period === b.period &&
+    (a.week_start ?? 'monday') === (b.week_start ?? 'monday') &&
+    a.timezone === b.timezone
+  );
 }
 
 function atLeastZero(value: Decimal): Decimal {

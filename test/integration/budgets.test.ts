@@ -308,6 +308,20 @@ describe('budgets CRUD', () => {
       period: 'month',
       limit: { amount: '300', currency: 'USD' },
     });
+    // Children by scope, but not of the root's month: nested, not rolled up into it.
+    const daily = await createBudget(t.key, {
+      name: 'chat daily',
+      scope: { feature: 'chat', team: 'a' },
+      period: 'day',
+      limit: { amount: '50', currency: 'USD' },
+    });
+    const elsewhere = await createBudget(t.key, {
+      name: 'search in LA',
+      scope: { feature: 'search', team: 'b' },
+      period: 'month',
+      timezone: 'America/Los_Angeles',
+      limit: { amount: '30', currency: 'USD' },
+    });
     await ingest(t.key, [
       {
         usage: { input_tokens: 1_000_000, output_tokens: 0 },
@@ -320,6 +334,8 @@ describe('budgets CRUD', () => {
       feature.id,
       customer.id,
       other.id,
+      daily.id,
+      elsewhere.id,
     ]);
     expect(summary.budgets[2]).toMatchObject({
       name: 'chat acme',
@@ -342,7 +358,14 @@ describe('budgets CRUD', () => {
       children_limit: '700.00000000',
     });
     const chat = top.children.find((n: { budget: { id: string } }) => n.budget.id === feature.id);
-    expect(chat.children.map((n: { budget: { id: string } }) => n.budget.id)).toEqual([customer.id]);
+    expect(chat.children.map((n: { budget: { id: string } }) => n.budget.id).sort()).toEqual(
+      [customer.id, daily.id].sort(),
+    );
+    // The daily child is nested but not rolled up into chat's month.
+    expect(chat.rollup).toMatchObject({ children: 1, children_limit: '100.00000000' });
+    const search = top.children.find((n: { budget: { id: string } }) => n.budget.id === other.id);
+    expect(search.children.map((n: { budget: { id: string } }) => n.budget.id)).toEqual([elsewhere.id]);
+    expect(search.rollup).toMatchObject({ children: 0, children_limit: '0.00000000' });
     expect(chat.children[0].budget.status.spent).toBe('2.50000000');
     expect(top.budget.status.spent).toBe('2.50000000');
   });

@@ -30,7 +30,10 @@ const BudgetTreeNodeSchema: z.ZodType<TreeNode> = z
       budget: BudgetSchema,
       rollup: z.object({
         unit: z.enum(['usd', 'tokens']),
-        children: z.int().openapi({ description: 'Direct children counted (same unit).' }),
+        children: z.int().openapi({
+          description:
+            'Direct children counted: those of the same unit and periods (period, week start, time zone). Children whose scopes overlap each count the usage they share.',
+        }),
         children_spent: Amount,
         children_limit: Amount,
       }),
