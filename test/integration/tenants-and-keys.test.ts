@@ -95,6 +95,35 @@ describe('tenants (operator)', () => {
     expect(new Set(seen).size).toBe(seen.length);
   });
 
+  it('answers 400 INVALID_CURSOR, not a 500, to a cursor of another list', async () => {
+    const t = await tollgate.createTenant('Cursors');
+    for (const name of ['a', 'b', 'c']) {
+      const created = await tollgate.request('POST', '/v1/api-keys', {
+        key: t.key,
+        body: { name, scopes: ['read'] },
+      });
+      expect(created.status).toBe(201);
+    }
+    const keysPage = await (await tollgate.request('GET', '/v1/api-keys?limit=1', { key: t.key })).json();
+    const tenantsPage = await (
+      await tollgate.request('GET', '/v1/tenants?limit=1', { key: OPERATOR_KEY })
+    ).json();
+    const crafted = Buffer.from(
+      JSON.stringify({ pk: `v1#tenant#${t.id}`, sk: 'v1#api-key#a', zz: '1' }),
+      'utf8',
+    ).toString('base64url');
+    for (const [path, key] of [
+      [`/v1/webhook-endpoints?cursor=${keysPage.next_cursor}`, t.key],
+      [`/v1/api-keys?cursor=${crafted}`, t.key],
+      [`/v1/api-keys?cursor=${tenantsPage.next_cursor}`, t.key],
+      [`/v1/tenants?cursor=${keysPage.next_cursor}`, OPERATOR_KEY],
+    ] as const) {
+      const response = await tollgate.request('GET', path, { key });
+      expect(response.status, path).toBe(400);
+      expect((await response.json()).code, path).toBe('INVALID_CURSOR');
+    }
+  });
+
   it('answers 404 with a problem for an unknown tenant', async () => {
     const response = await tollgate.request('GET', '/v1/tenants/ten_01JDQ7Z5M2X9K3V4W6Y8A0B1C2', {
       key: OPERATOR_KEY,
