@@ -75,6 +75,29 @@ export function loseFirstRequest(
 }
 
 /**
+ * Runs `request` as two copies of it would race: the first write `matches` picks is lost on its
+ * way (see loseFirstRequest), another run of `request` completes meanwhile, and then the SDK
+ * retries the lost write. Answers [the run that went meanwhile, the retried one].
+ */
+export async function raceWithLostRequest<T>(
+  db: Db,
+  matches: (write: SentWrite) => boolean,
+  request: () => Promise<T>,
+): Promise<[T, T]> {
+  let meanwhile: T | undefined;
+  const losing = loseFirstRequest(db, matches, async () => {
+    meanwhile = await request();
+  });
+  try {
+    const retried = await request();
+    if (losing.lost() !== 1) throw new Error('the request never sent the write to lose');
+    return [meanwhile as T, retried];
+  } finally {
+    losing.restore();
+  }
+}
+
+/**
  * Fails the first write `matches` picks before it reaches the table, with an error the SDK does
  * not retry (as a store that refuses it would): the operation stops part-way.
  */
