@@ -5,7 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { PayloadTooLargeError } from '../../shared/errors/errors.js';
 import type { Runtime } from '../../shared/runtime.js';
 import { authenticate } from './middleware/authenticate.js';
-import { renderError, renderNotFound } from './middleware/errors.js';
+import { methodsByPath, renderError, renderMethodNotAllowed, renderNotFound } from './middleware/errors.js';
 import { requestContext } from './middleware/request-context.js';
 import { createRouter } from './openapi.js';
 import { adminJobRoutes } from './routes/admin-jobs.js';
@@ -119,7 +119,11 @@ export function createApp(runtime: Runtime, options: AppOptions = {}) {
   );
 
   app.onError(renderError);
-  app.notFound(renderNotFound);
+  const allowedMethods = methodsByPath(app.routes);
+  app.notFound((c) => {
+    const allowed = allowedMethods(c.req.path);
+    return allowed.length > 0 ? renderMethodNotAllowed(c, allowed) : renderNotFound(c);
+  });
   return app;
 }
 

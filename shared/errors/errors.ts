@@ -61,6 +61,14 @@ export class NotFoundError extends AppError {
   }
 }
 
+export class MethodNotAllowedError extends AppError {
+  readonly status = 405;
+  readonly title = 'Method not allowed';
+  constructor(detail: string) {
+    super('METHOD_NOT_ALLOWED', detail);
+  }
+}
+
 export class ConflictError extends AppError {
   readonly status = 409;
   readonly title = 'Conflict';

@@ -45,6 +45,24 @@ describe('request conventions', () => {
     expect(await response.json()).toMatchObject({ code: 'ROUTE_NOT_FOUND', status: 404 });
   });
 
+  it('answers a method a route does not take with 405 and the methods it does take', async () => {
+    const tenant = await tollgate.createTenant('Methods');
+    for (const [method, path, allow] of [
+      ['PUT', '/v1/webhook-endpoints', 'GET, HEAD, POST'],
+      ['DELETE', '/v1/webhook-endpoints', 'GET, HEAD, POST'],
+      ['POST', '/v1/budgets/bud_01JDQ7Z5M2X9K3V4W6Y8A0B1C2', 'DELETE, GET, HEAD, PATCH'],
+    ] as const) {
+      const response = await tollgate.request(method, path, { key: tenant.key });
+      expect(response.status, `${method} ${path}`).toBe(405);
+      expect(response.headers.get('allow')).toBe(allow);
+      expect(response.headers.get('content-type')).toBe('application/problem+json');
+      expect(await response.json()).toMatchObject({ code: 'METHOD_NOT_ALLOWED', status: 405 });
+    }
+    // A path no route has is still 404.
+    const unknown = await tollgate.request('GET', '/v1/nothing-here', { key: tenant.key });
+    expect(unknown.status).toBe(404);
+  });
+
   it('refuses malformed JSON with 400 MALFORMED_JSON', async () => {
     const response = await tollgate.request('POST', '/v1/tenants', {
       key: OPERATOR_KEY,

@@ -4,6 +4,7 @@ import { isStoreThrottling } from '../../../shared/db/errors.js';
 import {
   type AppError,
   MalformedRequestError,
+  MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
   ServiceUnavailableError,
@@ -57,4 +58,43 @@ export function renderError(error: Error, c: Context<AppEnv>): Response {
 
 export function renderNotFound(c: Context<AppEnv>): Response {
   return renderError(new NotFoundError(`No route ${c.req.method} ${c.req.path}.`, 'ROUTE_NOT_FOUND'), c);
+}
+
+/**
+ * The methods each path of the app answers, from its routes (`/v1/budgets/:id`): a request whose
+ * path exists but whose method does not is answered 405 with `Allow` rather than 404.
+ */
+export function methodsByPath(routes: readonly { method: string; path: string }[]) {
+  const patterns = new Map<string, { pattern: RegExp; methods: Set<string> }>();
+  for (const { method, path } of routes) {
+    // Middleware (`ALL`) and wildcard mounts say nothing about what a path answers.
+    if (method === 'ALL' || path.includes('*')) continue;
+    const entry = patterns.get(path) ?? {
+      pattern: new RegExp(
+        `^${path
+          .split('/')
+          .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+          .join('/')}/?$`,
+      ),
+      methods: new Set<string>(),
+    };
+    entry.methods.add(method);
+    if (method === 'GET') entry.methods.add('HEAD');
+    patterns.set(path, entry);
+  }
+  return (path: string): string[] => {
+    const allowed = new Set<string>();
+    for (const { pattern, methods } of patterns.values())
+      if (pattern.test(path)) for (const method of methods) allowed.add(method);
+    return [...allowed].sort();
+  };
+}
+
+/** No route for this method at a path that has routes for others: 405, with the ones it has. */
+export function renderMethodNotAllowed(c: Context<AppEnv>, allowed: string[]): Response {
+  c.header('Allow', allowed.join(', '));
+  return renderError(
+    new MethodNotAllowedError(`${c.req.path} does not take ${c.req.method}; it takes ${allowed.join(', ')}.`),
+    c,
+  );
 }
