@@ -93,6 +93,8 @@ export function defineOperation<const C extends OperationConfig>({ access, answe
     : ['operator' in access ? requireOperator() : requireScope(...access.scopes)];
   if (idempotent) middleware.push(idempotency());
   else if (config.method === 'post') middleware.push(refuseIdempotencyKey());
+  const writes = config.method === 'post' || config.method === 'put' || config.method === 'patch';
+  if (writes && !config.request?.body) middleware.push(refuseBody());
   return createRoute({
     ...config,
     ...(isPublic ? { security: [] } : { security: [{ bearer: [] }] }),
@@ -106,6 +108,22 @@ export function defineOperation<const C extends OperationConfig>({ access, answe
     },
     // The extra documentation keys do not change what handlers see; keep C's own typing for them.
   } as unknown as Omit<C, 'access' | 'answersSecret'> & { middleware: MiddlewareHandler<AppEnv>[] });
+}
+
+/**
+ * For an operation that takes no body: a body other than none or `{}` is refused, so that a caller
+ * who sends options (`{"expire_previous_in": 0}`) is not led to think they took effect.
+ */
+function refuseBody(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const text = (await c.req.text()).trim();
+    if (text !== '' && text.replace(/\s+/g, '') !== '{}') {
+      throw new ValidationError('This operation takes no body; send none.', [
+        { path: '(root)', message: 'no body is taken here' },
+      ]);
+    }
+    await next();
+  };
 }
 
 /** A router whose request validation failures become problem+json `VALIDATION_FAILED`. */

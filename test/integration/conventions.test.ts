@@ -63,6 +63,19 @@ describe('request conventions', () => {
     expect(unknown.status).toBe(404);
   });
 
+  it('refuses a body sent to an operation that takes none, so that no option seems to take effect', async () => {
+    const run = (body?: unknown) =>
+      tollgate.request('POST', '/v1/admin/jobs/webhook-retry/run', { key: OPERATOR_KEY, body });
+    const refused = await run({ tenant_id: 'ten_01JDQ7Z5M2X9K3V4W6Y8A0B1C2' });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      detail: expect.stringContaining('no body'),
+    });
+    expect((await run({})).status).toBe(200);
+    expect((await run()).status).toBe(200);
+  });
+
   it('refuses malformed JSON with 400 MALFORMED_JSON', async () => {
     const response = await tollgate.request('POST', '/v1/tenants', {
       key: OPERATOR_KEY,
