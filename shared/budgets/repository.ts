@@ -259,32 +259,6 @@ export function isBudgetDefinitionStored(
   return storedItemIs(db, keys.budget(tenantId, definition.id), (item) => item.doc === doc)();
 }
 
-/** How many budget definitions the tenant has stored (its counters are not budgets). */
-async function countBudgetDefinitions(db: Db, tenantId: string): Promise<number> {
-  let counted = 0;
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await db.client.send(
-      new QueryCommand({
-        TableName: db.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        FilterExpression: 'entity = :budget',
-        ExpressionAttributeValues: {
-          ':pk': keys.budgetsPartition(tenantId),
-          ':prefix': keys.budget(tenantId, '').sk,
-          ':budget': 'budget',
-        },
-        Select: 'COUNT',
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    counted += page.Count ?? 0;
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return counted;
-}
-
 /**
  * The tenant's budget count: the conditional counter behind the budget cap (see
  * shared/db/capped-count.ts). A tenant whose budgets predate it gets one counted from them.
@@ -295,7 +269,8 @@ function budgetCount(db: Db, tenantId: string): CappedCount {
     entity: 'budget_count',
     countAttribute: 'budget_count',
     initialAttributes: { tenant_id: tenantId },
-    countStored: () => countBudgetDefinitions(db, tenantId),
+    // The partition's consistent read, as every create makes: only the first count and a recount at the cap ask.
+    countStored: async () => (await loadBudgetPartition(db, tenantId)).definitions.length,
   };
 }
 

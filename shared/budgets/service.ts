@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { Restrict } from '../api-keys/schema.js';
 import type { EventBus } from '../bus/bus.js';
@@ -13,7 +12,7 @@ import {
   ValidationError,
 } from '../errors/errors.js';
 import { ExpiringCache } from '../expiring-cache.js';
-import type { RunSeed } from '../idempotency/idempotency.js';
+import { type RunSeed, requestFingerprint } from '../idempotency/idempotency.js';
 import { hashedId, newId, seededId } from '../ids.js';
 import { flushOutbox, recordNotice } from '../kpis/notices.js';
 import { type Decimal, parseDecimal, toDecimalString, ZERO } from '../money/money.js';
@@ -1434,7 +1433,7 @@ function authorizationFingerprint(request: AuthorizeRequest): string {
     request.estimated_cost ?? null,
     request.ttl_seconds,
   ];
-  return createHash('sha256').update(JSON.stringify(asked)).digest('base64url');
+  return requestFingerprint('POST', '/v1/enforcement/authorize', JSON.stringify(asked));
 }
 
 /** True when two budgets' periods are the same windows: same kind, week start and zone. */

@@ -10,6 +10,14 @@ export interface SentWrite {
   ConditionExpression?: string;
 }
 
+/** Picks the write that raises a tenant's budget set revision (after a budget is stored or changed). */
+export const budgetSetBump =
+  (tenantId: string) =>
+  (write: SentWrite): boolean =>
+    write.commandName === 'UpdateItemCommand' &&
+    (write.Key?.pk?.S ?? '').includes(tenantId) &&
+    (write.UpdateExpression ?? '').includes('ADD rev');
+
 /**
  * Puts `step` on both of the app's document clients, innermost (just around the request on the
  * wire), for the first write `matches` picks; later writes pass. Answers how often it fired (0 or

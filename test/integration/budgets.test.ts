@@ -21,6 +21,7 @@ import { hashedId } from '../../shared/ids.js';
 import { parseDecimal } from '../../shared/money/money.js';
 import { createUsageService } from '../../shared/usage/service.js';
 import {
+  budgetSetBump,
   delayFirstWrite,
   failFirstWrite,
   loseFirstAnswer,
@@ -512,13 +513,7 @@ describe('budgets CRUD', () => {
         headers: { 'idempotency-key': 'budget-cap-rerun' },
       });
     // The budget is stored, then raising the set's revision fails: 500, and the key is given back.
-    const bumpFails = failFirstWrite(
-      tollgate.store.db,
-      (write) =>
-        write.commandName === 'UpdateItemCommand' &&
-        (write.Key?.pk?.S ?? '').includes(t.id) &&
-        (write.UpdateExpression ?? '').includes('ADD rev'),
-    );
+    const bumpFails = failFirstWrite(tollgate.store.db, budgetSetBump(t.id));
     try {
       expect((await create()).status).toBe(500);
     } finally {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IDEMPOTENCY_STALE_AFTER_MS } from '../../shared/idempotency/idempotency.js';
-import { delayFirstWrite, failFirstWrite, type SentWrite } from '../helpers/lost-answer.js';
+import { budgetSetBump, delayFirstWrite, failFirstWrite, type SentWrite } from '../helpers/lost-answer.js';
 import {
   createTestTollgate,
   OPERATOR_KEY,
@@ -194,13 +194,7 @@ describe('Idempotency-Key', () => {
   it('a rerun after a 5xx that came after the create answers the budget that run created, not a twin', async () => {
     const t = await tollgate.createTenant('Rerun after a 5xx');
     // The budget is stored, then raising the set's revision fails: 500, and the key is given back.
-    const bumpFails = failFirstWrite(
-      tollgate.store.db,
-      (write) =>
-        write.commandName === 'UpdateItemCommand' &&
-        (write.Key?.pk?.S ?? '').includes(t.id) &&
-        (write.UpdateExpression ?? '').includes('ADD rev'),
-    );
+    const bumpFails = failFirstWrite(tollgate.store.db, budgetSetBump(t.id));
     try {
       expect((await createBudget(t.key, 'half-done', budget('half-done'))).status).toBe(500);
     } finally {
