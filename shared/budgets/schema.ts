@@ -309,3 +309,19 @@ export const AuthorizeResultSchema = z
   })
   .openapi('Authorization');
 export type AuthorizeResult = z.infer<typeof AuthorizeResultSchema>;
+
+/**
+ * What a usage event's `reservation_id` found, as its ingest answer tells: `settled` (this request
+ * settled it), `already_settled` (an earlier event did), `released`, `blocked` (the authorization
+ * admitted nothing), `not_found` (no such reservation for this tenant, or past its keeping), or
+ * `pending` (the budget step failed here; the rollup settles it). The usage is counted in every case.
+ */
+export const SETTLEMENTS = [
+  'settled',
+  'already_settled',
+  'released',
+  'blocked',
+  'not_found',
+  'pending',
+] as const;
+export type Settlement = (typeof SETTLEMENTS)[number];

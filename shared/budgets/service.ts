@@ -77,6 +77,7 @@ import type {
   CheckResult,
   CreateBudget,
   Decision,
+  Settlement,
   UpdateBudget,
 } from './schema.js';
 
@@ -101,6 +102,22 @@ export interface StoredUsage {
   bud?: string[];
   /** The ingest request (batch) that applies it to the counters. */
   bj?: string;
+}
+
+function settlementOf(record: ReservationRecord | undefined, movedNow: boolean): Settlement {
+  if (!record) return 'not_found';
+  if (movedNow) return 'settled';
+  switch (record.state) {
+    case 'settled':
+      return 'already_settled';
+    case 'released':
+      return 'released';
+    case 'blocked':
+      return 'blocked';
+    default:
+      // Still reserved (or half-claimed) after the move found it elsewhere: a racing change.
+      return 'pending';
+  }
 }
 
 /** What an ingest request learned about the tenant's budgets before storing its events. */
@@ -430,18 +447,24 @@ export function createBudgetService(
     );
   }
 
-  /** Settles reservations named by usage events: their holds go, the usage itself is spent as usual. */
-  async function settle(tenantId: string, reservationIds: string[]): Promise<void> {
+  /**
+   * Settles reservations named by usage events: their holds go, the usage itself is spent as usual.
+   * Answers, per reservation id, what became of it.
+   */
+  async function settle(tenantId: string, reservationIds: string[]): Promise<Map<string, Settlement>> {
+    const outcomes = new Map<string, Settlement>();
     await Promise.all(
       [...new Set(reservationIds)].map(async (reservationId) => {
         const moved = await moveReservationReturning(db, tenantId, reservationId, ['reserved'], 'settled');
         // Settled already: its holds go back again (each release is conditional), as a crash may
         // have left one.
         const record = moved ?? (await getReservation(db, tenantId, reservationId));
+        outcomes.set(reservationId, settlementOf(record, moved !== undefined));
         if (record?.state !== 'settled') return;
         await releaseHolds(tenantId, record);
       }),
     );
+    return outcomes;
   }
 
   /**
@@ -456,7 +479,11 @@ export function createBudgetService(
     definitions: BudgetDefinition[],
     batch: { id: string; events: StoredUsage[] },
     at: Date,
-  ): Promise<{ updated: Map<string, Map<string, CounterRecord>>; marked: CounterTarget[] }> {
+  ): Promise<{
+    updated: Map<string, Map<string, CounterRecord>>;
+    marked: CounterTarget[];
+    settlements: Map<string, Settlement>;
+  }> {
     const { events } = batch;
     const byId = new Map(definitions.map((definition) => [definition.id, definition]));
     const deltas = new Map<
@@ -488,6 +515,7 @@ export function createBudgetService(
     const updated = new Map<string, Map<string, CounterRecord>>();
     const marked: CounterTarget[] = [];
     const limit = pLimit(16);
+    const settling = settle(tenantId, reservations);
     // Every write settles before this answers (or throws): a failed one leaves no other in flight.
     const outcomes = await Promise.allSettled([
       ...[...deltas.values()].map((delta) =>
@@ -514,13 +542,13 @@ export function createBudgetService(
           updated.set(delta.definition.id, perBudget);
         }),
       ),
-      settle(tenantId, reservations),
+      settling,
     ]);
     const failure = outcomes.find(
       (outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected',
     );
     if (failure) throw failure.reason;
-    return { updated, marked };
+    return { updated, marked, settlements: await settling };
   }
 
   /** Clears a batch's marks (best effort: a mark left behind is cleared by the rollup's sweep). */
@@ -1320,19 +1348,28 @@ export function createBudgetService(
      * Called by ingestion after it stored events: applies them, records the batch applied, and
      * tells about thresholds they crossed. A failure here is logged, not answered: the rollup
      * finishes a batch that was not recorded applied, and the counters' marks keep it from adding
-     * what was added already.
+     * what was added already. Answers what became of the reservations the events name, per id;
+     * undefined when the events were not applied here (the rollup settles them).
      */
-    async applyUsage(tenantId: string, plan: UsageBudgetPlan, events: StoredUsage[]): Promise<void> {
+    async applyUsage(
+      tenantId: string,
+      plan: UsageBudgetPlan,
+      events: StoredUsage[],
+    ): Promise<Map<string, Settlement> | undefined> {
       const relevant = events.filter((event) => event.bj === plan.batchId);
-      if (relevant.length === 0) return;
+      if (relevant.length === 0) return new Map();
       const at = now();
+      /** Known once the events were applied: a later failure (recording, evaluating) does not undo them. */
+      let settlements: Map<string, Settlement> | undefined;
       try {
-        const { updated, marked } = await applyEvents(
+        const applied = await applyEvents(
           tenantId,
           plan.definitions,
           { id: plan.batchId, events: relevant },
           at,
         );
+        const { updated, marked } = applied;
+        settlements = applied.settlements;
         // Recorded with the time of recording: the sweep's horizon counts from it.
         await markBatchApplied(db, tenantId, plan.batchId, 'ingest', now());
         // Recorded applied well before the rollup may look at these events: no one else can be
@@ -1357,6 +1394,7 @@ export function createBudgetService(
           'budget counters not updated; the rollup will',
         );
       }
+      return settlements;
     },
 
     /**

@@ -26,6 +26,8 @@ export interface Answer {
   priced: boolean;
   /** The price (id and effective date) the cost was computed with. */
   price_id?: string;
+  /** What the event's `reservation_id` found (usage events that name one). */
+  reservation?: IngestResult['results'][number]['reservation'];
 }
 
 /** What a kind of event makes of one valid event: the attributes to store and what to answer. */
@@ -39,8 +41,11 @@ export interface IngestOptions<S extends z.ZodType<ValidEvent>> {
   now: Date;
   schema: S;
   prepare(event: z.infer<S>, timestamp: Date): Prepared;
-  /** Runs once the claims have settled, with the attributes of the events this request stored. */
-  onAccepted?(stored: Record<string, unknown>[]): Promise<void>;
+  /**
+   * Runs once the claims have settled, with the attributes of the events this request stored;
+   * may answer more of each one's answer, in the same order.
+   */
+  onAccepted?(stored: Record<string, unknown>[]): Promise<(Partial<Answer> | undefined)[] | undefined>;
 }
 
 const issuesToErrors = (issues: z.core.$ZodIssue[]): FieldError[] =>
@@ -148,22 +153,26 @@ export async function ingestEvents<S extends z.ZodType<ValidEvent>>(
       { cause: (failed[0] as PromiseRejectedResult).reason },
     );
   }
-  if (options.onAccepted) {
-    await options.onAccepted(
-      toClaim
-        .filter((_, position) => {
-          const outcome = outcomes[position];
-          return outcome?.status === 'fulfilled' && outcome.value === 'accepted';
-        })
-        .map((event) => event.attributes),
-    );
-  }
+  const stored = toClaim.filter((_, position) => {
+    const outcome = outcomes[position];
+    return outcome?.status === 'fulfilled' && outcome.value === 'accepted';
+  });
+  const more = options.onAccepted
+    ? await options.onAccepted(stored.map((event) => event.attributes))
+    : undefined;
+  const moreOf = new Map(stored.map((event, position) => [event, more?.[position]]));
   outcomes.forEach((outcome, position) => {
     const event = toClaim[position];
     if (!event || outcome.status !== 'fulfilled') return;
     results[event.index] =
       outcome.value === 'accepted'
-        ? { index: event.index, id: event.id, status: 'accepted', ...(event.answer ?? {}) }
+        ? {
+            index: event.index,
+            id: event.id,
+            status: 'accepted',
+            ...(event.answer ?? {}),
+            ...(moreOf.get(event) ?? {}),
+          }
         : { index: event.index, id: event.id, status: 'duplicate' };
   });
 

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { SETTLEMENTS } from '../budgets/schema.js';
 import { dimensionsSchema, NameSchema, ProviderNameSchema } from '../dimensions/schema.js';
 import { isDecimalString } from '../money/money.js';
 import { SERVICE_TIERS } from './canonical.js';
@@ -101,6 +102,16 @@ export const IngestResultSchema = z
         cost: z.string().optional().openapi({ description: "Tollgate's cost, a decimal string in USD." }),
         priced: z.boolean().optional(),
         price_id: z.string().optional().openapi({ description: 'The price and version the cost used.' }),
+        reservation: z
+          .object({
+            id: z.string(),
+            status: z.enum(SETTLEMENTS),
+          })
+          .optional()
+          .openapi({
+            description:
+              "For an event that names a `reservation_id`: `settled` (this request settled it: its hold is gone), `already_settled` (an earlier event did), `released`, `blocked` (that authorization reserved nothing), `not_found` (no such reservation for this tenant: check the id; a hold it meant stays until it expires) or `pending` (the rollup settles it). The event's usage is counted in every case.",
+          }),
       }),
     ),
   })

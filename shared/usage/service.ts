@@ -1,7 +1,8 @@
+import type { Settlement } from '../budgets/schema.js';
 import type { BudgetService, StoredUsage } from '../budgets/service.js';
 import type { Db } from '../db/client.js';
 import type { EnvelopeItem } from '../ingest/envelope.js';
-import { ingestEvents } from '../ingest/pipeline.js';
+import { type Answer, ingestEvents } from '../ingest/pipeline.js';
 import { toDecimalString, toMoneyString } from '../money/money.js';
 import { cacheSavings, compactBreakdown, computeCost } from '../pricing/cost.js';
 import type { PricingService } from '../pricing/service.js';
@@ -47,7 +48,16 @@ export function createUsageService(
         now: now(),
         schema: UsageEventSchema,
         ...(plan && budgets
-          ? { onAccepted: (stored) => budgets.applyUsage(tenantId, plan, stored as unknown as StoredUsage[]) }
+          ? {
+              async onAccepted(stored) {
+                const settlements = await budgets.applyUsage(
+                  tenantId,
+                  plan,
+                  stored as unknown as StoredUsage[],
+                );
+                return reservationAnswers(stored as unknown as StoredUsage[], settlements);
+              },
+            }
           : {}),
         prepare(event, timestamp) {
           let usage: CanonicalUsage;
@@ -97,3 +107,18 @@ export function createUsageService(
   };
 }
 export type UsageService = ReturnType<typeof createUsageService>;
+
+/**
+ * What each stored event's `reservation_id` found: a wrong id would otherwise leave its hold in
+ * place until it expires, unnoticed. Pending when the settlement was left to the rollup.
+ */
+function reservationAnswers(
+  stored: StoredUsage[],
+  settlements: Map<string, Settlement> | undefined,
+): (Partial<Answer> | undefined)[] {
+  return stored.map((event) =>
+    event.rsv
+      ? { reservation: { id: event.rsv, status: settlements?.get(event.rsv) ?? 'pending' } }
+      : undefined,
+  );
+}

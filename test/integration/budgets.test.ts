@@ -915,6 +915,91 @@ describe('evaluation and enforcement', () => {
     }
   });
 
+  it("a usage event's answer tells what its reservation_id found; the usage counts in every case", async () => {
+    const t = await tollgate.createTenant('Settlement answers');
+    const budget = await createBudget(t.key, {
+      name: 'tokens',
+      period: 'month',
+      limit: { tokens: 2000 },
+      actions: { '100': { type: 'block' } },
+    });
+    const authorize = async (id: string, estimated_input_tokens: number) =>
+      (
+        await tollgate.request('POST', '/v1/enforcement/authorize', {
+          key: t.key,
+          body: { id, model: 'gpt-4o', estimated_input_tokens, max_output_tokens: 0 },
+        })
+      ).json();
+    const held = await authorize('held', 500);
+    const released = await authorize('released', 100);
+    await tollgate.request('DELETE', `/v1/enforcement/reservations/${released.reservation_id}`, {
+      key: t.key,
+    });
+    // 500 + 1600 > 2000: refused, so nothing is held for it and its id is not a reservation's.
+    const refused = await authorize('refused', 1600);
+    expect(refused).toMatchObject({ decision: 'block', reservation_id: null });
+    const blockedId = hashedId('rsv', 'refused');
+    const otherTenant = await tollgate.createTenant('Someone else');
+    const foreign = await (
+      await tollgate.request('POST', '/v1/enforcement/authorize', {
+        key: otherTenant.key,
+        body: { id: 'theirs', model: 'gpt-4o', estimated_input_tokens: 10, max_output_tokens: 0 },
+      })
+    ).json();
+
+    const usage = (reservation_id: string) => ({ usage: { input_tokens: 10 }, reservation_id });
+    const first = await ingest(t.key, [
+      usage(held.reservation_id),
+      usage(released.reservation_id),
+      usage(blockedId),
+      usage('rsv_01JDQ7Z5M2X9K3V4W6Y8A0B1C2'),
+      usage(foreign.reservation_id),
+      { usage: { input_tokens: 10 } },
+    ]);
+    expect(first.results.map((result: { reservation?: unknown }) => result.reservation)).toEqual([
+      { id: held.reservation_id, status: 'settled' },
+      { id: released.reservation_id, status: 'released' },
+      { id: blockedId, status: 'blocked' },
+      { id: 'rsv_01JDQ7Z5M2X9K3V4W6Y8A0B1C2', status: 'not_found' },
+      { id: foreign.reservation_id, status: 'not_found' },
+      undefined,
+    ]);
+    // Another tenant's reservation is not touched by this tenant's usage.
+    expect(
+      (
+        await tollgate.request('DELETE', `/v1/enforcement/reservations/${foreign.reservation_id}`, {
+          key: otherTenant.key,
+        })
+      ).status,
+    ).toBe(204);
+    const again = await ingest(t.key, [usage(held.reservation_id)]);
+    expect(again.results[0].reservation).toEqual({ id: held.reservation_id, status: 'already_settled' });
+    const { status } = await (
+      await tollgate.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })
+    ).json();
+    expect(status).toMatchObject({ spent: 70, reserved: 0 });
+
+    // The budget step failing here leaves the settlement to the rollup: the answer says so.
+    const stalled = createUsageService(tollgate.runtime.db, tollgate.runtime.services.pricing, undefined, {
+      planUsage: tollgate.runtime.services.budgets.planUsage,
+      applyUsage: async () => undefined,
+    });
+    const late = await authorize('late', 100);
+    const pending = await stalled.ingest(t.id, [
+      {
+        index: 0,
+        event: {
+          id: 'stalled-1',
+          provider: 'openai',
+          model: 'gpt-4o',
+          usage: { input_tokens: 10 },
+          reservation_id: late.reservation_id,
+        },
+      },
+    ]);
+    expect(pending.results[0]?.reservation).toEqual({ id: late.reservation_id, status: 'pending' });
+  });
+
   it('an authorization id reused for another request answers 422, a retry of the same request its reservation', async () => {
     const reuser = await tollgate.createTenant('Reuses ids');
     await createBlockingTokenBudget(reuser.key, 'tokens', 100_000);
@@ -1637,7 +1722,7 @@ describe('a crash between storing usage and applying it to budgets', () => {
       // The process "dies" after the claims: the counters never see the events.
       const dying = createUsageService(db, services.pricing, undefined, {
         planUsage: services.budgets.planUsage,
-        applyUsage: async () => {},
+        applyUsage: async () => undefined,
       });
       const result = await dying.ingest(t.id, [
         {
@@ -1690,7 +1775,7 @@ describe('a crash between storing usage and applying it to budgets', () => {
       const { db, services } = crashy.runtime;
       const dying = createUsageService(db, services.pricing, undefined, {
         planUsage: services.budgets.planUsage,
-        applyUsage: async () => {},
+        applyUsage: async () => undefined,
       });
       await dying.ingest(t.id, [
         {
