@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { dimensionsSchema } from '../dimensions/schema.js';
+import { displayName } from '../display-text.js';
 
 export const SCOPES = ['ingest', 'read', 'admin'] as const;
 export const ScopeSchema = z.enum(SCOPES).openapi('Scope');
@@ -11,7 +12,7 @@ export type Restrict = z.infer<typeof RestrictSchema>;
 
 export const CreateApiKeySchema = z
   .object({
-    name: z.string().trim().min(1).max(200).openapi({ example: 'dashboard for acme' }),
+    name: displayName(200).openapi({ example: 'dashboard for acme' }),
     scopes: z
       .array(ScopeSchema)
       .min(1)

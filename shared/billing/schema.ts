@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { displayName } from '../display-text.js';
 import { PROVIDERS } from './lines.js';
 
 export const CreateProviderConnectionSchema = z
@@ -14,7 +15,7 @@ export const CreateProviderConnectionSchema = z
           "The provider's organization admin key (OpenAI `sk-admin-…`, Anthropic `sk-ant-admin01-…`). Stored encrypted, never returned.",
         example: 'sk-admin-…',
       }),
-    name: z.string().trim().min(1).max(128).optional().openapi({ example: 'Production org' }),
+    name: displayName(128).optional().openapi({ example: 'Production org' }),
   })
   .strict()
   .openapi('CreateProviderConnection');

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { dimensionsSchema, ProviderNameSchema } from '../dimensions/schema.js';
+import { displayName } from '../display-text.js';
 import { parseDecimal } from '../money/money.js';
 import { canonicalTimeZone, isTimeZone, PERIODS, WEEKDAYS } from './period.js';
 
@@ -114,7 +115,7 @@ function actionsNameThresholds(
   }
 }
 
-const NameField = z.string().trim().min(1).max(200).openapi({ example: 'support-bot monthly' });
+const NameField = displayName(200).openapi({ example: 'support-bot monthly' });
 
 export const CreateBudgetSchema = z
   .object({

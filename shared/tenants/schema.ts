@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { displayName } from '../display-text.js';
 
 export const TenantSchema = z
   .object({
@@ -11,7 +12,7 @@ export type Tenant = z.infer<typeof TenantSchema>;
 
 export const CreateTenantSchema = z
   .object({
-    name: z.string().trim().min(1).max(200).openapi({ example: 'Acme Support' }),
+    name: displayName(200).openapi({ example: 'Acme Support' }),
   })
   .strict()
   .openapi('CreateTenant');

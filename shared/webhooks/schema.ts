@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { displayText } from '../display-text.js';
 
 /** The webhook event types of the contract (API.md); a bus event `x.y.v1` is delivered as `x.y`. */
 export const WEBHOOK_EVENT_TYPES = [
@@ -40,7 +41,7 @@ export const CreateWebhookEndpointSchema = z
   .object({
     url: UrlSchema,
     event_types: EventTypesSchema.optional(),
-    description: z.string().trim().max(500).optional(),
+    description: displayText(500).optional(),
   })
   .strict()
   .openapi('CreateWebhookEndpoint');
@@ -52,7 +53,7 @@ export const UpdateWebhookEndpointSchema = z
   .object({
     url: UrlSchema.optional(),
     event_types: EventTypesSchema.optional(),
-    description: z.string().trim().max(500).nullable().optional(),
+    description: displayText(500).nullable().optional(),
     status: z
       .enum(ENDPOINT_STATUSES)
       .optional()

@@ -111,6 +111,46 @@ describe('request conventions', () => {
     expect(undeclared.status).toBe(413);
   });
 
+  it('refuses control characters in names and descriptions people read (400, with the field)', async () => {
+    const tenant = await tollgate.createTenant('Printable');
+    const attempts: [string, string, Record<string, unknown>, string][] = [
+      ['POST', '/v1/tenants', { name: 'Acme\u0000Support' }, 'name'],
+      ['POST', '/v1/api-keys', { name: 'ci\u001b[31m', scopes: ['read'] }, 'name'],
+      ['POST', '/v1/budgets', { name: 'two\nlines', period: 'day', limit: { tokens: 10 } }, 'name'],
+      [
+        'POST',
+        '/v1/webhook-endpoints',
+        { url: 'https://hooks.example.com/x', description: 'a\u0000b' },
+        'description',
+      ],
+      [
+        'POST',
+        '/v1/provider-connections',
+        { provider: 'openai', api_key: 'sk-admin-x', name: '\ud800' },
+        'name',
+      ],
+    ];
+    for (const [method, path, body, field] of attempts) {
+      const response = await tollgate.request(method, path, {
+        key: path === '/v1/tenants' ? OPERATOR_KEY : tenant.key,
+        body,
+      });
+      expect(response.status, path).toBe(400);
+      const problem = await response.json();
+      expect(problem.errors, path).toContainEqual({
+        path: field,
+        message: expect.stringContaining('control characters'),
+      });
+    }
+    // Printable Unicode stays allowed (tabs and line breaks in descriptions: see the unit test).
+    const kept = await tollgate.request('POST', '/v1/budgets', {
+      key: tenant.key,
+      body: { name: 'Café ☕ 東京', period: 'day', limit: { tokens: 10 } },
+    });
+    expect(kept.status).toBe(201);
+    expect((await kept.json()).name).toBe('Café ☕ 東京');
+  });
+
   it('never leaks an unexpected error', async () => {
     // A store failure the API cannot anticipate: the table is gone.
     const broken = await createTestTollgate();
