@@ -78,6 +78,7 @@ async function readBuckets(
     if (page) url.searchParams.set('page', page);
     return getProviderJson(
       url,
+      `Anthropic GET /v1/organizations/${path}`,
       {
         'x-api-key': apiKey,
         'anthropic-version': ANTHROPIC_VERSION,

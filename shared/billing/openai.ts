@@ -98,7 +98,7 @@ async function readBuckets(
     // Arrays as repeated keys, as OpenAI's cookbook sends them.
     for (const [name, value] of params) url.searchParams.append(name, value);
     if (page) url.searchParams.set('page', page);
-    return getProviderJson(url, openAIHeaders(apiKey), http);
+    return getProviderJson(url, `OpenAI GET /v1/organization/${path}`, openAIHeaders(apiKey), http);
   }, `OpenAI ${path}`);
   return raw.map((item, index) => {
     const bucket = BucketSchema.safeParse(item);

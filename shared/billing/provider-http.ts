@@ -10,14 +10,18 @@ export interface ProviderHttpOptions {
 }
 
 /**
- * A provider call that failed. The message names the endpoint and status only: never the URL's
- * query, a header or the response body, which could echo a credential back into a log line.
+ * A provider call that failed. The message, which the tenant reads as the sync's error, names the
+ * call as the provider documents it ("OpenAI GET /v1/organization/costs") and the status: never the
+ * configured base URL (an operator's proxy or an internal host), the query, a header or the
+ * response body, which could echo a credential. `endpoint`, the configured URL without its query,
+ * is for the operator's log.
  */
 export class ProviderRequestError extends Error {
   override readonly name = 'ProviderRequestError';
   constructor(
     message: string,
     readonly detail: { status?: number; retryable: boolean; retryAfterMs?: number | undefined },
+    readonly endpoint?: string,
   ) {
     super(message);
   }
@@ -36,7 +40,12 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function attempt(url: URL, headers: Record<string, string>, options: ProviderHttpOptions) {
+async function attempt(
+  url: URL,
+  label: string,
+  headers: Record<string, string>,
+  options: ProviderHttpOptions,
+) {
   const endpoint = `${url.origin}${url.pathname}`;
   let response: Response;
   try {
@@ -45,19 +54,21 @@ async function attempt(url: URL, headers: Record<string, string>, options: Provi
     const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
     throw new ProviderRequestError(
       timedOut
-        ? `${endpoint} did not answer within ${options.timeoutMs} ms`
-        : `${endpoint} could not be reached (${(error as Error).message})`,
+        ? `${label} did not answer within ${options.timeoutMs} ms`
+        : `${label} could not be reached (${(error as Error).message})`,
       { retryable: true },
+      endpoint,
     );
   }
   if (response.ok) {
     try {
       return (await response.json()) as unknown;
     } catch {
-      throw new ProviderRequestError(`${endpoint} answered ${response.status} with a body that is not JSON`, {
-        status: response.status,
-        retryable: true,
-      });
+      throw new ProviderRequestError(
+        `${label} answered ${response.status} with a body that is not JSON`,
+        { status: response.status, retryable: true },
+        endpoint,
+      );
     }
   }
   // The body is read (to free the socket) but not kept: providers may echo request details.
@@ -67,11 +78,15 @@ async function attempt(url: URL, headers: Record<string, string>, options: Provi
     response.status === 401 || response.status === 403
       ? ': the provider refused the credentials (an organization admin key is needed)'
       : '';
-  throw new ProviderRequestError(`${endpoint} answered ${response.status}${hint}`, {
-    status: response.status,
-    retryable,
-    retryAfterMs: retryable ? parseRetryAfter(response.headers.get('retry-after')) : undefined,
-  });
+  throw new ProviderRequestError(
+    `${label} answered ${response.status}${hint}`,
+    {
+      status: response.status,
+      retryable,
+      retryAfterMs: retryable ? parseRetryAfter(response.headers.get('retry-after')) : undefined,
+    },
+    endpoint,
+  );
 }
 
 /**
@@ -81,13 +96,15 @@ async function attempt(url: URL, headers: Record<string, string>, options: Provi
  */
 export function getProviderJson(
   url: URL,
+  /** The call as the provider documents it, for messages: "OpenAI GET /v1/organization/costs". */
+  label: string,
   headers: Record<string, string>,
   options: ProviderHttpOptions,
 ): Promise<unknown> {
   return pRetry(
     async () => {
       try {
-        return await attempt(url, headers, options);
+        return await attempt(url, label, headers, options);
       } catch (error) {
         if (error instanceof ProviderRequestError && !error.detail.retryable) throw new AbortError(error);
         if (
@@ -99,6 +116,7 @@ export function getProviderJson(
             new ProviderRequestError(
               `${error.message}, asking to wait ${Math.ceil(error.detail.retryAfterMs / 1000)} s: left for the next run`,
               error.detail,
+              error.endpoint,
             ),
           );
         }

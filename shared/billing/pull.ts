@@ -5,7 +5,7 @@ import { pullAnthropicCosts, pullAnthropicUsage } from './anthropic.js';
 import { type DataKeyProvider, decryptCredential } from './credentials.js';
 import type { BillingProvider, DayLines } from './lines.js';
 import { type PullWindow, pullOpenAICosts, pullOpenAIUsage } from './openai.js';
-import type { ProviderHttpOptions } from './provider-http.js';
+import { type ProviderHttpOptions, ProviderRequestError } from './provider-http.js';
 import {
   acquireSyncLease,
   type ReplaceCounts,
@@ -123,7 +123,13 @@ export async function syncConnection(
   } catch (caught) {
     error = caught instanceof Error ? caught.message : 'sync failed';
     deps.logger.warn(
-      { tenant_id: tenantId, connection_id: connection.id, provider: connection.provider, error },
+      {
+        tenant_id: tenantId,
+        connection_id: connection.id,
+        provider: connection.provider,
+        error,
+        ...(caught instanceof ProviderRequestError && caught.endpoint ? { endpoint: caught.endpoint } : {}),
+      },
       'billing pull failed',
     );
   }

@@ -835,12 +835,23 @@ describe('billing pull and three-way reconciliation', () => {
   });
 
   it('records a refused key as the connection error without retrying it', async () => {
-    const world = await createWorld();
+    const lines: string[] = [];
+    const logger = createLogger('warn', {}, { write: (line: string) => lines.push(line) });
+    const world = await createWorld({}, logger);
     const openai = await connect(world, 'openai', 'sk-admin-wrong-key-000000');
     const result = await sync(world, openai.id);
     expect(result.sync.outcome).toBe('error');
-    expect(result.sync.error).toMatch(/answered 401: the provider refused the credentials/);
+    // The call as OpenAI documents it; the configured base URL (here the fake's, in production
+    // perhaps an egress proxy) is the operator's, in the log only.
+    expect(result.sync.error).toBe(
+      'OpenAI GET /v1/organization/costs answered 401: the provider refused the credentials (an organization admin key is needed)',
+    );
     expect(result.sync.error).not.toContain('sk-admin-wrong-key');
+    const logged = lines.map((line) => JSON.parse(line)).find((line) => line.msg === 'billing pull failed');
+    expect(logged).toMatchObject({
+      connection_id: openai.id,
+      endpoint: `${world.fake.openaiUrl.replace(/\/+$/, '')}/v1/organization/costs`,
+    });
     expect(world.fake.requestsTo('openai', 'costs')).toHaveLength(1);
   });
 
