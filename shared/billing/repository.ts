@@ -6,7 +6,7 @@ import {
   DeleteCommand,
   GetCommand,
   PutCommand,
-  QueryCommand,
+  paginateQuery,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
@@ -333,21 +333,18 @@ export async function replaceDayLines(
 ): Promise<ReplaceCounts> {
   const prefix = keys.billedDaySourcePrefix(day.day, connection.id, day.source);
   const existing = new Map<string, string>();
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await db.client.send(
-      new QueryCommand({
-        TableName: db.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': billedLinesPartition(tenantId), ':prefix': prefix },
-        ProjectionExpression: 'sk, fingerprint',
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-    );
+  for await (const page of paginateQuery(
+    { client: db.client },
+    {
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': billedLinesPartition(tenantId), ':prefix': prefix },
+      ProjectionExpression: 'sk, fingerprint',
+      ConsistentRead: true,
+    },
+  )) {
     for (const item of page.Items ?? []) existing.set(item.sk as string, item.fingerprint as string);
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  }
 
   const counts: ReplaceCounts = { lines: day.lines.length, added: 0, updated: 0, removed: 0 };
   const puts: NonNullable<BatchWriteCommandInput['RequestItems']>[string] = [];
@@ -394,48 +391,42 @@ export async function queryBilledLines(
   toDay: string,
 ): Promise<StoredBilledLine[]> {
   const lines: StoredBilledLine[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await db.client.send(
-      new QueryCommand({
-        TableName: db.tableName,
-        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-        ExpressionAttributeValues: {
-          ':pk': billedLinesPartition(tenantId),
-          ':from': keys.billedDayBound(fromDay),
-          ':to': keys.billedDayBound(toDay),
-        },
-        ExclusiveStartKey: startKey,
-      }),
-    );
+  for await (const page of paginateQuery(
+    { client: db.client },
+    {
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+      ExpressionAttributeValues: {
+        ':pk': billedLinesPartition(tenantId),
+        ':from': keys.billedDayBound(fromDay),
+        ':to': keys.billedDayBound(toDay),
+      },
+    },
+  )) {
     for (const item of page.Items ?? []) lines.push(toBilledLine(item));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  }
   return lines;
 }
 
 /** Removes a deleted connection's lines (a Query of the tenant's billed partition, filtered). */
 export async function purgeConnectionLines(db: Db, tenantId: string, connectionId: string): Promise<number> {
   let removed = 0;
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await db.client.send(
-      new QueryCommand({
-        TableName: db.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        FilterExpression: 'connection_id = :connection',
-        ExpressionAttributeValues: { ':pk': billedLinesPartition(tenantId), ':connection': connectionId },
-        ProjectionExpression: 'pk, sk',
-        ExclusiveStartKey: startKey,
-      }),
-    );
+  for await (const page of paginateQuery(
+    { client: db.client },
+    {
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk',
+      FilterExpression: 'connection_id = :connection',
+      ExpressionAttributeValues: { ':pk': billedLinesPartition(tenantId), ':connection': connectionId },
+      ProjectionExpression: 'pk, sk',
+    },
+  )) {
     const deletes = (page.Items ?? []).map((item) => ({
       DeleteRequest: { Key: { pk: item.pk, sk: item.sk } },
     }));
     await batchWrite(db, deletes);
     removed += deletes.length;
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  }
   return removed;
 }
 

@@ -4,6 +4,7 @@ import {
   GetCommand,
   NumberValue,
   PutCommand,
+  paginateQuery,
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -103,24 +104,21 @@ export async function loadBudgetPartition(db: Db, tenantId: string): Promise<Bud
   const definitions: BudgetDefinition[] = [];
   const counters = new Map<string, Map<string, CounterRecord>>();
   let revision = 0;
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await db.exactClient.send(
-      new QueryCommand({
-        TableName: db.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.budgetsPartition(tenantId) },
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-    );
+  for await (const page of paginateQuery(
+    { client: db.exactClient },
+    {
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': keys.budgetsPartition(tenantId) },
+      ConsistentRead: true,
+    },
+  )) {
     for (const item of page.Items ?? []) {
       if (item.entity === 'budget') definitions.push(JSON.parse(item.doc as string) as BudgetDefinition);
       else if (item.entity === 'budget_counter') addCounter(counters, toCounter(item));
       else if (item.entity === 'budget_set') revision = Number(String(item.rev));
     }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  }
   return { revision, definitions, counters };
 }
 

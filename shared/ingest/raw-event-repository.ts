@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, paginateQuery, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { batchGetAll } from '../db/batch-get.js';
 import type { Db } from '../db/client.js';
 import { storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
@@ -88,32 +88,29 @@ export async function* ingestedKeyPages(
   toIso: string,
   pageSize?: number,
 ): AsyncGenerator<IngestedKey[]> {
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await db.client.send(
-      new QueryCommand({
-        TableName: db.tableName,
-        IndexName: GSI2.indexName,
-        KeyConditionExpression: '#p = :p AND #s BETWEEN :from AND :to',
-        ExpressionAttributeNames: { '#p': GSI2.partitionKey, '#s': GSI2.sortKey },
-        ExpressionAttributeValues: {
-          ':p': rawEventIngestedPartition(tenantId, kind, shard),
-          ':from': fromIso,
-          // '#' sorts before every character of an ISO timestamp's continuation: [from, to) exactly.
-          ':to': `${toIso}#`,
-        },
-        ...(pageSize ? { Limit: pageSize } : {}),
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    startKey = page.LastEvaluatedKey;
+  for await (const page of paginateQuery(
+    { client: db.client },
+    {
+      TableName: db.tableName,
+      IndexName: GSI2.indexName,
+      KeyConditionExpression: '#p = :p AND #s BETWEEN :from AND :to',
+      ExpressionAttributeNames: { '#p': GSI2.partitionKey, '#s': GSI2.sortKey },
+      ExpressionAttributeValues: {
+        ':p': rawEventIngestedPartition(tenantId, kind, shard),
+        ':from': fromIso,
+        // '#' sorts before every character of an ISO timestamp's continuation: [from, to) exactly.
+        ':to': `${toIso}#`,
+      },
+      ...(pageSize ? { Limit: pageSize } : {}),
+    },
+  )) {
     const keys: IngestedKey[] = [];
     for (const item of page.Items ?? []) {
       const ingested = item[GSI2.sortKey] as string;
       if (ingested < toIso) keys.push({ pk: item.pk as string, sk: item.sk as string, ingested });
     }
     yield keys;
-  } while (startKey);
+  }
 }
 
 export interface IngestedKeyListing {

@@ -1,4 +1,4 @@
-import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, paginateQuery, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { BusEvent, EventBus } from '../bus/bus.js';
 import type { Db } from '../db/client.js';
 import { storedItemIs, succeededOrOwn } from '../db/conditional.js';
@@ -79,23 +79,20 @@ export async function listNotices(
   to: string,
 ): Promise<BusEvent[]> {
   const events: BusEvent[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await db.client.send(
-      new QueryCommand({
-        TableName: db.tableName,
-        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-        ExpressionAttributeValues: {
-          ':pk': tenantPartition(tenantId),
-          ':from': `${prefix}${from}`,
-          ':to': `${prefix}${to}`,
-        },
-        ExclusiveStartKey: startKey,
-      }),
-    );
+  for await (const page of paginateQuery(
+    { client: db.client },
+    {
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+      ExpressionAttributeValues: {
+        ':pk': tenantPartition(tenantId),
+        ':from': `${prefix}${from}`,
+        ':to': `${prefix}${to}`,
+      },
+    },
+  )) {
     for (const item of page.Items ?? [])
       if ((item.sk as string) < `${prefix}${to}`) events.push(item.event as BusEvent);
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  }
   return events;
 }

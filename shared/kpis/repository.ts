@@ -1,4 +1,4 @@
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, paginateQuery, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
 import { succeeded } from '../db/conditional.js';
 import { parseDecimal, toDecimalString } from '../money/money.js';
@@ -206,16 +206,14 @@ export interface CellRow {
 /** The rows of one cell partition whose times fall in [fromTime, toTime), numbers exact. */
 export async function queryCells(db: Db, pk: string, fromTime: string, toTime: string): Promise<CellRow[]> {
   const rows: CellRow[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await db.client.send(
-      new QueryCommand({
-        TableName: db.tableName,
-        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-        ExpressionAttributeValues: { ':pk': pk, ':from': fromTime, ':to': toTime },
-        ExclusiveStartKey: startKey,
-      }),
-    );
+  for await (const page of paginateQuery(
+    { client: db.client },
+    {
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+      ExpressionAttributeValues: { ':pk': pk, ':from': fromTime, ':to': toTime },
+    },
+  )) {
     for (const item of page.Items ?? []) {
       const sk = item.sk as string;
       const time = sk.slice(0, sk.lastIndexOf('#'));
@@ -225,8 +223,7 @@ export async function queryCells(db: Db, pk: string, fromTime: string, toTime: s
         rows.push({ sk: value === '' ? time : `${time}#${value}`, sums: decodeSums(encoded) });
       }
     }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  }
   return rows;
 }
 

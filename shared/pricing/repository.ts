@@ -1,4 +1,4 @@
-import { BatchWriteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, PutCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
 import { keys, tenantPartition } from '../db/keys.js';
 import type { PriceOverride } from './override.js';
@@ -17,22 +17,19 @@ async function queryAll(
   sortKeyPrefix?: string,
 ): Promise<Record<string, unknown>[]> {
   const items: Record<string, unknown>[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await db.client.send(
-      new QueryCommand({
-        TableName: db.tableName,
-        KeyConditionExpression: sortKeyPrefix ? 'pk = :p AND begins_with(sk, :s)' : 'pk = :p',
-        ExpressionAttributeValues: sortKeyPrefix
-          ? { ':p': partition, ':s': sortKeyPrefix }
-          : { ':p': partition },
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-    );
+  for await (const page of paginateQuery(
+    { client: db.client },
+    {
+      TableName: db.tableName,
+      KeyConditionExpression: sortKeyPrefix ? 'pk = :p AND begins_with(sk, :s)' : 'pk = :p',
+      ExpressionAttributeValues: sortKeyPrefix
+        ? { ':p': partition, ':s': sortKeyPrefix }
+        : { ':p': partition },
+      ConsistentRead: true,
+    },
+  )) {
     items.push(...(page.Items ?? []));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  }
   return items;
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, paginateQuery, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { CredentialEnvelope } from '../billing/credentials.js';
 import {
   type CappedCount,
@@ -702,29 +702,27 @@ export async function dueMarkers(
   tenantId?: string,
 ): Promise<DueMarker[]> {
   const markers: DueMarker[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await db.client.send(
-      new QueryCommand({
-        TableName: db.tableName,
-        // ISO instants have one length, so `<= "<now>#~"` takes every marker due up to now ('~'
-        // sorts after any tenant id).
-        KeyConditionExpression: 'pk = :pk AND sk <= :upTo',
-        ...(tenantId
-          ? {
-              FilterExpression: 'tenant_id = :tenant',
-              ExpressionAttributeValues: {
-                ':pk': keys.webhookDuePartition(),
-                ':upTo': `${now}#~`,
-                ':tenant': tenantId,
-              },
-            }
-          : { ExpressionAttributeValues: { ':pk': keys.webhookDuePartition(), ':upTo': `${now}#~` } }),
-        ConsistentRead: true,
-        Limit: limit,
-        ExclusiveStartKey: startKey,
-      }),
-    );
+  for await (const page of paginateQuery(
+    { client: db.client },
+    {
+      TableName: db.tableName,
+      // ISO instants have one length, so `<= "<now>#~"` takes every marker due up to now ('~'
+      // sorts after any tenant id).
+      KeyConditionExpression: 'pk = :pk AND sk <= :upTo',
+      ...(tenantId
+        ? {
+            FilterExpression: 'tenant_id = :tenant',
+            ExpressionAttributeValues: {
+              ':pk': keys.webhookDuePartition(),
+              ':upTo': `${now}#~`,
+              ':tenant': tenantId,
+            },
+          }
+        : { ExpressionAttributeValues: { ':pk': keys.webhookDuePartition(), ':upTo': `${now}#~` } }),
+      ConsistentRead: true,
+      Limit: limit,
+    },
+  )) {
     for (const item of page.Items ?? []) {
       markers.push({
         dueAt: item.due_at as string,
@@ -732,7 +730,7 @@ export async function dueMarkers(
         deliveryId: item.delivery_id as string,
       });
     }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey && markers.length < limit);
+    if (markers.length >= limit) break;
+  }
   return markers.slice(0, limit);
 }
