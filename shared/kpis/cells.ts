@@ -91,6 +91,29 @@ export function addSums(into: CellSums, delta: CellSums): CellSums {
   return into;
 }
 
+/** `from` less `minus`, as a new object: what a whole holds beyond some of its parts. */
+export function subtractSums(from: CellSums, minus: CellSums): CellSums {
+  const rest = addSums(emptySums(), from);
+  for (const field of COUNT_FIELDS) rest[field] -= minus[field];
+  for (const field of MONEY_FIELDS) rest[field] = rest[field].minus(minus[field]);
+  for (const [name, outcome] of Object.entries(minus.outcomes)) {
+    const current = rest.outcomes[name] ?? { value: ZERO, count: 0 };
+    const left = { value: current.value.minus(outcome.value), count: current.count - outcome.count };
+    if (left.count === 0 && left.value.isZero()) delete rest.outcomes[name];
+    else rest.outcomes[name] = left;
+  }
+  return rest;
+}
+
+/** True when the sums hold nothing at all (no event, no outcome). */
+export function isEmptySums(sums: CellSums): boolean {
+  return (
+    COUNT_FIELDS.every((field) => sums[field] === 0) &&
+    MONEY_FIELDS.every((field) => sums[field].isZero()) &&
+    Object.keys(sums.outcomes).length === 0
+  );
+}
+
 export function totalTokensOf(sums: CellSums): number {
   return (
     sums.input_tokens +

@@ -1,5 +1,6 @@
 import { DateTime, IANAZone } from 'luxon';
 import { billedCost } from '../billing/billed-cost.js';
+import { canonicalTimeZone } from '../budgets/period.js';
 import type { Db } from '../db/client.js';
 import { ForbiddenError, ValidationError } from '../errors/errors.js';
 import { type Decimal, toDecimalString, toMoneyString, ZERO } from '../money/money.js';
@@ -11,9 +12,11 @@ import {
   type CellSums,
   cellKeys,
   emptySums,
+  isEmptySums,
   MODEL_ATTRIBUTE,
   nameOf,
   PROVIDER_ATTRIBUTE,
+  subtractSums,
   totalTokensOf,
 } from './cells.js';
 import { getCursor, queryCells } from './repository.js';
@@ -105,7 +108,8 @@ export interface KpiQuery {
 export type MetricValue = string | number | null;
 
 export interface KpiSeries {
-  group: Record<string, string>;
+  /** null: the usage that lacks that attribute (see UNATTRIBUTED). */
+  group: Record<string, string | null>;
   points: { start: string; values: Record<string, MetricValue> }[];
   totals: Record<string, MetricValue>;
 }
@@ -130,6 +134,46 @@ interface Row {
 }
 
 const MAX_POINTS = 10_000;
+
+/**
+ * The series of a grouped query that holds what no group's cells hold: usage lacking a group_by
+ * attribute (no `customer` dimension; outcomes, which name no model). Its group values are null,
+ * and with it the groups add up to the query's totals.
+ */
+const UNATTRIBUTED = '\u0002unattributed';
+
+type SeriesEntry = { group: Record<string, string | null>; byBucket: Map<string, CellSums> };
+
+/**
+ * Refuses a zone whose UTC offset is not a whole number of hours at any of `instants`: KPIs are
+ * kept per UTC hour, so the local days of Asia/Kolkata (+05:30) or Asia/Kathmandu (+05:45) would
+ * each take in part of another day's usage. A wrong figure is worse than an answer refused.
+ */
+export function assertWholeHourOffsets(zone: string, instants: Iterable<DateTime>): void {
+  for (const instant of instants) {
+    const offset = instant.setZone(zone).offset;
+    if (offset % 60 !== 0) {
+      const sign = offset < 0 ? '-' : '+';
+      const minutes = Math.abs(offset);
+      const shown = `${sign}${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+      throw new ValidationError(
+        `${zone} is ${shown} from UTC, not a whole number of hours: KPIs are kept per UTC hour, so its local days cannot be answered exactly. Use UTC or a zone a whole number of hours from it.`,
+        [{ path: 'query.timezone', message: `a UTC offset of whole hours (${zone} is ${shown})` }],
+      );
+    }
+  }
+}
+
+/** Every day start (UTC) from `from` to `to`, and `to`: where a zone's offset is checked. */
+export function* daysBetween(from: Date, to: Date): Generator<DateTime> {
+  let cursor = DateTime.fromJSDate(from, { zone: 'utc' });
+  const end = DateTime.fromJSDate(to, { zone: 'utc' });
+  while (cursor < end) {
+    yield cursor;
+    cursor = cursor.plus({ days: 1 });
+  }
+  yield end;
+}
 
 function tooWide(message: string): never {
   throw new ValidationError(message, [{ path: 'query.group_by', message }], 'QUERY_TOO_WIDE');
@@ -212,6 +256,38 @@ async function readRows(
   return perValue.flat().filter((row) => wantedBy === undefined || row.values[by] === wantedBy);
 }
 
+/**
+ * Per bucket, what the query's slice (its filters only) holds beyond the groups' series: the
+ * usage lacking a group_by attribute. Buckets where nothing is left are left out.
+ */
+async function unattributed(
+  db: Db,
+  tenantId: string,
+  sliceAttributes: Attribute[],
+  filters: Map<Attribute, string>,
+  daily: boolean,
+  range: { from: string; to: string },
+  series: Map<string, SeriesEntry>,
+  bucketOfRow: (time: string) => string,
+): Promise<Map<string, CellSums>> {
+  const slice = new Map<string, CellSums>();
+  for (const row of await readRows(db, tenantId, sliceAttributes, filters, daily, range)) {
+    const bucket = bucketOfRow(row.time);
+    slice.set(bucket, addSums(slice.get(bucket) ?? emptySums(), row.sums));
+  }
+  const grouped = new Map<string, CellSums>();
+  for (const entry of series.values()) {
+    for (const [bucket, sums] of entry.byBucket)
+      grouped.set(bucket, addSums(grouped.get(bucket) ?? emptySums(), sums));
+  }
+  const rest = new Map<string, CellSums>();
+  for (const [bucket, sums] of slice) {
+    const left = subtractSums(sums, grouped.get(bucket) ?? emptySums());
+    if (!isEmptySums(left)) rest.set(bucket, left);
+  }
+  return rest;
+}
+
 /** The start of the bucket an hour or day cell belongs to, in the query's time zone, RFC 3339. */
 function bucketOf(time: string, granularity: Granularity, zone: string): string {
   const instant = DateTime.fromISO(time.length === 10 ? `${time}T00:00:00Z` : `${time}:00Z`, {
@@ -232,7 +308,9 @@ function bucketsBetween(from: Date, to: Date, granularity: Granularity, zone: st
   const buckets: string[] = [];
   let cursor = DateTime.fromJSDate(from, { zone }).startOf(granularity);
   const end = DateTime.fromJSDate(to, { zone });
+  assertWholeHourOffsets(zone, [end]);
   while (cursor < end) {
+    assertWholeHourOffsets(zone, [cursor]);
     buckets.push(
       zone === 'UTC'
         ? (cursor.toUTC().toISO({ suppressMilliseconds: true }) as string)
@@ -334,9 +412,12 @@ export async function queryKpis(
       { path: 'query.timezone', message: 'an IANA time zone such as Europe/Berlin' },
     ]);
   }
+  // UTC by any of its names ("utc", "Etc/UTC", "GMT") reads the UTC day cells; other zones keep
+  // the caller's spelling.
+  const timezone = canonicalTimeZone(query.timezone) === 'UTC' ? 'UTC' : query.timezone;
   if (query.groupBy.length > 2) tooWide('Group by at most two attributes.');
   const daily =
-    query.timezone === 'UTC' &&
+    timezone === 'UTC' &&
     query.granularity !== 'hour' &&
     isAligned(query.from, 'day') &&
     isAligned(query.to, 'day');
@@ -357,6 +438,16 @@ export async function queryKpis(
   }
   const groupAttributes = query.groupBy.map(attributeOf);
   const attributes = [...new Set([...groupAttributes, ...filters.keys()])];
+  if (attributes.length === 2 && !daily) {
+    if (query.granularity === 'hour' || timezone !== 'UTC')
+      tooWide(
+        'Hourly buckets and time zones other than UTC answer one group_by or filter attribute at a time.',
+      );
+    throw new ValidationError(
+      'Two group_by or filter attributes together need "from" and "to" on whole UTC days.',
+      [{ path: 'query.from', message: 'not on a UTC day boundary' }],
+    );
+  }
   const range = daily
     ? { from: query.from.toISOString().slice(0, 10), to: query.to.toISOString().slice(0, 10) }
     : {
@@ -369,7 +460,7 @@ export async function queryKpis(
   const bucketOfRow = (time: string) => {
     let bucket = bucketCache.get(time);
     if (bucket === undefined) {
-      bucket = bucketOf(time, query.granularity, query.timezone);
+      bucket = bucketOf(time, query.granularity, timezone);
       bucketCache.set(time, bucket);
     }
     return bucket;
@@ -391,20 +482,41 @@ export async function queryKpis(
   const rows = contradictory ? [] : await readRows(db, tenantId, attributes, filters, daily, range);
   // Attribution coverage: the cost of the events that carry the dimension, per group and bucket.
   const coverage = new Map<string, Map<string, Decimal>>();
+  const addCoverage = (key: string, dimension: string, cost: Decimal) => {
+    const perKey = coverage.get(key) ?? new Map<string, Decimal>();
+    perKey.set(dimension, (perKey.get(dimension) ?? ZERO).plus(cost));
+    coverage.set(key, perKey);
+  };
   for (const metric of query.metrics) {
     if (metric.kind !== 'attribution_coverage_pct' || contradictory) continue;
     const dimension = attributeOf(metric.argument);
     const withDimension = [...new Set([...attributes, dimension])];
+    /** Per bucket, the covered cost the groups hold: the unattributed series covers the rest. */
+    const inGroups = new Map<string, Decimal>();
     for (const row of await readRows(db, tenantId, withDimension, filters, daily, range)) {
-      const key = `${groupKeyOf(groupAttributes, groupValues(row.values))}\u0001${bucketOfRow(row.time)}`;
-      const perKey = coverage.get(key) ?? new Map<string, Decimal>();
-      perKey.set(metric.argument, (perKey.get(metric.argument) ?? ZERO).plus(row.sums.cost));
-      coverage.set(key, perKey);
+      const bucket = bucketOfRow(row.time);
+      addCoverage(
+        `${groupKeyOf(groupAttributes, groupValues(row.values))}\u0001${bucket}`,
+        metric.argument,
+        row.sums.cost,
+      );
+      inGroups.set(bucket, (inGroups.get(bucket) ?? ZERO).plus(row.sums.cost));
+    }
+    if (groupAttributes.length === 0) continue;
+    const inSlice = new Map<string, Decimal>();
+    const sliceAttributes = [...new Set([...filters.keys(), dimension])];
+    for (const row of await readRows(db, tenantId, sliceAttributes, filters, daily, range)) {
+      const bucket = bucketOfRow(row.time);
+      inSlice.set(bucket, (inSlice.get(bucket) ?? ZERO).plus(row.sums.cost));
+    }
+    for (const [bucket, cost] of inSlice) {
+      const rest = cost.minus(inGroups.get(bucket) ?? ZERO);
+      if (!rest.isZero()) addCoverage(`${UNATTRIBUTED}\u0001${bucket}`, metric.argument, rest);
     }
   }
 
-  const buckets = bucketsBetween(query.from, query.to, query.granularity, query.timezone);
-  const series = new Map<string, { group: Record<string, string>; byBucket: Map<string, CellSums> }>();
+  const buckets = bucketsBetween(query.from, query.to, query.granularity, timezone);
+  const series = new Map<string, SeriesEntry>();
   for (const row of rows) {
     const values = groupValues(row.values);
     const groupKey = groupKeyOf(groupAttributes, values);
@@ -418,6 +530,24 @@ export async function queryKpis(
     entry.byBucket.set(bucket, current ? addSums(current, row.sums) : row.sums);
     series.set(groupKey, entry);
   }
+  if (groupAttributes.length > 0 && !contradictory) {
+    const rest = await unattributed(
+      db,
+      tenantId,
+      [...filters.keys()],
+      filters,
+      daily,
+      range,
+      series,
+      bucketOfRow,
+    );
+    if (rest.size > 0) {
+      series.set(UNATTRIBUTED, {
+        group: Object.fromEntries(groupAttributes.map((attribute) => [nameOf(attribute), null])),
+        byBucket: rest,
+      });
+    }
+  }
 
   const billed = await billedByGroup(db, tenantId, query, {
     restricted: restrict !== null && Object.keys(restrict).length > 0,
@@ -430,6 +560,8 @@ export async function queryKpis(
     series,
     bucketOfRow,
   });
+  // An ungrouped query answers its one series, zero-filled, even over a range with no usage.
+  if (groupAttributes.length === 0 && series.size === 0) series.set('', { group: {}, byBucket: new Map() });
 
   const values = (sums: CellSums, covered: Map<string, Decimal>, billedCost: Decimal) =>
     Object.fromEntries(
@@ -442,7 +574,9 @@ export async function queryKpis(
   const overallCovered = new Map<string, Decimal>();
   let overallBilled = ZERO;
   const result: KpiSeries[] = [];
-  const ordered = [...series.entries()].sort(([, a], [, b]) => {
+  const ordered = [...series.entries()].sort(([aKey, a], [bKey, b]) => {
+    // The unattributed series comes last.
+    if (aKey === UNATTRIBUTED || bKey === UNATTRIBUTED) return aKey === UNATTRIBUTED ? 1 : -1;
     for (const attribute of groupAttributes) {
       const order = (a.group[nameOf(attribute)] ?? '').localeCompare(b.group[nameOf(attribute)] ?? '');
       if (order !== 0) return order;
@@ -475,7 +609,7 @@ export async function queryKpis(
     from: query.from.toISOString(),
     to: query.to.toISOString(),
     granularity: query.granularity,
-    timezone: query.timezone,
+    timezone,
     metrics: query.metrics.map((metric) => metric.name),
     series: result,
     totals: values(overall, overallCovered, overallBilled),
@@ -506,7 +640,7 @@ async function billedByGroup(
     groupAttributes: Attribute[];
     filters: Map<Attribute, string>;
     range: { from: string; to: string };
-    series: Map<string, { group: Record<string, string>; byBucket: Map<string, CellSums> }>;
+    series: Map<string, SeriesEntry>;
     bucketOfRow: (time: string) => string;
   },
 ): Promise<Map<string, Decimal>> {

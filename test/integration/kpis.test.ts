@@ -193,6 +193,11 @@ describe('GET /v1/kpis on a seeded tenant', () => {
         { model: 'house-model', provider: 'custom' },
         { cost: '0.00000000', requests: 1 },
       ],
+      // The outcomes name no model or provider: they are the unattributed series, last.
+      [
+        { model: null, provider: null },
+        { cost: '0.00000000', requests: 0 },
+      ],
     ]);
   });
 
@@ -230,7 +235,11 @@ describe('GET /v1/kpis on a seeded tenant', () => {
     expect(own.body.series.map((s: { group: unknown }) => s.group)).toEqual([{ customer: 'acme' }]);
     expect(own.body.totals.cost).toBe('0.01000000');
     const other = await kpis('metrics=cost&filter[customer]=globex', view.key);
-    expect(other.body.series).toEqual([]);
+    // Nothing of the other customer: one series, every bucket zero.
+    expect(other.body.series).toHaveLength(1);
+    expect(
+      other.body.series[0].points.every((p: { values: { cost: string } }) => p.values.cost === '0.00000000'),
+    ).toBe(true);
     expect(other.body.totals.cost).toBe('0.00000000');
   });
 
@@ -245,6 +254,105 @@ describe('GET /v1/kpis on a seeded tenant', () => {
     expect(lines[0]).toBe('feature,start,cost,tokens');
     expect(lines).toContain(`search,${D2}T00:00:00Z,0.00495000,32000`);
     expect(lines).toHaveLength(5);
+  });
+
+  it('answers the usage lacking a group_by attribute as a last series of nulls, so groups add up to the totals', async () => {
+    const metrics = 'metrics=cost,requests,outcomes:ticket_resolved,attribution_coverage_pct:feature';
+    const all = await kpis(metrics);
+    // Hourly cells answer one attribute at a time: there, no coverage of another dimension.
+    for (const granularity of ['day', 'hour']) {
+      const asked = granularity === 'day' ? metrics : 'metrics=cost,requests,outcomes:ticket_resolved';
+      const grouped = await kpis(`${asked}&group_by=customer&granularity=${granularity}`);
+      expect(grouped.status).toBe(200);
+      expect(grouped.body.series.map((s: { group: unknown }) => s.group)).toEqual([
+        { customer: 'acme' },
+        { customer: 'globex' },
+        { customer: null },
+      ]);
+      // e3 has no customer, nor do the four outcomes; e3 has a feature, so its series is fully covered.
+      expect(grouped.body.series[2].totals).toEqual({
+        cost: '0.00495000',
+        requests: 1,
+        'outcomes:ticket_resolved': '4',
+        ...(granularity === 'day' ? { 'attribution_coverage_pct:feature': 100 } : {}),
+      });
+      if (granularity === 'day') expect(grouped.body.totals).toEqual(all.body.totals);
+      else expect(grouped.body.totals.cost).toBe(all.body.totals.cost);
+    }
+    // Within a filter's slice too.
+    const search = await kpis(
+      'metrics=cost,outcomes:ticket_resolved&group_by=customer&filter[feature]=search',
+    );
+    expect(search.body.series).toEqual([
+      expect.objectContaining({
+        group: { customer: null },
+        totals: { cost: '0.00495000', 'outcomes:ticket_resolved': '1' },
+      }),
+    ]);
+    // Every event carries a feature: no unattributed series.
+    const features = await kpis('metrics=cost&group_by=feature');
+    expect(features.body.series.map((s: { group: { feature: string } }) => s.group.feature)).toEqual([
+      'search',
+      'support',
+    ]);
+  });
+
+  it('answers an ungrouped range without usage as one zero-filled series', async () => {
+    const empty = await tollgate.request(
+      'GET',
+      '/v1/kpis?metrics=cost,cost_per_request&from=2020-01-01T00:00:00Z&to=2020-01-04T00:00:00Z',
+      { key: tenant.key },
+    );
+    const body = await empty.json();
+    expect(body.series).toHaveLength(1);
+    expect(body.series[0].group).toEqual({});
+    expect(body.series[0].points).toEqual(
+      ['2020-01-01', '2020-01-02', '2020-01-03'].map((day) => ({
+        start: `${day}T00:00:00Z`,
+        values: { cost: '0.00000000', cost_per_request: null },
+      })),
+    );
+  });
+
+  it('takes UTC by any of its names, and refuses zones a fraction of an hour from UTC rather than answer wrong days', async () => {
+    for (const zone of ['utc', 'Etc/UTC', 'GMT']) {
+      const { status, body } = await kpis(`metrics=cost&group_by=feature,customer&timezone=${zone}`);
+      expect(status, zone).toBe(200);
+      expect(body.timezone).toBe('UTC');
+      expect(body.totals.cost).toBe('0.01705000');
+    }
+    for (const [zone, offset] of [
+      ['Asia/Kolkata', /^Asia\/Kolkata is \+05:30 from UTC/],
+      ['Asia/Kathmandu', /^Asia\/Kathmandu is \+05:45 from UTC/],
+      // -02:30 in summer, -03:30 in winter: the summary looks 8 weeks back.
+      ['America/St_Johns', /^America\/St_Johns is -0[23]:30 from UTC/],
+    ] as const) {
+      for (const path of [`/v1/kpis?from=${FROM}&to=${TO}&metrics=cost&`, '/v1/kpis/summary?']) {
+        const response = await tollgate.request('GET', `${path}timezone=${zone}`, { key: tenant.key });
+        expect(response.status, `${path} ${zone}`).toBe(400);
+        const problem = await response.json();
+        expect(problem.detail).toMatch(offset);
+        expect(problem.errors[0].path).toBe('query.timezone');
+      }
+    }
+  });
+
+  it('names the real problem of a two-attribute query and of a repeated filter', async () => {
+    const unaligned = await kpis('metrics=cost&group_by=feature,customer').then(() =>
+      tollgate.request(
+        'GET',
+        `/v1/kpis?from=${D1}T05:00:00Z&to=${TO}&metrics=cost&group_by=feature,customer`,
+        { key: tenant.key },
+      ),
+    );
+    expect(unaligned.status).toBe(400);
+    expect(await unaligned.json()).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      detail: expect.stringContaining('whole UTC days'),
+    });
+    const repeated = await kpis('metrics=cost&filter[customer]=acme&filter[customer]=globex');
+    expect(repeated.status).toBe(400);
+    expect(repeated.body.errors).toEqual([{ path: 'query.filter[customer]', message: 'repeated' }]);
   });
 
   it('refuses what it cannot answer with clear problems', async () => {

@@ -150,7 +150,7 @@ async function showBreakdown(groupBy) {
     range.from + '&to=' + range.to + '&group_by=' + encodeURIComponent(groupBy));
   $('group-name').textContent = groupBy;
   const series = [...result.series].sort((a, b) => Number(b.totals.cost) - Number(a.totals.cost));
-  fill('breakdown', series.map((s) => [s.group[groupBy], usd(s.totals.cost), count(s.totals.tokens), count(s.totals.requests),
+  fill('breakdown', series.map((s) => [s.group[groupBy] ?? '(not set)', usd(s.totals.cost), count(s.totals.tokens), count(s.totals.requests),
     s.totals.cost_per_1k_tokens === null ? '—' : '$' + s.totals.cost_per_1k_tokens,
     s.totals.cache_hit_ratio === null ? '—' : (s.totals.cache_hit_ratio * 100).toFixed(1) + '%']), 'No usage in the last 30 days');
 }

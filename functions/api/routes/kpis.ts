@@ -1,10 +1,19 @@
 import { z } from '@hono/zod-openapi';
 import { stringify } from 'csv-stringify/sync';
+import { isTimeZone } from '../../../shared/budgets/period.js';
 import { BUDGET_STATES } from '../../../shared/budgets/schema.js';
 import { ForbiddenError, ValidationError } from '../../../shared/errors/errors.js';
 import { csvCell } from '../../../shared/exports/encode.js';
 import { listAnomalies } from '../../../shared/kpis/anomalies.js';
-import { GRANULARITIES, type KpiResult, parseMetrics, queryKpis } from '../../../shared/kpis/query.js';
+import { DAY_MS } from '../../../shared/kpis/calendar.js';
+import {
+  assertWholeHourOffsets,
+  daysBetween,
+  GRANULARITIES,
+  type KpiResult,
+  parseMetrics,
+  queryKpis,
+} from '../../../shared/kpis/query.js';
 import { summarizeMonth } from '../../../shared/kpis/summary.js';
 import { tenantOf } from '../middleware/authorize.js';
 import { createRouter, defineOperation } from '../openapi.js';
@@ -21,7 +30,10 @@ const KpiResultSchema = z
     metrics: z.array(z.string()),
     series: z.array(
       z.object({
-        group: z.record(z.string(), z.string()),
+        group: z.record(z.string(), z.string().nullable()).openapi({
+          description:
+            "The series' group_by values. A grouped query also answers, last, the usage lacking a group_by attribute (no such dimension; outcomes, which name no model) as one series whose values are null, so the series add up to the totals.",
+        }),
         points: z.array(z.object({ start: z.string(), values: ValuesSchema })),
         totals: ValuesSchema,
       }),
@@ -181,8 +193,16 @@ export const kpiRoutes = createRouter()
     }
     const { timezone } = c.req.valid('query');
     const { db, services } = c.var.runtime;
+    // The summary reads 8 weeks back and to the month's end, per local day.
+    const now = new Date();
+    if (isTimeZone(timezone)) {
+      assertWholeHourOffsets(
+        timezone,
+        daysBetween(new Date(now.getTime() - 62 * DAY_MS), new Date(now.getTime() + 32 * DAY_MS)),
+      );
+    }
     const [summary, budgets] = await Promise.all([
-      summarizeMonth(db, tenantOf(c), timezone, new Date()),
+      summarizeMonth(db, tenantOf(c), timezone, now),
       services.budgets.states(tenantOf(c)),
     ]);
     return c.json({ ...summary, budgets }, 200);
@@ -205,9 +225,15 @@ export const kpiRoutes = createRouter()
   .openapi(getKpis, async (c) => {
     const query = c.req.valid('query');
     const filters: Record<string, string> = {};
-    for (const [parameter, value] of Object.entries(c.req.query())) {
+    for (const [parameter, values] of Object.entries(c.req.queries())) {
       const match = FILTER_PARAMETER.exec(parameter);
-      if (match?.[1]) filters[match[1]] = value;
+      if (!match?.[1]) continue;
+      if (values.length !== 1) {
+        throw new ValidationError(`${parameter} is given ${values.length} times; a filter takes one value.`, [
+          { path: `query.${parameter}`, message: 'repeated' },
+        ]);
+      }
+      filters[match[1]] = values[0] as string;
     }
     const groupBy = (query.group_by ?? '')
       .split(',')
