@@ -16,25 +16,30 @@ import { dayNumber, weekdayOf } from './calendar.js';
  *   weighted moving average (α = 0.3, a half-life of about two days, seeded with the mean of the first
  *   week), which follows level shifts and trends within a few days. `burn_rate_per_day` is that level:
  *   the mean daily spend of a typical week at the current pace.
- * - Forecast: month-to-date plus, for each remaining day, the level times that day's weekday profile.
+ * - Forecast: month-to-date plus, for each remaining day, the level times that day's weekday profile
+ *   (for a running current day, times the share of it still to come).
  * - Band (~80%): from the one-step residuals of the window after its first week (each day's spend
  *   against level-before × profile, relative), σ is their 10th–90th percentile spread read as a normal
  *   one ((q90 − q10) / 2.563, robust to a freak day), widened by √(1 + 7/r) for r residuals because a
  *   profile and σ learnt from few days miss more than their residuals show. Under exponential
  *   smoothing's own error model a miss ε on remaining day i misses that day by profileᵢ·ε and moves
  *   every later day by α·ε, so the rest of the month has a relative standard deviation
- *   σ·√Σᵢ(profileᵢ + α·Σ_{j>i} profileⱼ)² / Σᵢ profileᵢ; the band is the expected rest ±1.2816 of
- *   those, and `low` never drops below month-to-date.
+ *   σ·√Σᵢ(profileᵢ + α·Σ_{j>i} profileⱼ)² / Σᵢ profileᵢ (a running day's profile counted times its
+ *   share still to come); the band is the expected rest ±1.2816 of those, and `low` never drops below
+ *   month-to-date.
  *
  * Fewer than 14 days of history (too short to tell weekdays apart): the level is the mean of the last
  * 7 days (or of all days when fewer), and the band is the expected rest ±50%. No history at all: the
  * forecast is month-to-date and the band collapses onto it.
  *
  * `today` counts as a complete day: when the current day is still running the caller passes
- * yesterday, so that a partial day neither lowers the level nor counts as a day of the rest. On the
- * first day of a month that is the last day of the previous month, which is allowed: month-to-date is
- * then 0 and every day of the month is forecast. Results are exact `Decimal`s (not rounded); callers
- * round with `toMoneyString` when they answer.
+ * yesterday as `today` and the running day as `current` (its spend so far and the share of it still to
+ * come), so that a partial day neither lowers the level nor is replaced by a full day of it: its spend
+ * so far counts in month-to-date, and the rest of the month starts with the level × its profile × the
+ * share still to come. On the first day of a month `today` is the last day of the previous month,
+ * which is allowed: month-to-date is then the current day's spend and all of the month left is
+ * forecast. Results are exact `Decimal`s (not rounded); callers round with `toMoneyString` when they
+ * answer.
  */
 
 export interface DailyAmount {
@@ -43,8 +48,16 @@ export interface DailyAmount {
   amount: Decimal;
 }
 
+/** The day after `today` while it is still running. */
+export interface RunningDay {
+  /** What it has spent so far: counted in month-to-date, never used for the level. */
+  amount: Decimal;
+  /** The share of the day still to come, 0 to 1 (by the clock, in the caller's time zone). */
+  remaining: Decimal;
+}
+
 export interface MonthForecast {
-  /** Sum of the month's days up to and including `today`. */
+  /** Sum of the month's days up to and including `today`, plus the running day's spend so far. */
   month_to_date: Decimal;
   /** The current deseasonalised level: mean daily spend of a typical week at the current pace. */
   burn_rate_per_day: Decimal;
@@ -104,9 +117,12 @@ function maxDecimal(a: Decimal, b: Decimal): Decimal {
 
 /** The days the forecast reads: month bounds, month-to-date and the window of daily amounts. */
 interface Inputs {
-  daysLeft: number;
+  /** Days still to come, counting a running day by its share still to come. */
+  daysLeft: Decimal;
   /** Day numbers of the days still to come, today + 1 … monthEnd. */
   restDays: number[];
+  /** Per rest day, the share of it still to come: 1, except a running current day's `remaining`. */
+  restShares: Decimal[];
   monthToDate: Decimal;
   /** Day number of values[0]. */
   windowStart: number;
@@ -114,13 +130,29 @@ interface Inputs {
   values: Decimal[];
 }
 
-function readInputs(history: DailyAmount[], todayDate: string, monthEndDate: string): Inputs {
+function readInputs(
+  history: DailyAmount[],
+  todayDate: string,
+  monthEndDate: string,
+  current: RunningDay | undefined,
+): Inputs {
   const today = dayNumber(todayDate);
   const monthEnd = dayNumber(monthEndDate);
   const monthStart = dayNumber(`${monthEndDate.slice(0, 8)}01`);
   if (today > monthEnd) throw new RangeError(`today ${todayDate} is after the month end ${monthEndDate}`);
   if (today < monthStart - 1) {
     throw new RangeError(`today ${todayDate} is before the month of ${monthEndDate} (or its eve)`);
+  }
+  if (current && today === monthEnd) {
+    throw new RangeError(`a running day after ${todayDate} is outside the month of ${monthEndDate}`);
+  }
+  if (
+    current &&
+    (current.remaining.isNaN() || current.remaining.lessThan(0) || current.remaining.greaterThan(1))
+  ) {
+    throw new RangeError(
+      `the share of the running day still to come must be 0 to 1, not ${current.remaining}`,
+    );
   }
 
   // Duplicate dates are added up; days after `today` (a partial current day) are ignored.
@@ -135,7 +167,7 @@ function readInputs(history: DailyAmount[], todayDate: string, monthEndDate: str
   let first = Number.POSITIVE_INFINITY;
   for (const [day, amount] of totals) if (!amount.isZero()) first = Math.min(first, day);
 
-  let monthToDate = ZERO;
+  let monthToDate = current ? current.amount : ZERO;
   for (const [day, amount] of totals) if (day >= monthStart) monthToDate = monthToDate.plus(amount);
 
   const windowStart = Number.isFinite(first) ? Math.max(first, today - WINDOW_DAYS + 1) : today + 1;
@@ -144,7 +176,9 @@ function readInputs(history: DailyAmount[], todayDate: string, monthEndDate: str
 
   const restDays: number[] = [];
   for (let day = today + 1; day <= monthEnd; day++) restDays.push(day);
-  return { daysLeft: restDays.length, restDays, monthToDate, windowStart, values };
+  // A running current day has only part of it still to come; what it spent so far is in monthToDate.
+  const restShares = restDays.map((_, i) => (i === 0 && current ? current.remaining : ONE));
+  return { daysLeft: sum(restShares), restDays, restShares, monthToDate, windowStart, values };
 }
 
 /**
@@ -209,9 +243,17 @@ function restRelativeSd(sigma: Decimal, restProfile: Decimal[]): Decimal {
   return after.isZero() ? ZERO : sigma.times(squares.sqrt()).div(after);
 }
 
-/** Month-end forecast with an ~80% band; see the module comment for the method. */
-export function forecastMonth(history: DailyAmount[], today: string, monthEnd: string): MonthForecast {
-  const inputs = readInputs(history, today, monthEnd);
+/**
+ * Month-end forecast with an ~80% band; see the module comment for the method. `current`: the day after
+ * `today` while it is still running (its spend so far and the share of it still to come).
+ */
+export function forecastMonth(
+  history: DailyAmount[],
+  today: string,
+  monthEnd: string,
+  current?: RunningDay,
+): MonthForecast {
+  const inputs = readInputs(history, today, monthEnd, current);
   const { monthToDate, values, daysLeft, windowStart } = inputs;
   const n = values.length;
 
@@ -244,7 +286,9 @@ export function forecastMonth(history: DailyAmount[], today: string, monthEnd: s
   const profile = weekdayProfile(values, windowStart);
   const smoothed = smooth(values, windowStart, profile);
   const level = maxDecimal(smoothed.level, ZERO);
-  const restProfile = inputs.restDays.map((day) => profile[weekdayOf(day)] ?? ONE);
+  const restProfile = inputs.restDays.map((day, i) =>
+    (profile[weekdayOf(day)] ?? ONE).times(inputs.restShares[i] ?? ONE),
+  );
   const rest = level.times(sum(restProfile));
   const forecast = monthToDate.plus(rest);
 
@@ -274,8 +318,13 @@ export function forecastMonth(history: DailyAmount[], today: string, monthEnd: s
 }
 
 /** Baseline: month-to-date plus the mean of the last 7 days (fewer with less history) × days left. */
-export function naiveForecast(history: DailyAmount[], today: string, monthEnd: string): Decimal {
-  const { monthToDate, values, daysLeft } = readInputs(history, today, monthEnd);
+export function naiveForecast(
+  history: DailyAmount[],
+  today: string,
+  monthEnd: string,
+  current?: RunningDay,
+): Decimal {
+  const { monthToDate, values, daysLeft } = readInputs(history, today, monthEnd, current);
   if (values.length === 0) return monthToDate;
   const recent = values.slice(-7);
   return monthToDate.plus(sum(recent).div(recent.length).times(daysLeft));

@@ -90,8 +90,21 @@ export async function summarizeMonth(db: Db, tenantId: string, zone: string, now
   for (let day = monthStart; day < tomorrow; day = day.plus({ days: 1 }))
     addSums(monthToDate, dayTotal(day.toISODate() as string));
 
-  const forecast = forecastMonth(history, yesterday.toISODate() as string, monthEnd.toISODate() as string);
-  const floor = (value: Decimal) => (value.lessThan(monthToDate.cost) ? monthToDate.cost : value);
+  // Today is still running: its spend so far counts as spent (not replaced by a day of the level), and
+  // only the share of it still to come, by the clock of the zone (23 or 25 hours on DST days), is forecast.
+  const startOfToday = local.startOf('day');
+  const running = {
+    amount: dayTotal(startOfToday.toISODate() as string).cost,
+    remaining: ZERO.plus(tomorrow.toMillis() - local.toMillis()).div(
+      tomorrow.toMillis() - startOfToday.toMillis(),
+    ),
+  };
+  const forecast = forecastMonth(
+    history,
+    yesterday.toISODate() as string,
+    monthEnd.toISODate() as string,
+    running,
+  );
 
   const drivers: { attribute: string; value: string; cost: Decimal }[] = [];
   for (const attribute of await getAttributes(db, tenantId)) {
@@ -127,9 +140,9 @@ export async function summarizeMonth(db: Db, tenantId: string, zone: string, now
     },
     burn_rate_per_day: toMoneyString(forecast.burn_rate_per_day),
     forecast: {
-      cost: toMoneyString(floor(forecast.forecast)),
-      low: toMoneyString(floor(forecast.band.low)),
-      high: toMoneyString(floor(forecast.band.high)),
+      cost: toMoneyString(forecast.forecast),
+      low: toMoneyString(forecast.band.low),
+      high: toMoneyString(forecast.band.high),
       method: forecast.method,
     },
     top_drivers: drivers

@@ -226,4 +226,88 @@ describe('GET /v1/kpis/summary', () => {
     expect(refused.status).toBe(403);
     expect((await refused.json()).code).toBe('RESTRICTED_KEY');
   });
+  /**
+   * The summary, with the share of today (UTC) still to come bracketed by the clock read before and after
+   * the call (the route reads its own clock), and the whole days left after today in this month.
+   */
+  async function summaryNow(key: string) {
+    const before = Date.now();
+    const response = await tollgate.request('GET', '/v1/kpis/summary', { key });
+    const after = Date.now();
+    expect(response.status).toBe(200);
+    const monthEnd = Date.UTC(new Date(today).getUTCFullYear(), new Date(today).getUTCMonth() + 1, 0);
+    return {
+      summary: await response.json(),
+      remaining: [(today + DAY - after) / DAY, (today + DAY - before) / DAY] as const,
+      daysAfterToday: (monthEnd - today) / DAY,
+    };
+  }
+
+  /** An event of today, already past: a second ago, or at midnight in the day's first second. */
+  const todayAt = () => new Date(Math.max(today, Date.now() - 1000)).toISOString();
+
+  it("forecasts month-to-date including today's spend so far plus the level for the rest of today and each later day", async () => {
+    // The QA repro: 3 days ago $0.06, yesterday $0.03: a $0.03 daily level (3-day average, ±50%).
+    const spender = await tollgate.createTenant('Forecast with today running');
+    await ingest(
+      [
+        ...[0, 1, 2, 3, 4, 5].map((n) => cent(`p${n}`, dayAt(3, 8 + n), {})),
+        ...[0, 1, 2].map((n) => cent(`y${n}`, dayAt(1, 8 + n), {})),
+        // Today so far: $0.05, more than the level's full day, so it cannot be mistaken for one.
+        ...[0, 1, 2, 3, 4].map((n) => cent(`t${n}`, todayAt(), {})),
+      ],
+      spender,
+    );
+    await runRollup(spender);
+    const monthStart = Date.UTC(new Date(today).getUTCFullYear(), new Date(today).getUTCMonth(), 1);
+    const past = (today - 3 * DAY >= monthStart ? 0.06 : 0) + (today - DAY >= monthStart ? 0.03 : 0);
+
+    const expectRest = (
+      { summary, remaining, daysAfterToday }: Awaited<ReturnType<typeof summaryNow>>,
+      monthToDate: number,
+    ) => {
+      expect(Number(summary.month_to_date.cost)).toBeCloseTo(monthToDate, 8);
+      expect(summary.burn_rate_per_day).toBe('0.03000000');
+      const [cost, low, high] = [summary.forecast.cost, summary.forecast.low, summary.forecast.high].map(
+        (value: string) => Number(value) - monthToDate,
+      ) as [number, number, number];
+      // The rest: $0.03 × (the share of today still to come + each later day of the month), band ±50%.
+      const [fewest, most] = remaining.map((share) => 0.03 * (share + daysAfterToday)) as [number, number];
+      expect(cost).toBeGreaterThanOrEqual(fewest - 1e-8);
+      expect(cost).toBeLessThanOrEqual(most + 1e-8);
+      expect(low).toBeCloseTo(cost / 2, 7);
+      expect(high).toBeCloseTo(cost * 1.5, 7);
+      expect(low).toBeGreaterThanOrEqual(0);
+      expect(low).toBeLessThanOrEqual(cost);
+      expect(cost).toBeLessThanOrEqual(high);
+    };
+
+    expectRest(await summaryNow(spender.key), past + 0.05);
+
+    // A $10 spike today: the month is not over, the rest is still to be spent on top of it.
+    await ingest(
+      [
+        {
+          id: 'spike',
+          timestamp: todayAt(),
+          provider: 'openai',
+          model: 'gpt-4o',
+          usage: { input_tokens: 4_000_000 },
+        },
+      ],
+      spender,
+    );
+    await runRollup(spender);
+    const spiked = await summaryNow(spender.key);
+    expectRest(spiked, past + 10.05);
+    expect(spiked.summary.forecast.method).toMatch(/3-day average/);
+
+    // A tenant whose only spend is today's: it counts, and without history nothing more is forecast.
+    const newcomer = await tollgate.createTenant('Forecast, first day');
+    await ingest([cent('first', todayAt(), {})], newcomer);
+    await runRollup(newcomer);
+    const { summary } = await summaryNow(newcomer.key);
+    expect(summary.month_to_date.cost).toBe('0.01000000');
+    expect(summary.forecast).toMatchObject({ cost: '0.01000000', low: '0.01000000', high: '0.01000000' });
+  });
 });

@@ -283,3 +283,120 @@ describe('forecastMonth', () => {
     );
   });
 });
+
+describe('forecastMonth with the current day still running', () => {
+  const share = (remaining: string) => new Decimal(remaining);
+
+  it('adds the rest of the month to a spike today instead of collapsing onto month-to-date', () => {
+    // The QA repro: 0.07 on Dec 4, 0.035 on Dec 6; on Dec 7 at 21:00 (1/8 of the day to come) 10.0025 so far.
+    const history = [
+      { date: '2026-12-04', amount: new Decimal('0.07') },
+      { date: '2026-12-06', amount: new Decimal('0.035') },
+    ];
+    const result = forecastMonth(history, '2026-12-06', '2026-12-31', {
+      amount: new Decimal('10.0025'),
+      remaining: share('0.125'),
+    });
+    expect(result.month_to_date.toFixed()).toBe('10.1075');
+    expect(result.burn_rate_per_day.toFixed()).toBe('0.035');
+    // The rest: 0.035 × (1/8 of today + 24 days) = 0.844375, with a ±50% band around it.
+    expect(result.forecast.toFixed()).toBe('10.951875');
+    expect(result.band.low.toFixed()).toBe('10.5296875');
+    expect(result.band.high.toFixed()).toBe('11.3740625');
+    expect(
+      naiveForecast(history, '2026-12-06', '2026-12-31', {
+        amount: new Decimal('10.0025'),
+        remaining: share('0.125'),
+      }).toFixed(),
+    ).toBe('10.951875');
+  });
+
+  it('counts what today spent so far rather than replacing it by a day of the level', () => {
+    const history = series('2026-02-01', '2026-03-15', () => '10.00');
+    const result = forecastMonth(history, '2026-03-15', '2026-03-31', {
+      amount: new Decimal('3'),
+      remaining: share('0.25'),
+    });
+    // 150 up to Mar 15, 3 so far on Mar 16; then 10 × (a quarter of Mar 16 + 15 days).
+    expect(result.month_to_date.toFixed()).toBe('153');
+    expect(result.forecast.toFixed()).toBe('305.5');
+    expect(result.band.low.toFixed()).toBe('305.5');
+    expect(result.band.high.toFixed()).toBe('305.5');
+  });
+
+  it('counts the spend of a tenant whose only spend is today', () => {
+    const result = forecastMonth([], '2026-11-09', '2026-11-30', {
+      amount: new Decimal('0.5'),
+      remaining: share('0.5'),
+    });
+    expect(result.month_to_date.toFixed()).toBe('0.5');
+    expect(result.forecast.toFixed()).toBe('0.5');
+    expect(result.band.low.toFixed()).toBe('0.5');
+    expect(result.band.high.toFixed()).toBe('0.5');
+    expect(result.method).toMatch(/no history/);
+  });
+
+  it("weighs today's weekday profile by the share of today still to come", () => {
+    // Weekdays 100, weekends 30 up to Friday Nov 20 (level 80, profiles 1.25 / 0.375); 12 so far on
+    // Saturday Nov 21 with half of it to come: 80 × (0.375 / 2 + 6 × 1.25 + 3 × 0.375) = 705.
+    const history = series('2026-10-01', '2026-11-20', (_, weekday) => weekdaysAndWeekends(weekday));
+    const result = forecastMonth(history, '2026-11-20', '2026-11-30', {
+      amount: new Decimal('12'),
+      remaining: share('0.5'),
+    });
+    expect(result.month_to_date.toFixed()).toBe('1662');
+    expect(result.forecast.toFixed()).toBe('2367');
+  });
+
+  it('keeps the band on the rest only: a running day with all of it to come shifts everything by its spend', () => {
+    const random = mulberry32(3);
+    const history = series('2026-09-20', '2026-11-12', () =>
+      random() < 0.15 ? (1000 * random()).toFixed(2) : '1.00',
+    );
+    const complete = forecastMonth(history, '2026-11-12', '2026-11-30');
+    const spike = new Decimal('5000');
+    const result = forecastMonth(history, '2026-11-12', '2026-11-30', {
+      amount: spike,
+      remaining: share('1'),
+    });
+    expect(result.month_to_date.equals(complete.month_to_date.plus(spike))).toBe(true);
+    expect(result.forecast.equals(complete.forecast.plus(spike))).toBe(true);
+    expect(result.band.low.equals(complete.band.low.plus(spike))).toBe(true);
+    expect(result.band.high.equals(complete.band.high.plus(spike))).toBe(true);
+    expect(result.burn_rate_per_day.equals(complete.burn_rate_per_day)).toBe(true);
+
+    const late = forecastMonth(history, '2026-11-12', '2026-11-30', {
+      amount: spike,
+      remaining: share('0.1'),
+    });
+    const rest = late.forecast.minus(late.month_to_date);
+    expect(rest.greaterThan(late.burn_rate_per_day.times(17))).toBe(true);
+    expect(late.band.low.greaterThanOrEqualTo(late.month_to_date)).toBe(true);
+    expect(late.band.low.lessThan(late.forecast)).toBe(true);
+    expect(late.band.high.greaterThan(late.forecast)).toBe(true);
+  });
+
+  it('forecasts the month left on its first day, and nothing more once the last day is over', () => {
+    const history = series('2026-09-01', '2026-10-31', () => '2');
+    const first = forecastMonth(history, '2026-10-31', '2026-11-30', {
+      amount: new Decimal('1'),
+      remaining: share('0.75'),
+    });
+    expect(first.month_to_date.toFixed()).toBe('1');
+    expect(first.forecast.toFixed()).toBe('60.5');
+    const last = forecastMonth(history, '2026-10-30', '2026-10-31', {
+      amount: new Decimal('7'),
+      remaining: ZERO,
+    });
+    expect(last.month_to_date.toFixed()).toBe('67');
+    expect(last.forecast.toFixed()).toBe('67');
+    expect(last.band.low.equals(last.forecast) && last.band.high.equals(last.forecast)).toBe(true);
+  });
+
+  it('rejects a share outside 0 to 1 and a running day after the month end', () => {
+    const running = (remaining: string) => ({ amount: ZERO, remaining: share(remaining) });
+    expect(() => forecastMonth([], '2026-11-10', '2026-11-30', running('1.5'))).toThrow(RangeError);
+    expect(() => forecastMonth([], '2026-11-10', '2026-11-30', running('-0.1'))).toThrow(RangeError);
+    expect(() => forecastMonth([], '2026-11-30', '2026-11-30', running('0.5'))).toThrow(RangeError);
+  });
+});
