@@ -1,5 +1,7 @@
 import { DateTime, IANAZone } from 'luxon';
 import { billedCost } from '../billing/billed-cost.js';
+import type { BillingProvider } from '../billing/lines.js';
+import { allConnections } from '../billing/repository.js';
 import { canonicalTimeZone } from '../budgets/period.js';
 import type { Db } from '../db/client.js';
 import { ForbiddenError, ValidationError } from '../errors/errors.js';
@@ -261,17 +263,13 @@ async function readRows(
  * usage lacking a group_by attribute. Buckets where nothing is left are left out.
  */
 async function unattributed(
-  db: Db,
-  tenantId: string,
+  readUsage: ReadUsage,
   sliceAttributes: Attribute[],
-  filters: Map<Attribute, string>,
-  daily: boolean,
-  range: { from: string; to: string },
   series: Map<string, SeriesEntry>,
   bucketOfRow: (time: string) => string,
 ): Promise<Map<string, CellSums>> {
   const slice = new Map<string, CellSums>();
-  for (const row of await readRows(db, tenantId, sliceAttributes, filters, daily, range)) {
+  for (const row of await readUsage(sliceAttributes)) {
     const bucket = bucketOfRow(row.time);
     slice.set(bucket, addSums(slice.get(bucket) ?? emptySums(), row.sums));
   }
@@ -331,18 +329,39 @@ const ratio = (numerator: Decimal, denominator: Decimal): Decimal | null =>
 const asNumber = (value: Decimal | null, places: number): number | null =>
   value === null ? null : Number(value.toDecimalPlaces(places).toString());
 
-function metricValue(
-  metric: Metric,
-  sums: CellSums,
-  covered: Map<string, Decimal>,
-  billed: Decimal,
-): MetricValue {
+/** What the providers billed and the cost of the billed providers' events it is set against. */
+interface Bill {
+  billed: Decimal;
+  metered: Decimal;
+}
+const NO_BILL: Bill = { billed: ZERO, metered: ZERO };
+const addBills = (a: Bill, b: Bill): Bill => ({
+  billed: a.billed.plus(b.billed),
+  metered: a.metered.plus(b.metered),
+});
+
+/**
+ * A model's catalog name, as bills name it (`gpt-4o-2024-08-06` is `gpt-4o`): under its provider,
+ * or, with none known, under the first billed provider whose catalog knows it by another name.
+ */
+function catalogModel(model: string, provider: string | undefined): string {
+  if (provider) return canonicalModelName(provider, model);
+  return (
+    BILLED_PROVIDERS.map((billed) => canonicalModelName(billed, model)).find((name) => name !== model) ??
+    model
+  );
+}
+
+/** Reads the usage cells of some attributes under the query's filters (see queryKpis). */
+type ReadUsage = (attributes: Attribute[]) => Promise<Row[]>;
+
+function metricValue(metric: Metric, sums: CellSums, covered: Map<string, Decimal>, bill: Bill): MetricValue {
   const tokens = totalTokensOf(sums);
   switch (metric.kind) {
     case 'billed_cost':
-      return toMoneyString(billed);
+      return toMoneyString(bill.billed);
     case 'billing_drift_pct':
-      return asNumber(ratio(sums.cost.minus(billed).times(100), billed), 4);
+      return asNumber(ratio(bill.metered.minus(bill.billed).times(100), bill.billed), 4);
     case 'cost':
       return toMoneyString(sums.cost);
     case 'reported_cost':
@@ -467,19 +486,27 @@ export async function queryKpis(
   };
   // With billed metrics, models are grouped under their catalog names, as bills name them: an app
   // that says `gpt-4o-mini` and `gpt-4o-mini-2024-07-18` has one model on its bill.
-  const byCatalogModel =
-    query.metrics.some((metric) => BILLED_METRICS.includes(metric.kind)) &&
-    groupAttributes.includes(MODEL_ATTRIBUTE);
+  const billedAsked = query.metrics.some((metric) => BILLED_METRICS.includes(metric.kind));
+  const byCatalogModel = billedAsked && groupAttributes.includes(MODEL_ATTRIBUTE);
   const groupValues = (values: Record<Attribute, string>): Record<Attribute, string> => {
     const model = values[MODEL_ATTRIBUTE];
     if (!byCatalogModel || model === undefined) return values;
-    const providers = values[PROVIDER_ATTRIBUTE] ? [values[PROVIDER_ATTRIBUTE]] : BILLED_PROVIDERS;
-    const named = providers
-      .map((provider) => canonicalModelName(provider, model))
-      .find((name) => name !== model);
-    return { ...values, [MODEL_ATTRIBUTE]: named ?? model };
+    return { ...values, [MODEL_ATTRIBUTE]: catalogModel(model, values[PROVIDER_ATTRIBUTE]) };
   };
-  const rows = contradictory ? [] : await readRows(db, tenantId, attributes, filters, daily, range);
+  // With billed metrics a model filter matches by catalog name too, as the bill side does: the
+  // cells are read for every model and kept when their model is the filter's under its catalog name.
+  const modelFilter = billedAsked ? filters.get(MODEL_ATTRIBUTE) : undefined;
+  const usageFilters = new Map(filters);
+  if (modelFilter !== undefined) usageFilters.delete(MODEL_ATTRIBUTE);
+  const wantedModel =
+    modelFilter === undefined ? undefined : catalogModel(modelFilter, filters.get(PROVIDER_ATTRIBUTE));
+  const readUsage: ReadUsage = async (readAttributes) =>
+    (await readRows(db, tenantId, readAttributes, usageFilters, daily, range)).filter(
+      (row) =>
+        wantedModel === undefined ||
+        catalogModel(row.values[MODEL_ATTRIBUTE] ?? '', row.values[PROVIDER_ATTRIBUTE]) === wantedModel,
+    );
+  const rows = contradictory ? [] : await readUsage(attributes);
   // Attribution coverage: the cost of the events that carry the dimension, per group and bucket.
   const coverage = new Map<string, Map<string, Decimal>>();
   const addCoverage = (key: string, dimension: string, cost: Decimal) => {
@@ -493,7 +520,7 @@ export async function queryKpis(
     const withDimension = [...new Set([...attributes, dimension])];
     /** Per bucket, the covered cost the groups hold: the unattributed series covers the rest. */
     const inGroups = new Map<string, Decimal>();
-    for (const row of await readRows(db, tenantId, withDimension, filters, daily, range)) {
+    for (const row of await readUsage(withDimension)) {
       const bucket = bucketOfRow(row.time);
       addCoverage(
         `${groupKeyOf(groupAttributes, groupValues(row.values))}\u0001${bucket}`,
@@ -505,7 +532,7 @@ export async function queryKpis(
     if (groupAttributes.length === 0) continue;
     const inSlice = new Map<string, Decimal>();
     const sliceAttributes = [...new Set([...filters.keys(), dimension])];
-    for (const row of await readRows(db, tenantId, sliceAttributes, filters, daily, range)) {
+    for (const row of await readUsage(sliceAttributes)) {
       const bucket = bucketOfRow(row.time);
       inSlice.set(bucket, (inSlice.get(bucket) ?? ZERO).plus(row.sums.cost));
     }
@@ -531,16 +558,7 @@ export async function queryKpis(
     series.set(groupKey, entry);
   }
   if (groupAttributes.length > 0 && !contradictory) {
-    const rest = await unattributed(
-      db,
-      tenantId,
-      [...filters.keys()],
-      filters,
-      daily,
-      range,
-      series,
-      bucketOfRow,
-    );
+    const rest = await unattributed(readUsage, [...filters.keys()], series, bucketOfRow);
     if (rest.size > 0) {
       series.set(UNATTRIBUTED, {
         group: Object.fromEntries(groupAttributes.map((attribute) => [nameOf(attribute), null])),
@@ -560,19 +578,31 @@ export async function queryKpis(
     series,
     bucketOfRow,
   });
+  // The drift compares a bill with the usage it bills: the cost of the events of the providers the
+  // tenant pulls bills from (not an Azure or Bedrock event of the same model, nor Anthropic's usage
+  // when only OpenAI is connected), as the reconciliation does.
+  const metered = new Map<string, Decimal>();
+  if (query.metrics.some((metric) => metric.kind === 'billing_drift_pct') && !contradictory) {
+    const billing = new Set((await allConnections(db, tenantId)).map((connection) => connection.provider));
+    for (const row of await readUsage([...new Set([...attributes, PROVIDER_ATTRIBUTE])])) {
+      if (!billing.has((row.values[PROVIDER_ATTRIBUTE] ?? '') as BillingProvider)) continue;
+      const key = `${groupKeyOf(groupAttributes, groupValues(row.values))}\u0001${bucketOfRow(row.time)}`;
+      metered.set(key, (metered.get(key) ?? ZERO).plus(row.sums.cost));
+    }
+  }
   // An ungrouped query answers its one series, zero-filled, even over a range with no usage.
   if (groupAttributes.length === 0 && series.size === 0) series.set('', { group: {}, byBucket: new Map() });
 
-  const values = (sums: CellSums, covered: Map<string, Decimal>, billedCost: Decimal) =>
+  const values = (sums: CellSums, covered: Map<string, Decimal>, bill: Bill) =>
     Object.fromEntries(
-      query.metrics.map((metric) => [metric.name, metricValue(metric, sums, covered, billedCost)]),
+      query.metrics.map((metric) => [metric.name, metricValue(metric, sums, covered, bill)]),
     );
   // Zero-filled points all read the same: compute them once.
   const noCoverage = new Map<string, Decimal>();
-  const emptyValues = values(emptySums(), noCoverage, ZERO);
+  const emptyValues = values(emptySums(), noCoverage, NO_BILL);
   const overall = emptySums();
   const overallCovered = new Map<string, Decimal>();
-  let overallBilled = ZERO;
+  let overallBill = NO_BILL;
   const result: KpiSeries[] = [];
   const ordered = [...series.entries()].sort(([aKey, a], [bKey, b]) => {
     // The unattributed series comes last.
@@ -586,23 +616,27 @@ export async function queryKpis(
   for (const [groupKey, entry] of ordered) {
     const seriesTotal = emptySums();
     const seriesCovered = new Map<string, Decimal>();
-    let seriesBilled = ZERO;
+    let seriesBill = NO_BILL;
     const points = buckets.map((start) => {
       const pointBilled = billed.get(`${groupKey}\u0001${start}`);
       const sums = entry.byBucket.get(start) ?? (pointBilled ? emptySums() : undefined);
       if (!sums) return { start, values: { ...emptyValues } };
       addSums(seriesTotal, sums);
-      seriesBilled = seriesBilled.plus(pointBilled ?? ZERO);
+      const pointBill = {
+        billed: pointBilled ?? ZERO,
+        metered: metered.get(`${groupKey}\u0001${start}`) ?? ZERO,
+      };
+      seriesBill = addBills(seriesBill, pointBill);
       const covered = coverage.get(`${groupKey}\u0001${start}`) ?? noCoverage;
       for (const [dimension, cost] of covered) {
         seriesCovered.set(dimension, (seriesCovered.get(dimension) ?? ZERO).plus(cost));
         overallCovered.set(dimension, (overallCovered.get(dimension) ?? ZERO).plus(cost));
       }
-      return { start, values: values(sums, covered, pointBilled ?? ZERO) };
+      return { start, values: values(sums, covered, pointBill) };
     });
     addSums(overall, seriesTotal);
-    overallBilled = overallBilled.plus(seriesBilled);
-    result.push({ group: entry.group, points, totals: values(seriesTotal, seriesCovered, seriesBilled) });
+    overallBill = addBills(overallBill, seriesBill);
+    result.push({ group: entry.group, points, totals: values(seriesTotal, seriesCovered, seriesBill) });
   }
   const cursor = await getCursor(db, tenantId);
   return {
@@ -612,7 +646,7 @@ export async function queryKpis(
     timezone,
     metrics: query.metrics.map((metric) => metric.name),
     series: result,
-    totals: values(overall, overallCovered, overallBilled),
+    totals: values(overall, overallCovered, overallBill),
     as_of: cursor?.until && cursor.until !== '1970-01-01T00:00:00.000Z' ? cursor.until : null,
   };
 }

@@ -834,6 +834,60 @@ describe('billing pull and three-way reconciliation', () => {
     expect(new Set(lines.map((line) => line.day))).toEqual(new Set([D1, D2]));
   });
 
+  it('sets a bill against the usage of the connected providers only, and a model filter takes every spelling the bill joins', async () => {
+    const world = await createWorld();
+    await ingestMatchingUsage(world);
+    // Only OpenAI is connected: Anthropic's usage (a1) is on no bill Tollgate reads.
+    await sync(world, (await connect(world, 'openai')).id);
+    const range = `from=${D1}T00:00:00Z&to=${TODAY}T00:00:00Z&granularity=month`;
+    const kpis = async (query: string) => {
+      const response = await world.tollgate.request('GET', `/v1/kpis?${range}&${query}`, {
+        key: world.tenant.key,
+      });
+      expect(response.status, query).toBe(200);
+      return (await response.json()).totals;
+    };
+    const metrics = 'metrics=cost,billed_cost,billing_drift_pct';
+    const openaiOnly = await kpis(`${metrics}&filter[provider]=openai`);
+    const tenantWide = await kpis(metrics);
+    expect(openaiOnly.billing_drift_pct).not.toBeNull();
+    expect(tenantWide.billing_drift_pct).toBe(openaiOnly.billing_drift_pct);
+    expect(tenantWide.cost).not.toBe(openaiOnly.cost);
+
+    // Both spellings of gpt-4o-mini the apps used are the one model on the bill.
+    for (const model of ['gpt-4o-mini', 'gpt-4o-mini-2024-07-18']) {
+      for (const provider of ['', '&filter[provider]=openai']) {
+        expect(await kpis(`${metrics}&filter[model]=${model}${provider}`), model + provider).toEqual({
+          cost: '1.17540000',
+          billed_cost: '1.17540000',
+          billing_drift_pct: 0,
+        });
+      }
+    }
+
+    // An Azure call of the same model is usage (cost) but on no bill read here: the drift is unchanged.
+    const azure = await world.tollgate.request('POST', '/v1/usage', {
+      key: world.tenant.key,
+      body: {
+        id: 'azure-1',
+        timestamp: `${D1}T13:00:00Z`,
+        provider: 'azure',
+        model: 'gpt-4o-mini',
+        usage: { input_tokens: 1_000_000 },
+      },
+    });
+    expect((await azure.json()).results[0]).toMatchObject({ status: 'accepted', cost: '0.16500000' });
+    await world.tollgate.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${world.tenant.id}`, {
+      key: OPERATOR_KEY,
+    });
+    expect(await kpis(`${metrics}&filter[model]=gpt-4o-mini`)).toEqual({
+      cost: '1.34040000',
+      billed_cost: '1.17540000',
+      billing_drift_pct: 0,
+    });
+    expect((await kpis(metrics)).billing_drift_pct).toBe(openaiOnly.billing_drift_pct);
+  });
+
   it('records a refused key as the connection error without retrying it', async () => {
     const lines: string[] = [];
     const logger = createLogger('warn', {}, { write: (line: string) => lines.push(line) });
