@@ -162,6 +162,19 @@ export function getRawEvents(
 }
 
 /**
+ * A usage event's price as the rollup counts it: as it was ingested. A re-price rewrites the
+ * event's `cost` and `sav` and writes a correction of the difference into the stream; the first
+ * re-price keeps the ingested figures in `orig` (`ing` is the ingestion time), so whether the
+ * rollup takes the event before or after a re-price, event + corrections count the current price
+ * once.
+ */
+export interface IngestedPrice {
+  /** Absent: the event was unpriced when ingested. */
+  cost?: string;
+  sav?: string;
+}
+
+/**
  * Re-prices one stored usage event, only if it still carries the price it was read with: a
  * concurrent re-price cannot be overwritten by a stale one.
  */
@@ -176,10 +189,12 @@ export async function updateUsagePrice(
     breakdown: Record<string, string> | undefined;
     repricedAt: string;
   },
+  /** The price the event carries now: kept as its ingested price by the first re-price (see `IngestedPrice`). */
+  previous: IngestedPrice,
 ): Promise<boolean> {
-  const sets = ['repriced_at = :at'];
+  const sets = ['repriced_at = :at', 'orig = if_not_exists(orig, :orig)'];
   const removes: string[] = [];
-  const values: Record<string, unknown> = { ':at': next.repricedAt };
+  const values: Record<string, unknown> = { ':at': next.repricedAt, ':orig': previous };
   if (next.cost !== undefined && next.priceId !== undefined) {
     sets.push('cost = :cost', 'price = :price');
     values[':cost'] = next.cost;

@@ -1,4 +1,5 @@
 import { tenantPartition } from '../db/keys.js';
+import type { IngestedPrice } from '../ingest/raw-event-repository.js';
 import { type Decimal, parseDecimal, ZERO } from '../money/money.js';
 import { expandUsage } from '../usage/service.js';
 
@@ -124,8 +125,11 @@ export function totalTokensOf(sums: CellSums): number {
   );
 }
 
-/** What one stored raw event (usage, outcome, or a re-price correction) adds to its cells. */
-export function sumsOfEvent(item: Record<string, unknown>): CellSums {
+/**
+ * What one stored raw event (usage, outcome, or a re-price correction) adds to its cells.
+ * `current`: a usage event's price as it is now (not as ingested), for what is not kept in cells.
+ */
+export function sumsOfEvent(item: Record<string, unknown>, current = false): CellSums {
   const sums = emptySums();
   if (item.kind === 'outcome') {
     sums.outcomes[item.name as string] = { value: parseDecimal(item.value as string), count: 1 };
@@ -147,13 +151,17 @@ export function sumsOfEvent(item: Record<string, unknown>): CellSums {
   sums.cache_write_1h_tokens = usage.cache_write_1h_tokens;
   sums.output_tokens = usage.output_tokens;
   sums.reasoning_tokens = usage.reasoning_tokens;
-  if (item.cost === undefined) {
+  const price: IngestedPrice =
+    !current && item.orig !== undefined
+      ? (item.orig as IngestedPrice)
+      : { cost: item.cost as string | undefined, sav: item.sav as string | undefined };
+  if (price.cost === undefined) {
     sums.unpriced_tokens = totalTokensOf(sums);
     sums.unpriced_events = 1;
   } else {
-    sums.cost = parseDecimal(item.cost as string);
+    sums.cost = parseDecimal(price.cost);
   }
-  if (item.sav !== undefined) sums.cache_savings = parseDecimal(item.sav as string);
+  if (price.sav !== undefined) sums.cache_savings = parseDecimal(price.sav);
   if (item.rcost !== undefined) sums.reported_cost = parseDecimal(item.rcost as string);
   return sums;
 }

@@ -151,7 +151,7 @@ export async function rollupTenant(db: Db, tenantId: string, options: RollupOpti
       day,
       tokens: 0,
     };
-    entry.tokens += sumsOfEvent(event).unpriced_tokens;
+    entry.tokens += sumsOfEvent(event, true).unpriced_tokens;
     unpriced.set(key, entry);
   }
   return {

@@ -152,13 +152,22 @@ export async function repriceUsage(
         // The correction first: it is what carries the change into the KPI cells. Should the
         // event update below not happen, a retry finds the same correction already claimed.
         await claimRawEvent(db, tenantId, 'usage', correctionKey, now.toISOString(), correction);
-        return updateUsagePrice(db, { pk: event.pk as string, sk: event.sk as string }, oldPriceId, {
-          cost: newCost ? toDecimalString(newCost) : undefined,
-          priceId: price?.price_id,
-          savings: newSavings.isZero() ? undefined : toDecimalString(newSavings),
-          breakdown: priced ? compactBreakdown(priced) : undefined,
-          repricedAt: now.toISOString(),
-        });
+        return updateUsagePrice(
+          db,
+          { pk: event.pk as string, sk: event.sk as string },
+          oldPriceId,
+          {
+            cost: newCost ? toDecimalString(newCost) : undefined,
+            priceId: price?.price_id,
+            savings: newSavings.isZero() ? undefined : toDecimalString(newSavings),
+            breakdown: priced ? compactBreakdown(priced) : undefined,
+            repricedAt: now.toISOString(),
+          },
+          {
+            ...(event.cost === undefined ? {} : { cost: event.cost as string }),
+            ...(event.sav === undefined ? {} : { sav: event.sav as string }),
+          },
+        );
       });
     }
     diffs.set(key, diff);

@@ -464,6 +464,72 @@ describe('the kpi-rollup job', () => {
   });
 });
 
+describe('a re-price that reaches events before the rollup does', () => {
+  it('counts each event once, at its current price, however many re-prices come first', async () => {
+    const early = await tollgate.createTenant('Early re-price');
+    const day = `${D1}T00:00:00Z`;
+    const request = (method: string, path: string, body?: unknown) =>
+      tollgate.request(method, path, { key: early.key, ...(body === undefined ? {} : { body }) });
+    const totals = async () =>
+      (
+        await (
+          await request('GET', `/v1/kpis?from=${FROM}&to=${TO}&metrics=cost,unpriced_tokens,cache_savings`)
+        ).json()
+      ).totals;
+    const reprice = async () => {
+      const response = await request('POST', '/v1/prices/reprice', { from: FROM, to: TO });
+      expect(response.status).toBe(200);
+      return response.json();
+    };
+    const rollupEarly = () =>
+      tollgate.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${early.id}`, { key: OPERATOR_KEY });
+    await request('POST', '/v1/usage', {
+      events: [
+        // $2.50 at list price; 1M cached tokens save $1.25 of $2.50.
+        {
+          id: 'listed',
+          timestamp: at(D1, '10'),
+          provider: 'openai',
+          model: 'gpt-4o',
+          usage: { input_tokens: 1_000_000, cached_input_tokens: 1_000_000 },
+        },
+        // Unpriced until an override prices it.
+        {
+          id: 'house',
+          timestamp: at(D1, '11'),
+          provider: 'custom',
+          model: 'early-house-model',
+          usage: { input_tokens: 2_000_000 },
+        },
+      ],
+    });
+    // Two re-prices before the rollup takes the events: 20 % off, then 50 % off, and the house
+    // model priced at $1.50 per 1M input tokens.
+    await request('PUT', '/v1/prices/overrides/openai/gpt-4o', { effective_from: day, discount_pct: '20' });
+    await request('PUT', '/v1/prices/overrides/custom/early-house-model', {
+      effective_from: day,
+      rates: { input: '1.5', output: '1.5' },
+    });
+    expect(await reprice()).toMatchObject({ changed: 2, new_cost: '6.00000000' });
+    await request('PUT', '/v1/prices/overrides/openai/gpt-4o', {
+      effective_from: `${D1}T00:00:01Z`,
+      discount_pct: '50',
+    });
+    expect(await reprice()).toMatchObject({ changed: 1, new_cost: '4.87500000' });
+    await rollupEarly();
+    // gpt-4o: (2.50 + 1.25) × 0.5 = 1.875, saving 0.625; house: 3.00.
+    expect(await totals()).toEqual({ cost: '4.87500000', unpriced_tokens: 0, cache_savings: '0.62500000' });
+    // A re-price after the rollup is carried by its correction as before.
+    await request('PUT', '/v1/prices/overrides/openai/gpt-4o', {
+      effective_from: `${D1}T00:00:02Z`,
+      discount_pct: '0',
+    });
+    expect(await reprice()).toMatchObject({ changed: 1 });
+    await rollupEarly();
+    expect(await totals()).toEqual({ cost: '6.75000000', unpriced_tokens: 0, cache_savings: '1.25000000' });
+  });
+});
+
 describe('a rollup catching up a backlog larger than its cap', () => {
   it('takes it in capped windows, losing and repeating nothing', async () => {
     const backlog = await tollgate.createTenant('Backlog');
