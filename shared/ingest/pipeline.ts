@@ -75,6 +75,22 @@ function windowError(timestamp: Date, now: Date): FieldError | undefined {
  * If the store fails for some events, the whole request fails with 503 after every write has
  * settled: retrying the batch is then safe, the events already stored come back as duplicates.
  */
+/**
+ * A store error that says the event itself cannot be kept: DynamoDB's validation of the item
+ * (over 400 KB, nested too deep) or the encoder running out of stack on it. Anything else (throttling,
+ * a network error) is transient, and answered 503 so the batch is retried.
+ */
+function isRefusalOfTheEvent(error: unknown): boolean {
+  return error instanceof RangeError || (error instanceof Error && error.name === 'ValidationException');
+}
+
+function refusalOf(error: unknown): string {
+  if (error instanceof RangeError) return 'nested too deep';
+  return /size/i.test((error as Error).message)
+    ? 'larger than the store keeps in one item (400 KB)'
+    : 'the store refused it';
+}
+
 export async function ingestEvents<S extends z.ZodType<ValidEvent>>(
   options: IngestOptions<S>,
 ): Promise<IngestResult> {
@@ -145,7 +161,20 @@ export async function ingestEvents<S extends z.ZodType<ValidEvent>>(
       limit(() => claimRawEvent(db, tenantId, kind, event.dedupeKey, ingestedAt, event.attributes)),
     ),
   );
-  const failed = outcomes.filter((outcome) => outcome.status === 'rejected');
+  // An event the store refuses for what it is (too large, too deep to encode) is refused by itself,
+  // as an invalid one is: retrying the batch could never store it.
+  const refused = new Set<number>();
+  outcomes.forEach((outcome, position) => {
+    const event = toClaim[position];
+    if (outcome.status !== 'rejected' || !event || !isRefusalOfTheEvent(outcome.reason)) return;
+    reject(event.index, event.id, [
+      { path: '(root)', message: `cannot be stored: ${refusalOf(outcome.reason)}` },
+    ]);
+    refused.add(position);
+  });
+  const failed = outcomes.filter(
+    (outcome, position) => outcome.status === 'rejected' && !refused.has(position),
+  );
   if (failed.length > 0) {
     throw new ServiceUnavailableError(
       `${failed.length} of ${toClaim.length} events could not be stored. Retry the whole batch: events already stored are reported as duplicates and counted once.`,

@@ -38,6 +38,29 @@ export const EventTimestampSchema = z.iso
   .datetime({ offset: true, error: 'an RFC 3339 timestamp such as 2026-11-28T12:00:00Z' })
   .openapi({ example: '2026-11-28T12:00:00Z' });
 
+/**
+ * A provider's usage object is a few hundred bytes, two or three levels deep; `raw_usage` is kept
+ * verbatim in the event's item, so it is bounded well below what the store can hold (400 KB an item,
+ * 32 levels of nesting): an event that could never be stored is refused by itself, not retried for
+ * ever with its whole batch.
+ */
+export const RAW_USAGE_MAX_BYTES = 16 * 1024;
+export const RAW_USAGE_MAX_DEPTH = 16;
+
+/** Why a `raw_usage` object cannot be kept, or undefined. Walks it without recursion (any depth). */
+function rawUsageProblem(raw: Record<string, unknown>): string | undefined {
+  const pending: [unknown, number][] = [[raw, 1]];
+  while (pending.length > 0) {
+    const [value, depth] = pending.pop() as [unknown, number];
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > RAW_USAGE_MAX_DEPTH) return `nested more than ${RAW_USAGE_MAX_DEPTH} levels deep`;
+    for (const child of Object.values(value)) pending.push([child, depth + 1]);
+  }
+  if (Buffer.byteLength(JSON.stringify(raw)) > RAW_USAGE_MAX_BYTES)
+    return `larger than ${RAW_USAGE_MAX_BYTES / 1024} KB as JSON; send the provider's usage object only`;
+  return undefined;
+}
+
 export const EventIdSchema = z.string().min(1).max(128).openapi({ example: 'req_8f2c' });
 
 export const UsageEventSchema = z
@@ -53,8 +76,14 @@ export const UsageEventSchema = z
     usage: UsageCountsSchema.optional(),
     raw_usage: z
       .record(z.string(), z.unknown())
+      .superRefine((raw, context) => {
+        const problem = rawUsageProblem(raw);
+        if (problem) context.addIssue({ code: 'custom', message: problem });
+      })
       .optional()
-      .openapi({ description: "The provider's own usage object, exactly as its API returned it." }),
+      .openapi({
+        description: `The provider's own usage object, exactly as its API returned it (kept verbatim: at most ${RAW_USAGE_MAX_DEPTH} levels deep and ${RAW_USAGE_MAX_BYTES / 1024} KB as JSON).`,
+      }),
     service_tier: z.enum(SERVICE_TIERS).optional().openapi({ description: 'Default standard.' }),
     request_count: z.int().min(1).max(1_000_000).default(1),
     dimensions: DimensionsSchema.default({}),

@@ -1,3 +1,4 @@
+import { DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dedupeKeyOf } from '../../shared/ingest/envelope.js';
 import { getRawEvent, getRawEvents, listIngestedKeys } from '../../shared/ingest/raw-event-repository.js';
@@ -140,6 +141,89 @@ describe('POST /v1/usage', () => {
     expect(byId[9]).toMatchObject({ id: null, errors: [expect.objectContaining({ path: 'id' })] });
     expect(byId[10]).toMatchObject({ id: null });
     expect(await storedEvents(tenant.id)).toHaveLength(2);
+  });
+
+  it('refuses by itself an event that could never be stored, and keeps the rest of its batch', async () => {
+    const tenant = await tollgate.createTenant();
+    // 5,000 levels: more than JSON.stringify itself takes, so the body is spliced as text.
+    const DEEP = '"__deep__"';
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    const post = async (events: unknown[]) => {
+      const response = await tollgate.request('POST', '/v1/usage', {
+        key: tenant.key,
+        rawBody: JSON.stringify({ events }).replace(DEEP, deep),
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(response.status).toBe(202);
+      return response.json();
+    };
+    const raw = (extra: Record<string, unknown>) => ({ prompt_tokens: 10, completion_tokens: 2, ...extra });
+    const first = await post([
+      miniEvent('kept-1'),
+      miniEvent('deep', { usage: undefined, raw_usage: raw({ x: '__deep__' }) }),
+      miniEvent('huge', { usage: undefined, raw_usage: raw({ x: 'a'.repeat(20_000) }) }),
+      // A provider's real usage object, details and all, is far inside the bounds.
+      miniEvent('real', {
+        usage: undefined,
+        raw_usage: raw({
+          prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+          completion_tokens_details: { reasoning_tokens: 0 },
+        }),
+      }),
+    ]);
+    expect(first.accepted).toBe(2);
+    expect(first.rejected).toEqual([
+      { index: 1, id: 'deep', errors: [{ path: 'raw_usage', message: 'nested more than 16 levels deep' }] },
+      {
+        index: 2,
+        id: 'huge',
+        errors: [
+          { path: 'raw_usage', message: "larger than 16 KB as JSON; send the provider's usage object only" },
+        ],
+      },
+    ]);
+
+    // Should the store still refuse an event for what it is, that event is rejected and the batch
+    // answered; a transient failure is still a 503 for the whole batch (retried, counted once).
+    const { db } = tollgate.store;
+    db.client.middlewareStack.add(
+      (next) => async (args) => {
+        const input = args.input as { Item?: { id?: string } };
+        if (input.Item?.id === 'refused')
+          throw new DynamoDBServiceException({
+            name: 'ValidationException',
+            $fault: 'client',
+            message: 'Item size has exceeded the maximum allowed size',
+            $metadata: { httpStatusCode: 400 },
+          });
+        return next(args);
+      },
+      { step: 'initialize', name: 'refuseOneItem' },
+    );
+    try {
+      const second = await post([miniEvent('kept-2'), miniEvent('refused')]);
+      expect(second.accepted).toBe(1);
+      expect(second.rejected).toEqual([
+        {
+          index: 1,
+          id: 'refused',
+          errors: [
+            { path: '(root)', message: 'cannot be stored: larger than the store keeps in one item (400 KB)' },
+          ],
+        },
+      ]);
+      expect(second.results.map((result: { status: string }) => result.status)).toEqual([
+        'accepted',
+        'rejected',
+      ]);
+    } finally {
+      db.client.middlewareStack.remove('refuseOneItem');
+    }
+    expect((await storedEvents(tenant.id)).map((event) => event.id).sort()).toEqual([
+      'kept-1',
+      'kept-2',
+      'real',
+    ]);
   });
 
   it('counts an id once whatever the retries, and the first version wins', async () => {
