@@ -41,8 +41,11 @@ export interface MapProviderUsageOptions {
 
 const countError = (issue: { input?: unknown }) =>
   issue.input === undefined ? 'is required' : 'must be a non-negative integer';
-// Safe integers only: a count past 2^53 cannot be added exactly and is not a real token count.
-const requiredCount = z.int({ error: countError }).min(0, { error: 'must be a non-negative integer' });
+// At most a billion, as canonical counts (usage/schema.ts): the KPI sums stay exact integers.
+const requiredCount = z
+  .int({ error: countError })
+  .min(0, { error: 'must be a non-negative integer' })
+  .max(1_000_000_000, { error: 'must be at most 1,000,000,000' });
 const optionalCount = requiredCount.nullish();
 const details = <T extends z.ZodRawShape>(shape: T) =>
   z.object(shape, { error: 'must be an object' }).nullish();

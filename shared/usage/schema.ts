@@ -1,14 +1,28 @@
 import { z } from '@hono/zod-openapi';
 import { SETTLEMENTS } from '../budgets/schema.js';
 import { dimensionsSchema, NameSchema, ProviderNameSchema } from '../dimensions/schema.js';
-import { isDecimalString } from '../money/money.js';
+import { isDecimalString, parseDecimal } from '../money/money.js';
 import { SERVICE_TIERS } from './canonical.js';
 
-const count = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
+/**
+ * A billion tokens in one bucket of one event is past any model's context by far; bounded so that
+ * the KPI sums of millions of events stay exact integers.
+ */
+const count = z.int().min(0).max(1_000_000_000);
 
-export const DimensionsSchema = dimensionsSchema(0).openapi('Dimensions', {
-  example: { feature: 'support-bot', customer: 'acme', team: 'cx' },
-});
+/**
+ * An event's `model` and `provider` are its own fields, and the KPIs group and filter by those: a
+ * dimension of that name could never be read back.
+ */
+const EVENT_FIELD_KEYS = ['model', 'provider'];
+
+export const DimensionsSchema = dimensionsSchema(0)
+  .refine((dimensions) => !EVENT_FIELD_KEYS.some((key) => Object.hasOwn(dimensions, key)), {
+    message: `"model" and "provider" are the event's own fields, not dimensions (KPIs group and filter by them as such)`,
+  })
+  .openapi('Dimensions', {
+    example: { feature: 'support-bot', customer: 'acme', team: 'cx' },
+  });
 
 /** Canonical token counts; the buckets are disjoint. */
 export const UsageCountsSchema = z
@@ -27,12 +41,22 @@ export const UsageCountsSchema = z
   })
   .openapi('UsageCounts');
 
+/**
+ * Amounts the KPI cells add up exactly: up to 15 digits before the point and 20 after. Far past any
+ * real figure, and well inside the exact arithmetic (50 significant digits) and the store's numbers.
+ */
+const MAX_AMOUNT = 1e15;
 const decimalAmount = z
   .string()
   .refine(
     (value) => isDecimalString(value) && !value.startsWith('-'),
     'a non-negative decimal string such as "0.0123"',
-  );
+  )
+  .refine((value) => {
+    if (!isDecimalString(value)) return true; // said above
+    const amount = parseDecimal(value);
+    return amount.lessThan(MAX_AMOUNT) && amount.decimalPlaces() <= 20;
+  }, 'at most 15 digits before the decimal point and 20 after');
 
 export const EventTimestampSchema = z.iso
   .datetime({ offset: true, error: 'an RFC 3339 timestamp such as 2026-11-28T12:00:00Z' })
@@ -106,7 +130,7 @@ export const OutcomeEventSchema = z
     timestamp: EventTimestampSchema.optional(),
     name: NameSchema.openapi({ example: 'ticket_resolved' }),
     value: z
-      .union([z.number().finite(), decimalAmount])
+      .union([z.number().finite().gt(-MAX_AMOUNT).lt(MAX_AMOUNT), decimalAmount])
       .default(1)
       .openapi({ description: 'A count or an amount; a decimal string keeps it exact.', example: '129.00' }),
     dimensions: DimensionsSchema.default({}),

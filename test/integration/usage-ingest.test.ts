@@ -226,6 +226,63 @@ describe('POST /v1/usage', () => {
     ]);
   });
 
+  it('bounds counts, amounts and dimension names to what the KPIs can add up and read back', async () => {
+    const tenant = await tollgate.createTenant();
+    const usage = await tollgate.request('POST', '/v1/usage', {
+      key: tenant.key,
+      body: {
+        events: [
+          miniEvent('max', { usage: { input_tokens: 1_000_000_000 } }),
+          miniEvent('over', { usage: { input_tokens: 1_000_000_001 } }),
+          miniEvent('raw-over', {
+            usage: undefined,
+            raw_usage: { prompt_tokens: 2_000_000_000, completion_tokens: 1 },
+          }),
+          miniEvent('own-cost', { cost: { amount: '1000000000000000', currency: 'USD' } }),
+          miniEvent('model-dim', { dimensions: { model: 'gpt-4o' } }),
+          miniEvent('provider-dim', { dimensions: { provider: 'openai', feature: 'x' } }),
+        ],
+      },
+    });
+    const result = await usage.json();
+    expect(result.accepted).toBe(1);
+    expect(
+      result.rejected.map((r: { id: string; errors: { path: string; message: string }[] }) => [
+        r.id,
+        r.errors[0]?.path,
+        r.errors[0]?.message,
+      ]),
+    ).toEqual([
+      ['over', 'usage.input_tokens', expect.stringContaining('1000000000')],
+      ['raw-over', 'raw_usage.prompt_tokens', 'must be at most 1,000,000,000'],
+      ['own-cost', 'cost.amount', 'at most 15 digits before the decimal point and 20 after'],
+      [
+        'model-dim',
+        'dimensions',
+        expect.stringContaining('"model" and "provider" are the event\'s own fields'),
+      ],
+      [
+        'provider-dim',
+        'dimensions',
+        expect.stringContaining('"model" and "provider" are the event\'s own fields'),
+      ],
+    ]);
+    const outcomes = await tollgate.request('POST', '/v1/outcomes', {
+      key: tenant.key,
+      body: {
+        events: [
+          { id: 'ok', name: 'revenue_usd', value: '999999999999999.99999999999999999999' },
+          { id: 'huge', name: 'revenue_usd', value: 1e300 },
+          { id: 'huge-text', name: 'revenue_usd', value: '1e300' },
+          { id: 'fine', name: 'revenue_usd', value: '0.000000000000000000001' },
+        ],
+      },
+    });
+    const outcome = await outcomes.json();
+    expect(outcome.accepted).toBe(1);
+    expect(outcome.rejected.map((r: { id: string }) => r.id)).toEqual(['huge', 'huge-text', 'fine']);
+  });
+
   it('counts an id once whatever the retries, and the first version wins', async () => {
     const tenant = await tollgate.createTenant();
     const first = await tollgate.request('POST', '/v1/usage', { key: tenant.key, body: miniEvent('once') });

@@ -125,9 +125,15 @@ describe('OpenAI Chat Completions', () => {
     ]);
   });
 
-  it('rejects counts beyond the safe integer range', () => {
-    const errors = errorsOf(mapProviderUsage('openai', { prompt_tokens: 2 ** 53, completion_tokens: 1 }));
-    expect(errors).toEqual([{ path: 'prompt_tokens', message: 'must be a non-negative integer' }]);
+  it('rejects counts beyond a billion, and beyond the safe integer range', () => {
+    expect(
+      errorsOf(mapProviderUsage('openai', { prompt_tokens: 1_000_000_001, completion_tokens: 1 })),
+    ).toEqual([{ path: 'prompt_tokens', message: 'must be at most 1,000,000,000' }]);
+    expect(
+      usageOf(mapProviderUsage('openai', { prompt_tokens: 1_000_000_000, completion_tokens: 1 })).usage,
+    ).toMatchObject({ input_tokens: 1_000_000_000, output_tokens: 1 });
+    const unsafe = errorsOf(mapProviderUsage('openai', { prompt_tokens: 2 ** 53, completion_tokens: 1 }));
+    expect(unsafe.map((error) => error.path)).toContain('prompt_tokens');
   });
 
   it('ignores unknown fields', () => {
