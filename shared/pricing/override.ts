@@ -4,14 +4,17 @@ import { z } from '@hono/zod-openapi';
 import { Decimal, parseDecimal, toDecimalString } from '../money/money.js';
 import { type LongContext, type ModelPrice, RateSchema, type TierRates, type TierTable } from './types.js';
 
+const PERCENT = /^\d+(\.\d+)?$/;
+
 /** A tenant's negotiated price for one model: a percentage off the list price, explicit rates, or both. */
 export const PriceOverrideSchema = z
   .object({
     effective_from: z.iso.datetime({ offset: true }),
     discount_pct: z
       .string()
-      .regex(/^\d+(\.\d+)?$/, 'must be a decimal string such as "20"')
-      .refine((pct) => parseDecimal(pct).lte(100), 'must be at most 100')
+      .regex(PERCENT, 'must be a decimal string such as "20"')
+      // zod runs a refinement even when the regex failed: compare only what is a decimal.
+      .refine((pct) => !PERCENT.test(pct) || parseDecimal(pct).lte(100), 'must be at most 100')
       .optional(),
     rates: z
       .object({

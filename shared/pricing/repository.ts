@@ -1,4 +1,4 @@
-import { BatchWriteCommand, PutCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, PutCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
 import type { Db } from '../db/client.js';
 import { keys, tenantPartition } from '../db/keys.js';
 import type { PriceOverride } from './override.js';
@@ -50,6 +50,22 @@ export async function putPriceOverride(
       },
     }),
   );
+}
+
+/** Removes stored overrides, each by the provider, model and `effective_from` it was written with. */
+export async function deletePriceOverrides(
+  db: Db,
+  tenantId: string,
+  overrides: Pick<StoredPriceOverride, 'provider' | 'model' | 'effective_from'>[],
+): Promise<void> {
+  for (const override of overrides) {
+    await db.client.send(
+      new DeleteCommand({
+        TableName: db.tableName,
+        Key: keys.priceOverride(tenantId, override.provider, override.model, override.effective_from),
+      }),
+    );
+  }
 }
 
 export async function listPriceOverrides(db: Db, tenantId: string): Promise<StoredPriceOverride[]> {

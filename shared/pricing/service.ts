@@ -1,5 +1,5 @@
 import type { Db } from '../db/client.js';
-import { NotFoundError, ValidationError } from '../errors/errors.js';
+import { type FieldError, NotFoundError, ValidationError } from '../errors/errors.js';
 import { newId } from '../ids.js';
 import { BUILTIN_PRICES } from './catalog.js';
 import { parseLiteLLMPriceFile } from './litellm.js';
@@ -7,6 +7,7 @@ import { modelNameCandidates } from './model-names.js';
 import { applyOverride, type PriceOverride } from './override.js';
 import { PriceBook } from './price-book.js';
 import {
+  deletePriceOverrides,
   listOperatorPrices,
   listPriceOverrides,
   putOperatorPrices,
@@ -41,21 +42,100 @@ function overrideLabel(override: StoredPriceOverride): string {
   );
 }
 
-/** The override of `provider/model` (by any of the model's names) in force at `time`. */
+/**
+ * The one spelling an override's `effective_from` is kept and answered in: UTC, as every stored
+ * instant (`2026-12-07T02:00:00+02:00` → `2026-12-07T00:00:00.000Z`), so one instant is one term.
+ */
+function canonicalInstant(timestamp: string): string {
+  return new Date(timestamp).toISOString();
+}
+
+/**
+ * The model name an override is kept under: the priced name the model resolves to
+ * (`gpt-4o-2024-08-06` → `gpt-4o`, `claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`), so terms
+ * entered under any spelling apply to every spelling priced alike; the name as sent for a
+ * model with no list price. The provider stays the one given.
+ */
+function overrideModelName(book: PriceBook, provider: string, model: string): string {
+  return book.resolve(provider, model)?.model ?? model;
+}
+
+function termKey(provider: string, model: string, effectiveFrom: string): string {
+  return `${provider}/${model.toLowerCase()}#${effectiveFrom}`;
+}
+
+/**
+ * Stored overrides as they apply now: model and `effective_from` in their canonical spelling, and
+ * one term per model and instant. Overrides written before both were canonical may hold other
+ * spellings of one term (`…T00:00:00Z` and `…+02:00`, a snapshot and its alias); the one written
+ * last wins, as a PUT at that instant would have replaced the others.
+ */
+function canonicalOverrides(book: PriceBook, stored: StoredPriceOverride[]): StoredPriceOverride[] {
+  const terms = new Map<string, StoredPriceOverride>();
+  for (const override of stored) {
+    const canonical: StoredPriceOverride = {
+      ...override,
+      model: overrideModelName(book, override.provider, override.model),
+      effective_from: canonicalInstant(override.effective_from),
+    };
+    const key = termKey(canonical.provider, canonical.model, canonical.effective_from);
+    const kept = terms.get(key);
+    if (!kept || kept.created_at <= canonical.created_at) terms.set(key, canonical);
+  }
+  return [...terms.values()];
+}
+
+/**
+ * The override of `provider/model` (by any of the model's names) in force at `time`. Each
+ * candidate name is looked up under the name it resolves to, as overrides are kept.
+ */
 function overrideAt(
+  book: PriceBook,
   overrides: Map<string, StoredPriceOverride[]>,
   provider: string,
   model: string,
   time: number,
 ): StoredPriceOverride | undefined {
+  if (overrides.size === 0) return undefined;
   for (const candidate of modelNameCandidates(model)) {
-    const history = overrides.get(`${provider}/${candidate.toLowerCase()}`);
+    const name = overrideModelName(book, provider, candidate);
+    const history = overrides.get(`${provider}/${name.toLowerCase()}`);
     if (!history) continue;
     let inForce: StoredPriceOverride | undefined;
     for (const override of history) if (Date.parse(override.effective_from) <= time) inForce = override;
     if (inForce) return inForce;
   }
   return undefined;
+}
+
+/**
+ * Why an override can never make a price, as field errors; none when it can. A model with a list
+ * price (at any time: a list price stays in force once it starts) takes what the override leaves
+ * out from it; a model without one needs explicit input and output rates.
+ */
+function unusableOverrideErrors(
+  book: PriceBook,
+  provider: string,
+  model: string,
+  override: PriceOverride,
+): FieldError[] {
+  if (book.resolve(provider, model)) return [];
+  const name = `${provider}/${model}`;
+  const rates = Object.entries(override.rates ?? {}).filter(([, value]) => value !== undefined);
+  if (rates.length === 0) {
+    return [
+      {
+        path: 'discount_pct',
+        message: `discount_pct needs a list price to discount: give rates.input and rates.output for ${name}`,
+      },
+    ];
+  }
+  return (['input', 'output'] as const)
+    .filter((field) => override.rates?.[field] === undefined)
+    .map((field) => ({
+      path: `rates.${field}`,
+      message: `rates.${field} is required: ${name} has no list price to take it from`,
+    }));
 }
 
 /** A model with no list price can still be priced by a tenant who gave explicit input and output rates. */
@@ -86,7 +166,7 @@ export function createPricingService(db: Db, now: () => Date = () => new Date())
 
   function pricerOf(book: PriceBook, stored: StoredPriceOverride[]): TenantPricer {
     const overrides = new Map<string, StoredPriceOverride[]>();
-    for (const override of [...stored].sort(
+    for (const override of canonicalOverrides(book, stored).sort(
       (a, b) => Date.parse(a.effective_from) - Date.parse(b.effective_from),
     )) {
       const key = `${override.provider}/${override.model.toLowerCase()}`;
@@ -95,7 +175,7 @@ export function createPricingService(db: Db, now: () => Date = () => new Date())
     return {
       priceAt(provider, model, at) {
         const list = book.priceAt(provider, model, at);
-        const override = overrideAt(overrides, provider, model, at.getTime());
+        const override = overrideAt(book, overrides, provider, model, at.getTime());
         if (!override) return list;
         if (!list) return priceFromOverrideAlone(override);
         return applyOverride(list, override, overrideLabel(override));
@@ -144,15 +224,53 @@ export function createPricingService(db: Db, now: () => Date = () => new Date())
       );
     },
 
+    /**
+     * Keeps the tenant's terms for the model from `effective_from`, replacing the terms at that
+     * instant (under any spelling of the instant or of the model's name). Refuses terms that can
+     * never make a price.
+     */
     async putOverride(tenantId: string, provider: string, model: string, override: PriceOverride) {
-      const stored: StoredPriceOverride = { ...override, provider, model, created_at: now().toISOString() };
+      const book = await priceBook();
+      const name = overrideModelName(book, provider, model);
+      const errors = unusableOverrideErrors(book, provider, name, override);
+      if (errors.length > 0) {
+        throw new ValidationError(`These terms can never price ${provider}/${model}.`, errors);
+      }
+      const stored: StoredPriceOverride = {
+        ...override,
+        effective_from: canonicalInstant(override.effective_from),
+        provider,
+        model: name,
+        created_at: now().toISOString(),
+      };
+      // Read before writing: only terms written before this one are replaced by it.
+      const earlier = await listPriceOverrides(db, tenantId);
       await putPriceOverride(db, tenantId, stored);
+      const key = termKey(provider, name, stored.effective_from);
+      const otherSpellings = earlier.filter(
+        (other) =>
+          other.provider === provider &&
+          (other.model !== stored.model || other.effective_from !== stored.effective_from) &&
+          termKey(
+            other.provider,
+            overrideModelName(book, other.provider, other.model),
+            canonicalInstant(other.effective_from),
+          ) === key,
+      );
+      await deletePriceOverrides(db, tenantId, otherSpellings);
       estimateOverrides.delete(tenantId);
       return stored;
     },
 
-    listOverrides(tenantId: string): Promise<StoredPriceOverride[]> {
-      return listPriceOverrides(db, tenantId);
+    /** The tenant's terms, one per model and effective instant, in their canonical spelling. */
+    async listOverrides(tenantId: string): Promise<StoredPriceOverride[]> {
+      const [book, stored] = await Promise.all([priceBook(), listPriceOverrides(db, tenantId)]);
+      return canonicalOverrides(book, stored).sort(
+        (a, b) =>
+          a.provider.localeCompare(b.provider) ||
+          a.model.toLowerCase().localeCompare(b.model.toLowerCase()) ||
+          a.effective_from.localeCompare(b.effective_from),
+      );
     },
 
     /** Loads a LiteLLM-format price file; its prices take effect from `effectiveFrom` and win ties with earlier ones. */

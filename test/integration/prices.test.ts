@@ -1,4 +1,6 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { putPriceOverride } from '../../shared/pricing/repository.js';
 import { loseFirstAnswer } from '../helpers/lost-answer.js';
 import {
   createTestTollgate,
@@ -108,6 +110,251 @@ describe('tenant overrides', () => {
       expect(response.status, JSON.stringify(body)).toBe(400);
       expect((await response.json()).code).toBe('VALIDATION_FAILED');
     }
+  });
+});
+
+describe('override terms', () => {
+  const put = (key: string, path: string, body: unknown) =>
+    tollgate.request('PUT', `/v1/prices/overrides/${path}`, { key, body });
+  const priceOf = async (key: string, query: string) => {
+    const response = await tollgate.request('GET', `/v1/prices?${query}`, { key });
+    expect(response.status, query).toBe(200);
+    return response.json();
+  };
+
+  it('refuse a malformed decimal with a 400 naming the field, never a 500', async () => {
+    const { key } = await tollgate.createTenant();
+    for (const bad of ['abc', '', 'NaN', 'Infinity', '1.2.3', '--5', '-10', '1e3', ' 5', '150']) {
+      const response = await put(key, 'openai/gpt-4o-mini', {
+        effective_from: '2026-12-06T00:00:00Z',
+        discount_pct: bad,
+      });
+      expect(response.status, bad).toBe(400);
+      const problem = await response.json();
+      expect(problem.code).toBe('VALIDATION_FAILED');
+      expect(problem.errors.map((e: { path: string }) => e.path)).toEqual(['discount_pct']);
+    }
+    for (const field of ['input', 'cached_input', 'cache_write', 'cache_write_1h', 'output', 'reasoning']) {
+      for (const bad of ['abc', '', 'NaN', 'Infinity', '1.2.3', '--5']) {
+        const response = await put(key, 'openai/gpt-4o-mini', {
+          effective_from: '2026-12-06T00:00:00Z',
+          rates: { input: '1', output: '2', [field]: bad },
+        });
+        expect(response.status, `${field} ${bad}`).toBe(400);
+        const problem = await response.json();
+        expect(problem.errors.map((e: { path: string }) => e.path)).toEqual([`rates.${field}`]);
+      }
+    }
+  });
+
+  it('keep one term per instant, in UTC, whatever the spelling: the latest PUT wins', async () => {
+    const { key } = await tollgate.createTenant();
+    const answers = [];
+    for (const [effectiveFrom, pct] of [
+      ['2026-12-01T00:00:00Z', '10'],
+      ['2026-12-01T02:00:00+02:00', '30'],
+      ['2026-12-01T00:00:00.000Z', '50'],
+    ]) {
+      const response = await put(key, 'openai/o4-mini', { effective_from: effectiveFrom, discount_pct: pct });
+      expect(response.status).toBe(200);
+      answers.push((await response.json()).effective_from);
+    }
+    expect(answers).toEqual(Array(3).fill('2026-12-01T00:00:00.000Z'));
+
+    const listed = await (await tollgate.request('GET', '/v1/prices/overrides', { key })).json();
+    expect(listed.data).toEqual([
+      expect.objectContaining({
+        model: 'o4-mini',
+        effective_from: '2026-12-01T00:00:00.000Z',
+        discount_pct: '50',
+      }),
+    ]);
+    // List 1.1 / 4.4; 50% off.
+    const price = await priceOf(key, 'model=o4-mini&at=2026-12-02T00:00:00Z');
+    expect(price).toMatchObject({
+      price_id: 'override:openai/o4-mini@2026-12-01',
+      effective_from: '2026-12-01T00:00:00.000Z',
+      rates: { input: '0.55', output: '2.2' },
+    });
+  });
+
+  it('read terms stored before instants were canonical, and replace them at the same instant', async () => {
+    const { id, key } = await tollgate.createTenant();
+    const legacy = (effectiveFrom: string, pct: string, createdAt: string) =>
+      putPriceOverride(tollgate.runtime.db, id, {
+        effective_from: effectiveFrom,
+        discount_pct: pct,
+        provider: 'openai',
+        model: 'o4-mini',
+        created_at: createdAt,
+      });
+    await legacy('2026-12-01T00:00:00Z', '10', '2026-12-01T10:00:00.000Z');
+    await legacy('2026-12-01T02:00:00+02:00', '20', '2026-12-01T11:00:00.000Z');
+    const listed = await (await tollgate.request('GET', '/v1/prices/overrides', { key })).json();
+    expect(listed.data).toEqual([
+      expect.objectContaining({ effective_from: '2026-12-01T00:00:00.000Z', discount_pct: '20' }),
+    ]);
+    expect((await priceOf(key, 'model=o4-mini&at=2026-12-02T00:00:00Z')).rates.input).toBe('0.88');
+
+    expect(
+      (await put(key, 'openai/o4-mini', { effective_from: '2026-12-01T00:00:00Z', discount_pct: '50' }))
+        .status,
+    ).toBe(200);
+    const replaced = await (await tollgate.request('GET', '/v1/prices/overrides', { key })).json();
+    expect(replaced.data).toEqual([
+      expect.objectContaining({ effective_from: '2026-12-01T00:00:00.000Z', discount_pct: '50' }),
+    ]);
+    expect((await priceOf(key, 'model=o4-mini&at=2026-12-02T00:00:00Z')).rates.input).toBe('0.55');
+    // The other spellings are gone from the store, not only hidden.
+    const scan = await tollgate.runtime.db.client.send(
+      new QueryCommand({
+        TableName: tollgate.runtime.db.tableName,
+        KeyConditionExpression: 'pk = :p AND begins_with(sk, :s)',
+        ExpressionAttributeValues: { ':p': `v1#tenant#${id}`, ':s': 'v1#price-override#' },
+        ConsistentRead: true,
+      }),
+    );
+    expect(scan.Items?.map((item) => item.sk)).toEqual([
+      'v1#price-override#openai/o4-mini#2026-12-01T00:00:00.000Z',
+    ]);
+  });
+
+  it('on a snapshot or alias apply to every spelling priced alike; custom models keep their name', async () => {
+    const { id, key } = await tollgate.createTenant();
+    const claude = await put(key, 'anthropic/claude-sonnet-4-5-20250929', {
+      effective_from: '2026-01-01T00:00:00Z',
+      discount_pct: '50',
+    });
+    expect(claude.status).toBe(200);
+    expect(await claude.json()).toMatchObject({ provider: 'anthropic', model: 'claude-sonnet-4-5' });
+    expect(
+      (
+        await put(key, 'openai/gpt-4o-2024-08-06', {
+          effective_from: '2026-01-01T00:00:00Z',
+          discount_pct: '50',
+        })
+      ).status,
+    ).toBe(200);
+
+    for (const model of ['claude-sonnet-4-5', 'claude-sonnet-4-5-20250929']) {
+      const price = await priceOf(key, `provider=anthropic&model=${model}`);
+      expect(price, model).toMatchObject({
+        price_id: 'override:anthropic/claude-sonnet-4-5@2026-01-01',
+        rates: { input: '1.5', output: '7.5' },
+      });
+    }
+    for (const model of ['gpt-4o', 'gpt-4o-2024-08-06']) {
+      expect((await priceOf(key, `model=${model}`)).rates, model).toMatchObject({
+        input: '1.25',
+        output: '5',
+      });
+    }
+    const now = new Date().toISOString();
+    const result = await ingest(key, [
+      {
+        id: 'snap',
+        timestamp: now,
+        provider: 'openai',
+        model: 'gpt-4o-2024-08-06',
+        usage: { input_tokens: 1_000_000 },
+      },
+      {
+        id: 'alias',
+        timestamp: now,
+        provider: 'openai',
+        model: 'gpt-4o',
+        usage: { input_tokens: 1_000_000 },
+      },
+      {
+        id: 'claude',
+        timestamp: now,
+        provider: 'anthropic',
+        model: 'claude-sonnet-4-5',
+        usage: { input_tokens: 100_000 },
+      },
+    ]);
+    expect(result.results.map((r: { cost: string }) => r.cost)).toEqual([
+      '1.25000000',
+      '1.25000000',
+      '0.15000000',
+    ]);
+
+    // A term kept under a snapshot's spelling before names were canonical applies to its alias too.
+    await putPriceOverride(tollgate.runtime.db, id, {
+      effective_from: '2026-01-01T00:00:00Z',
+      discount_pct: '20',
+      provider: 'openai',
+      model: 'gpt-4o-mini-2024-07-18',
+      created_at: '2026-01-01T00:00:00.000Z',
+    });
+    expect((await priceOf(key, 'model=gpt-4o-mini')).rates.input).toBe('0.12');
+
+    // A model with no list price keeps the name it was given, and matches it in any case.
+    const custom = await put(key, 'custom/House-Model-2024-01-01', {
+      effective_from: '2026-01-01T00:00:00Z',
+      rates: { input: '1', output: '2' },
+    });
+    expect(await custom.json()).toMatchObject({ model: 'House-Model-2024-01-01' });
+    expect((await priceOf(key, 'provider=custom&model=house-model-2024-01-01')).rates).toMatchObject({
+      input: '1',
+      output: '2',
+    });
+    expect(
+      (await tollgate.request('GET', '/v1/prices?provider=custom&model=house-model', { key })).status,
+    ).toBe(404);
+  });
+
+  it('that can never make a price are refused, naming what is missing', async () => {
+    const { key } = await tollgate.createTenant();
+    const refused = async (path: string, body: unknown, errorPath: string, message: RegExp) => {
+      const response = await put(key, path, body);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      const problem = await response.json();
+      expect(problem.code).toBe('VALIDATION_FAILED');
+      expect(problem.errors).toEqual([{ path: errorPath, message: expect.stringMatching(message) }]);
+    };
+    await refused(
+      'custom/inonly',
+      { effective_from: '2026-12-01T00:00:00Z', rates: { input: '1' } },
+      'rates.output',
+      /^rates\.output is required: custom\/inonly has no list price/,
+    );
+    await refused(
+      'custom/my-llm',
+      { effective_from: '2026-12-01T00:00:00Z', discount_pct: '10' },
+      'discount_pct',
+      /^discount_pct needs a list price to discount: give rates.* for custom\/my-llm$/,
+    );
+    await refused(
+      'openai/my-deployment',
+      { effective_from: '2026-12-01T00:00:00Z', discount_pct: '10', rates: { output: '3' } },
+      'rates.input',
+      /^rates\.input is required/,
+    );
+    expect((await tollgate.request('GET', '/v1/prices/overrides', { key })).ok).toBe(true);
+    expect((await (await tollgate.request('GET', '/v1/prices/overrides', { key })).json()).data).toEqual([]);
+
+    // What can make a price is kept: explicit input and output rates, or terms over a list price
+    // (missing rates come from it), even one that starts after the override.
+    for (const [path, body] of [
+      ['custom/my-llm', { effective_from: '2026-12-01T00:00:00Z', rates: { input: '1', output: '2' } }],
+      ['openai/gpt-4o', { effective_from: '2026-12-01T00:00:00Z', rates: { input: '2' } }],
+      ['openai/o4-mini', { effective_from: '2020-01-01T00:00:00Z', discount_pct: '10' }],
+    ] as const) {
+      expect((await put(key, path, body)).status, path).toBe(200);
+    }
+    expect((await priceOf(key, 'model=gpt-4o')).rates).toMatchObject({ input: '2', output: '10' });
+    // Replacing working rates with a discount alone would un-price the model: refused, rates kept.
+    await refused(
+      'custom/my-llm',
+      { effective_from: '2026-12-01T00:00:00Z', discount_pct: '10' },
+      'discount_pct',
+      /needs a list price/,
+    );
+    expect((await priceOf(key, 'provider=custom&model=my-llm')).rates).toMatchObject({
+      input: '1',
+      output: '2',
+    });
   });
 });
 

@@ -142,4 +142,16 @@ describe('PriceOverrideSchema', () => {
     expect(result.success).toBe(false);
     expect(result.error?.issues.map((issue) => issue.path.join('.'))).toContain(path);
   });
+
+  it.each(['abc', '', 'NaN', 'Infinity', '1.2.3', '--5', '1e3', ' 20'])(
+    'rejects discount_pct %j as one issue, without throwing',
+    (pct) => {
+      const result = PriceOverrideSchema.safeParse({
+        effective_from: '2026-01-01T00:00:00Z',
+        discount_pct: pct,
+      });
+      expect(result.success).toBe(false);
+      expect(result.error?.issues.map((issue) => issue.path.join('.'))).toEqual(['discount_pct']);
+    },
+  );
 });
