@@ -103,6 +103,24 @@ describe('dashboard', () => {
     await page.close();
   });
 
+  it("shows a key restricted to a slice that slice's days and breakdown, and says the month summary is tenant-wide", async () => {
+    const view = await tollgate.mintKey(tenant.key, {
+      name: 'acme dashboard',
+      scopes: ['read'],
+      restrict: { customer: 'acme' },
+    });
+    const page = await open(view.key);
+    await page.locator('#content').waitFor({ state: 'visible', timeout: 15_000 });
+    expect(await page.textContent('#status')).toBe('');
+    expect(await page.textContent('#mtd-cost')).toBe('—');
+    expect(await page.textContent('#forecast-band')).toBe('Tenant-wide: needs a key without a restriction');
+    const rows = await page.locator('#breakdown tbody tr').allTextContents();
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toContain('$1.02');
+    expect(rows[1]).toContain('$0.30');
+    await page.close();
+  });
+
   it('says why when the key is refused, and shows nothing', async () => {
     const page = await open('tg_not_a_real_key');
     await page.locator('#status', { hasText: 'Authentication required' }).waitFor({ timeout: 15_000 });

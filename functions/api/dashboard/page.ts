@@ -96,7 +96,11 @@ const count = (n) => Number(n).toLocaleString('en-US');
 async function api(path) {
   const response = await fetch(path, { headers: { authorization: 'Bearer ' + keyInput.value.trim() } });
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error((body.title ?? 'Request failed') + (body.detail ? ': ' + body.detail : ''));
+  if (!response.ok) {
+    const error = new Error((body.title ?? 'Request failed') + (body.detail ? ': ' + body.detail : ''));
+    error.code = body.code;
+    throw error;
+  }
   return body;
 }
 
@@ -163,25 +167,32 @@ async function show() {
     const zone = encodeURIComponent(zoneInput.value.trim() || 'UTC');
     const range = lastDays(30);
     const [summary, daily, anomalies] = await Promise.all([
-      api('/v1/kpis/summary?timezone=' + zone),
+      // The summary is tenant-wide: a key restricted to a slice sees the slice's days and breakdown.
+      api('/v1/kpis/summary?timezone=' + zone).catch((error) => {
+        if (error.code === 'RESTRICTED_KEY') return null;
+        throw error;
+      }),
       api('/v1/kpis?metrics=cost&granularity=day&from=' + range.from + '&to=' + range.to),
       api('/v1/anomalies?from=' + range.fromDay + '&to=' + range.toDay),
     ]);
-    $('mtd-cost').textContent = usd(summary.month_to_date.cost);
-    $('mtd-usage').textContent = count(summary.month_to_date.tokens) + ' tokens · ' + count(summary.month_to_date.requests) + ' requests';
-    $('burn-rate').textContent = usd(summary.burn_rate_per_day);
-    $('forecast').textContent = usd(summary.forecast.cost);
-    $('forecast-band').textContent = usd(summary.forecast.low) + ' – ' + usd(summary.forecast.high);
-    $('unpriced').textContent = count(summary.unpriced.tokens) + ' tokens';
-    $('unpriced-events').textContent = count(summary.unpriced.events) + ' events on models without a price';
+    const tenantWide = 'Tenant-wide: needs a key without a restriction';
+    $('mtd-cost').textContent = summary ? usd(summary.month_to_date.cost) : '—';
+    $('mtd-usage').textContent = summary
+      ? count(summary.month_to_date.tokens) + ' tokens · ' + count(summary.month_to_date.requests) + ' requests'
+      : tenantWide;
+    $('burn-rate').textContent = summary ? usd(summary.burn_rate_per_day) : '—';
+    $('forecast').textContent = summary ? usd(summary.forecast.cost) : '—';
+    $('forecast-band').textContent = summary ? usd(summary.forecast.low) + ' – ' + usd(summary.forecast.high) : tenantWide;
+    $('unpriced').textContent = summary ? count(summary.unpriced.tokens) + ' tokens' : '—';
+    $('unpriced-events').textContent = summary ? count(summary.unpriced.events) + ' events on models without a price' : tenantWide;
     chart(daily.series[0]?.points ?? []);
-    fill('drivers', summary.top_drivers.map((d) => [d.attribute + ' = ' + d.value, usd(d.cost),
-      d.share_pct === null ? '—' : d.share_pct.toFixed(1) + '%']), 'No usage this month');
+    fill('drivers', (summary?.top_drivers ?? []).map((d) => [d.attribute + ' = ' + d.value, usd(d.cost),
+      d.share_pct === null ? '—' : d.share_pct.toFixed(1) + '%']), summary ? 'No usage this month' : tenantWide);
     fill('anomalies', anomalies.data.map((a) => [a.data.date, a.data.metric,
       Object.entries(a.data.subject).map(([k, v]) => k + '=' + v).join(', ') || 'all', String(a.data.value),
       String(a.data.expected), a.data.severity]), 'No anomalies');
     const select = $('group-by');
-    const attributes = ['model', 'provider', ...new Set(summary.top_drivers.map((d) => d.attribute)
+    const attributes = ['model', 'provider', ...new Set((summary?.top_drivers ?? []).map((d) => d.attribute)
       .filter((a) => a !== 'model' && a !== 'provider'))];
     const chosen = attributes.includes(select.value) ? select.value : 'model';
     select.replaceChildren(...attributes.map((a) => new Option(a, a, false, a === chosen)));
