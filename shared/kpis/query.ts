@@ -382,7 +382,8 @@ function metricValue(metric: Metric, sums: CellSums, covered: Map<string, Decima
         ? sums.cache_write_tokens + sums.cache_write_1h_tokens
         : sums[metric.kind];
     case 'cost_per_1k_tokens': {
-      const value = ratio(sums.cost.times(1000), ZERO.plus(tokens));
+      // Per priced token: an unpriced model's tokens have no cost yet, and would lower the rate.
+      const value = ratio(sums.cost.times(1000), ZERO.plus(tokens - sums.unpriced_tokens));
       return value === null ? null : toMoneyString(value);
     }
     case 'cost_per_request': {

@@ -129,8 +129,8 @@ describe('GET /v1/kpis on a seeded tenant', () => {
       unpriced_tokens: 110,
       // 12000 cached of 43100 prompt tokens
       cache_hit_ratio: 0.278422,
-      // 0.01705 × 1000 / 46610 = 0.000365801…
-      cost_per_1k_tokens: '0.00036580',
+      // Per priced token: 0.01705 × 1000 / (46610 − 110 unpriced) = 0.000366666…
+      cost_per_1k_tokens: '0.00036667',
     });
     expect(body.series).toHaveLength(1);
     expect(body.series[0].points.map((p: { start: string }) => p.start)).toEqual([
@@ -138,6 +138,9 @@ describe('GET /v1/kpis on a seeded tenant', () => {
       `${D2}T00:00:00Z`,
     ]);
     expect(body.as_of).toMatch(/^\d{4}-/);
+    // Only an unpriced model: no priced token, no unit cost (not $0 per 1k).
+    const unpriced = await kpis('metrics=cost,cost_per_1k_tokens&filter[model]=house-model');
+    expect(unpriced.body.totals).toEqual({ cost: '0.00000000', cost_per_1k_tokens: null });
   });
 
   it('groups by a dimension per day, with null for a zero denominator', async () => {
