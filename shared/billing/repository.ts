@@ -1,14 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import {
-  BatchWriteCommand,
-  type BatchWriteCommandInput,
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  paginateQuery,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, paginateQuery, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { batchWriteAll, type WriteRequest } from '../db/batch-write.js';
 import type { Db } from '../db/client.js';
 import { deleted, storedItemIs, succeededOrOwn } from '../db/conditional.js';
 import { billedLinesPartition, keys, tenantPartition } from '../db/keys.js';
@@ -294,22 +287,6 @@ function toBilledLine(item: Record<string, unknown>): StoredBilledLine {
   };
 }
 
-async function batchWrite(db: Db, requests: NonNullable<BatchWriteCommandInput['RequestItems']>[string]) {
-  for (let start = 0; start < requests.length; start += 25) {
-    let pending: BatchWriteCommandInput['RequestItems'] = {
-      [db.tableName]: requests.slice(start, start + 25),
-    };
-    for (let attempt = 0; pending && Object.keys(pending).length > 0; attempt++) {
-      if (attempt > 8) throw new Error('the store kept refusing part of a batch write');
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-      const result: { UnprocessedItems?: BatchWriteCommandInput['RequestItems'] } = await db.client.send(
-        new BatchWriteCommand({ RequestItems: pending }),
-      );
-      pending = result.UnprocessedItems;
-    }
-  }
-}
-
 export interface ReplaceCounts {
   lines: number;
   added: number;
@@ -347,7 +324,7 @@ export async function replaceDayLines(
   }
 
   const counts: ReplaceCounts = { lines: day.lines.length, added: 0, updated: 0, removed: 0 };
-  const puts: NonNullable<BatchWriteCommandInput['RequestItems']>[string] = [];
+  const puts: WriteRequest[] = [];
   const kept = new Set<string>();
   for (const line of day.lines) {
     const key = keys.billedLine(tenantId, day.day, connection.id, day.source, identityHash(line.identity));
@@ -374,12 +351,12 @@ export async function replaceDayLines(
       },
     });
   }
-  await batchWrite(db, puts);
+  await batchWriteAll(db, puts);
   const deletes = [...existing.keys()]
     .filter((sk) => !kept.has(sk))
     .map((sk) => ({ DeleteRequest: { Key: { pk: billedLinesPartition(tenantId), sk } } }));
   counts.removed = deletes.length;
-  await batchWrite(db, deletes);
+  await batchWriteAll(db, deletes);
   return counts;
 }
 
@@ -424,7 +401,7 @@ export async function purgeConnectionLines(db: Db, tenantId: string, connectionI
     const deletes = (page.Items ?? []).map((item) => ({
       DeleteRequest: { Key: { pk: item.pk, sk: item.sk } },
     }));
-    await batchWrite(db, deletes);
+    await batchWriteAll(db, deletes);
     removed += deletes.length;
   }
   return removed;

@@ -81,11 +81,14 @@ function windowError(timestamp: Date, now: Date): FieldError | undefined {
  * a network error) is transient, and answered 503 so the batch is retried.
  */
 function isRefusalOfTheEvent(error: unknown): boolean {
-  return error instanceof RangeError || (error instanceof Error && error.name === 'ValidationException');
+  return (
+    (error instanceof RangeError && /call stack/i.test(error.message)) ||
+    (error instanceof Error && error.name === 'ValidationException')
+  );
 }
 
 function refusalOf(error: unknown): string {
-  if (error instanceof RangeError) return 'nested too deep';
+  if (error instanceof RangeError && /call stack/i.test(error.message)) return 'nested too deep';
   return /size/i.test((error as Error).message)
     ? 'larger than the store keeps in one item (400 KB)'
     : 'the store refused it';

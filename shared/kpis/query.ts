@@ -585,6 +585,7 @@ export async function queryKpis(
   const metered = new Map<string, Decimal>();
   if (query.metrics.some((metric) => metric.kind === 'billing_drift_pct') && !contradictory) {
     const billing = new Set((await allConnections(db, tenantId)).map((connection) => connection.provider));
+    // Read afresh, not the query's rows: the series took those rows' sums as their accumulators.
     for (const row of await readUsage([...new Set([...attributes, PROVIDER_ATTRIBUTE])])) {
       if (!billing.has((row.values[PROVIDER_ATTRIBUTE] ?? '') as BillingProvider)) continue;
       const key = `${groupKeyOf(groupAttributes, groupValues(row.values))}\u0001${bucketOfRow(row.time)}`;

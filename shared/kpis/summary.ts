@@ -4,6 +4,7 @@ import { ValidationError } from '../errors/errors.js';
 import { type Decimal, toMoneyString, ZERO } from '../money/money.js';
 import { addSums, type CellSums, cellKeys, emptySums, nameOf, totalTokensOf } from './cells.js';
 import { type DailyAmount, forecastMonth } from './forecast.js';
+import { assertWholeHourOffsets, daysBetween } from './query.js';
 import { getAttributes, getCursor, queryCells } from './repository.js';
 
 const HISTORY_DAYS = 56;
@@ -67,6 +68,8 @@ export async function summarizeMonth(db: Db, tenantId: string, zone: string, now
   const monthStart = local.startOf('month');
   const monthEnd = local.endOf('month').startOf('day');
   const historyStart = monthStart.minus({ days: HISTORY_DAYS });
+  // Its local days are summed from UTC hours: every day read must start on a whole UTC hour.
+  assertWholeHourOffsets(zone, daysBetween(historyStart.toJSDate(), monthEnd.plus({ days: 1 }).toJSDate()));
   const tomorrow = local.startOf('day').plus({ days: 1 });
 
   const totals = await dailySums(

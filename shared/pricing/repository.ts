@@ -1,4 +1,5 @@
-import { BatchWriteCommand, DeleteCommand, PutCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { batchWriteAll } from '../db/batch-write.js';
 import type { Db } from '../db/client.js';
 import { keys, tenantPartition } from '../db/keys.js';
 import type { PriceOverride } from './override.js';
@@ -58,14 +59,14 @@ export async function deletePriceOverrides(
   tenantId: string,
   overrides: Pick<StoredPriceOverride, 'provider' | 'model' | 'effective_from'>[],
 ): Promise<void> {
-  for (const override of overrides) {
-    await db.client.send(
-      new DeleteCommand({
-        TableName: db.tableName,
+  await batchWriteAll(
+    db,
+    overrides.map((override) => ({
+      DeleteRequest: {
         Key: keys.priceOverride(tenantId, override.provider, override.model, override.effective_from),
-      }),
-    );
-  }
+      },
+    })),
+  );
 }
 
 export async function listPriceOverrides(db: Db, tenantId: string): Promise<StoredPriceOverride[]> {
@@ -73,23 +74,16 @@ export async function listPriceOverrides(db: Db, tenantId: string): Promise<Stor
   return items.map((item) => item.override as StoredPriceOverride);
 }
 
-/** Stores one loaded price file's prices, 25 per BatchWriteItem, retrying what the engine leaves unprocessed. */
+/** Stores one loaded price file's prices (a batch write: 25 per call, unprocessed ones retried). */
 export async function putOperatorPrices(db: Db, loadId: string, prices: ModelPrice[]): Promise<void> {
-  for (let start = 0; start < prices.length; start += 25) {
-    let requests = prices.slice(start, start + 25).map((price) => ({
+  await batchWriteAll(
+    db,
+    prices.map((price) => ({
       PutRequest: {
         Item: { ...keys.operatorPrice(loadId, price.provider, price.model), entity: 'operator_price', price },
       },
-    }));
-    for (let attempt = 0; requests.length > 0; attempt++) {
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
-      const result = await db.client.send(
-        new BatchWriteCommand({ RequestItems: { [db.tableName]: requests } }),
-      );
-      requests = (result.UnprocessedItems?.[db.tableName] ?? []) as typeof requests;
-      if (attempt > 8 && requests.length > 0) throw new Error('price file: the store kept refusing writes');
-    }
-  }
+    })),
+  );
 }
 
 /** Every loaded price, in load order (load ids sort by time), so later loads win ties. */

@@ -1,19 +1,10 @@
 import { z } from '@hono/zod-openapi';
 import { stringify } from 'csv-stringify/sync';
-import { isTimeZone } from '../../../shared/budgets/period.js';
 import { BUDGET_STATES } from '../../../shared/budgets/schema.js';
 import { ForbiddenError, ValidationError } from '../../../shared/errors/errors.js';
 import { csvCell } from '../../../shared/exports/encode.js';
 import { listAnomalies } from '../../../shared/kpis/anomalies.js';
-import { DAY_MS } from '../../../shared/kpis/calendar.js';
-import {
-  assertWholeHourOffsets,
-  daysBetween,
-  GRANULARITIES,
-  type KpiResult,
-  parseMetrics,
-  queryKpis,
-} from '../../../shared/kpis/query.js';
+import { GRANULARITIES, type KpiResult, parseMetrics, queryKpis } from '../../../shared/kpis/query.js';
 import { summarizeMonth } from '../../../shared/kpis/summary.js';
 import { tenantOf } from '../middleware/authorize.js';
 import { createRouter, defineOperation } from '../openapi.js';
@@ -193,16 +184,8 @@ export const kpiRoutes = createRouter()
     }
     const { timezone } = c.req.valid('query');
     const { db, services } = c.var.runtime;
-    // The summary reads 8 weeks back and to the month's end, per local day.
-    const now = new Date();
-    if (isTimeZone(timezone)) {
-      assertWholeHourOffsets(
-        timezone,
-        daysBetween(new Date(now.getTime() - 62 * DAY_MS), new Date(now.getTime() + 32 * DAY_MS)),
-      );
-    }
     const [summary, budgets] = await Promise.all([
-      summarizeMonth(db, tenantOf(c), timezone, now),
+      summarizeMonth(db, tenantOf(c), timezone, new Date()),
       services.budgets.states(tenantOf(c)),
     ]);
     return c.json({ ...summary, budgets }, 200);
