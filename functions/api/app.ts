@@ -3,6 +3,7 @@ import { Scalar } from '@scalar/hono-api-reference';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { PayloadTooLargeError } from '../../shared/errors/errors.js';
+import { assertReadableCodings, contentCodings } from '../../shared/http/content-encoding.js';
 import type { Runtime } from '../../shared/runtime.js';
 import { authenticate } from './middleware/authenticate.js';
 import { methodsByPath, renderError, renderMethodNotAllowed, renderNotFound } from './middleware/errors.js';
@@ -17,7 +18,7 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import { enforcementRoutes } from './routes/enforcement.js';
 import { createExportRoutes } from './routes/exports.js';
 import { healthRoutes } from './routes/health.js';
-import { ingestRoutes } from './routes/ingest.js';
+import { GZIP_BODY_PATHS, ingestRoutes } from './routes/ingest.js';
 import { kpiRoutes } from './routes/kpis.js';
 import { priceRoutes } from './routes/prices.js';
 import { providerConnectionRoutes } from './routes/provider-connections.js';
@@ -77,6 +78,12 @@ export function createApp(runtime: Runtime, options: AppOptions = {}) {
   app.use('/v1/*', (c, next) =>
     (c.req.path === PRICE_FILE_PATH ? priceFileLimit : requestBodyLimit)(c, next),
   );
+
+  // An encoded body anywhere else would be read as broken JSON: it is refused by name instead.
+  app.use('/v1/*', (c, next) => {
+    assertReadableCodings(contentCodings(c.req.header('content-encoding')), GZIP_BODY_PATHS.has(c.req.path));
+    return next();
+  });
 
   app.route('/', healthRoutes);
   app.route('/', tenantRoutes);

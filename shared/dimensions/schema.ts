@@ -24,6 +24,21 @@ export const ProviderNameSchema = z
 
 /** Dimension pairs an event carries, or a key restricts to. */
 export const dimensionsSchema = (minimum: number) =>
+  z.preprocess(refuseProtoKey, dimensionPairsSchema(minimum));
+
+/**
+ * zod's record skips an own `__proto__` key (JSON.parse makes one) instead of judging it, so the
+ * pair would vanish from an accepted event: it is refused here, as any key outside the pattern.
+ */
+function refuseProtoKey(value: unknown, context: z.RefinementCtx): unknown {
+  if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
+    const problem = NameSchema.safeParse('__proto__').error?.issues[0]?.message;
+    context.addIssue({ code: 'custom', path: ['__proto__'], message: `the key: ${problem}`, input: value });
+  }
+  return value;
+}
+
+const dimensionPairsSchema = (minimum: number) =>
   z
     .record(NameSchema, z.string().min(1).max(256), {
       // Say why the key is refused (zod's own message is "Invalid key in record").

@@ -71,10 +71,15 @@ export function parseEnvelope(contentType: string | undefined, body: string): En
   } catch {
     throw new MalformedRequestError('The body is not valid JSON.', 'MALFORMED_JSON');
   }
-  if (kind === 'cloudevent') return [fromCloudEvent(0, parsed)];
+  if (kind === 'cloudevent') {
+    if (!isObject(parsed))
+      throw new MalformedRequestError('A CloudEvent is a JSON object.', 'INVALID_ENVELOPE');
+    return [fromCloudEvent(0, parsed)];
+  }
   if (kind === 'cloudevent-batch') {
     if (!Array.isArray(parsed))
       throw new MalformedRequestError('A CloudEvents batch is a JSON array.', 'INVALID_ENVELOPE');
+    if (parsed.length === 0) throw new MalformedRequestError('The batch is empty.', 'INVALID_ENVELOPE');
     if (parsed.length > MAX_EVENTS_PER_REQUEST) tooMany(parsed.length);
     return parsed.map((value, index) => fromCloudEvent(index, value));
   }

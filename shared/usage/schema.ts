@@ -58,9 +58,25 @@ const decimalAmount = z
     return amount.lessThan(MAX_AMOUNT) && amount.decimalPlaces() <= 20;
   }, 'at most 15 digits before the decimal point and 20 after');
 
-export const EventTimestampSchema = z.iso
-  .datetime({ offset: true, error: 'an RFC 3339 timestamp such as 2026-11-28T12:00:00Z' })
-  .openapi({ example: '2026-11-28T12:00:00Z' });
+/**
+ * RFC 3339 (§5.6) allows "t" and "z" in lower case and a leap second (`:60`); zod's check and
+ * JavaScript's Date know neither. The letters are read as upper case, and a leap second as the
+ * last millisecond of its minute: the latest instant a Date can hold before the next minute.
+ */
+function asDateReadable(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  return value
+    .replace(/^(\d{4}-\d{2}-\d{2})t/, '$1T')
+    .replace(/z$/, 'Z')
+    .replace(/^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}):60(?:\.\d+)?(?=Z$|[+-]\d{2}:\d{2}$)/, '$1:59.999');
+}
+
+export const EventTimestampSchema = z
+  .preprocess(
+    asDateReadable,
+    z.iso.datetime({ offset: true, error: 'an RFC 3339 timestamp such as 2026-11-28T12:00:00Z' }),
+  )
+  .openapi({ type: 'string', format: 'date-time', example: '2026-11-28T12:00:00Z' });
 
 /**
  * A provider's usage object is a few hundred bytes, two or three levels deep; `raw_usage` is kept

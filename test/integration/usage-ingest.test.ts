@@ -1,4 +1,8 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
+import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dedupeKeyOf } from '../../shared/ingest/envelope.js';
 import { getRawEvent, getRawEvents, listIngestedKeys } from '../../shared/ingest/raw-event-repository.js';
@@ -372,6 +376,113 @@ describe('POST /v1/usage', () => {
     expect(stored.map((event) => event.id)).toEqual(['evt-1', 'evt-1']);
   });
 
+  it('reads every RFC 3339 spelling: lower-case t and z, offsets, and a leap second', async () => {
+    const tenant = await tollgate.createTenant();
+    const day = new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10);
+    const response = await tollgate.request('POST', '/v1/usage', {
+      key: tenant.key,
+      body: {
+        events: [
+          miniEvent('lower', { timestamp: `${day}t10:00:00z` }),
+          miniEvent('lower-offset', { timestamp: `${day}t12:00:00.5+02:00` }),
+          miniEvent('leap', { timestamp: `${day}T23:59:60Z` }),
+          miniEvent('leap-fraction', { timestamp: `${day}t23:59:60.25z` }),
+          miniEvent('not-a-leap', { timestamp: `${day}T23:59:61Z` }),
+          miniEvent('no-zone', { timestamp: `${day}t10:00:00` }),
+        ],
+      },
+    });
+    const body = await response.json();
+    expect(body.accepted).toBe(4);
+    expect(body.rejected.map((r: { id: string }) => r.id)).toEqual(['not-a-leap', 'no-zone']);
+    expect(body.rejected[0].errors[0]).toMatchObject({
+      path: 'timestamp',
+      message: expect.stringContaining('RFC 3339'),
+    });
+    const stored = Object.fromEntries((await storedEvents(tenant.id)).map((event) => [event.id, event.ts]));
+    expect(stored).toEqual({
+      lower: `${day}T10:00:00.000Z`,
+      'lower-offset': `${day}T10:00:00.500Z`,
+      // A Date holds no 61st second: a leap second is its minute's last millisecond.
+      leap: `${day}T23:59:59.999Z`,
+      'leap-fraction': `${day}T23:59:59.999Z`,
+    });
+  });
+
+  it('refuses "__proto__" as a dimension key rather than drop the pair', async () => {
+    const tenant = await tollgate.createTenant();
+    const response = await tollgate.request('POST', '/v1/usage', {
+      key: tenant.key,
+      rawBody: JSON.stringify({ events: [miniEvent('proto', { dimensions: { feature: 'chat' } })] }).replace(
+        '"feature":"chat"',
+        '"feature":"chat","__proto__":"x"',
+      ),
+      headers: { 'content-type': 'application/json' },
+    });
+    const body = await response.json();
+    expect(body.accepted).toBe(0);
+    expect(body.rejected[0].errors[0]).toEqual({
+      path: 'dimensions.__proto__',
+      message: expect.stringContaining('the key: lowercase'),
+    });
+    expect(await storedEvents(tenant.id)).toEqual([]);
+  });
+
+  it('reads gzip-compressed bodies over HTTP, holding the decompressed size to the limit', async () => {
+    const tenant = await tollgate.createTenant();
+    const server = serve({ fetch: tollgate.app.fetch, port: 0, hostname: '127.0.0.1' });
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const post = (path: string, body: Uint8Array | string, encoding?: string) =>
+      fetch(`http://127.0.0.1:${port}${path}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${tenant.key}`,
+          'content-type': 'application/json',
+          ...(encoding ? { 'content-encoding': encoding } : {}),
+        },
+        body,
+      });
+    const problem = async (response: Response) => (await response.json()) as { code: string; detail: string };
+    try {
+      const events = JSON.stringify({ events: [miniEvent('gz-1'), miniEvent('gz-2')] });
+      const accepted = await post('/v1/usage', gzipSync(events), 'gzip');
+      expect(accepted.status).toBe(202);
+      expect(await accepted.json()).toMatchObject({ accepted: 2 });
+      // The same body again, plain: the same events, so duplicates.
+      expect(await (await post('/v1/usage', events)).json()).toMatchObject({ accepted: 0, duplicates: 2 });
+
+      const outcome = await post(
+        '/v1/outcomes',
+        gzipSync(JSON.stringify({ id: 'o-gz', name: 'tickets_resolved', value: '1' })),
+        'x-gzip',
+      );
+      expect(outcome.status).toBe(202);
+
+      // A body that decompresses past the limit (1 MB here) is refused, however small it was sent.
+      const bomb = gzipSync(JSON.stringify({ events: [miniEvent('bomb')], pad: ' '.repeat(2_000_000) }));
+      expect(bomb.length).toBeLessThan(10_000);
+      const tooBig = await post('/v1/usage', bomb, 'gzip');
+      expect(tooBig.status).toBe(413);
+      expect((await problem(tooBig)).detail).toContain('decompressed');
+
+      const broken = await post('/v1/usage', 'not gzip at all', 'gzip');
+      expect(broken.status).toBe(400);
+      expect((await problem(broken)).detail).toBe('The body is not valid gzip.');
+
+      const brotli = await post('/v1/usage', events, 'br');
+      expect(brotli.status).toBe(415);
+      expect((await problem(brotli)).detail).toContain('"br" is not supported');
+      // Elsewhere an encoded body is refused by name, not read as broken JSON.
+      const budget = await post('/v1/budgets', gzipSync('{}'), 'gzip');
+      expect(budget.status).toBe(415);
+      expect((await problem(budget)).code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    expect((await storedEvents(tenant.id)).map((event) => event.id).sort()).toEqual(['gz-1', 'gz-2']);
+  });
+
   it('keeps an event of an unknown model, counted as tokens and unpriced', async () => {
     const tenant = await tollgate.createTenant();
     const response = await tollgate.request('POST', '/v1/usage', {
@@ -413,8 +524,17 @@ describe('POST /v1/usage', () => {
       expect(response.status, body).toBe(400);
       expect((await response.json()).code, body).toBe(code);
     }
-    const notBatch = await post('{"specversion":"1.0"}', 'application/cloudevents-batch+json');
-    expect(notBatch.status).toBe(400);
+    // The CloudEvents media types follow the same rule: the envelope itself is a 400.
+    for (const [body, contentType] of [
+      ['{"specversion":"1.0"}', 'application/cloudevents-batch+json'],
+      ['[]', 'application/cloudevents-batch+json'],
+      ['[{"specversion":"1.0"}]', 'application/cloudevents+json'],
+      ['"an event"', 'application/cloudevents+json'],
+    ] as const) {
+      const response = await post(body, contentType);
+      expect(response.status, body).toBe(400);
+      expect((await response.json()).code, body).toBe('INVALID_ENVELOPE');
+    }
 
     const tooMany = await post(
       JSON.stringify({ events: Array.from({ length: 1001 }, (_, i) => miniEvent(`e${i}`)) }),

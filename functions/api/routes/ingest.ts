@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { contentCodings, decodeBodyText } from '../../../shared/http/content-encoding.js';
 import { parseEnvelope } from '../../../shared/ingest/envelope.js';
 import { IngestResultSchema, OutcomeEventSchema, UsageEventSchema } from '../../../shared/usage/schema.js';
 import type { AppEnv } from '../env.js';
@@ -49,7 +50,12 @@ const accepted = {
 /** Reads the envelope, hands the events to the kind's service, answers the per-event results. */
 function ingestWith(service: 'usage' | 'outcomes') {
   return async (c: Context<AppEnv>) => {
-    const items = parseEnvelope(c.req.header('content-type'), await c.req.text());
+    const codings = contentCodings(c.req.header('content-encoding'));
+    const body =
+      codings.length === 0
+        ? await c.req.text()
+        : await decodeBodyText(codings, await c.req.arrayBuffer(), c.var.runtime.config.maxBodyBytes);
+    const items = parseEnvelope(c.req.header('content-type'), body);
     const result = await c.var.runtime.services[service].ingest(tenantOf(c), items);
     c.var.logger.info(
       { accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejected.length },
@@ -58,6 +64,9 @@ function ingestWith(service: 'usage' | 'outcomes') {
     return c.json(result, 202);
   };
 }
+
+/** The routes that read gzip-compressed bodies (`Content-Encoding: gzip`): high-volume senders compress. */
+export const GZIP_BODY_PATHS = new Set(['/v1/usage', '/v1/outcomes']);
 
 export const ingestRoutes = createRouter();
 
