@@ -39,6 +39,8 @@ export interface Runtime {
   services: ReturnType<typeof createServices>;
   /** Webhook delivery: the bus consumer and the delivery step (`deliverer`) entry points call. */
   webhooks: Webhooks;
+  /** The clock services, jobs and routes read (tests move it; the system clock otherwise). Webhook signatures keep the wall clock. */
+  now: () => Date;
 }
 
 function createServices(
@@ -51,7 +53,7 @@ function createServices(
   keyProvider: DataKeyProvider,
 ) {
   const apiKeys = createApiKeyService(db, { now, cacheTtlMs: config.apiKeyCacheSeconds * 1000 });
-  const pricing = createPricingService(db);
+  const pricing = createPricingService(db, now);
   const budgets = createBudgetService(db, pricing, bus, {
     now,
     logger,
@@ -59,11 +61,11 @@ function createServices(
   });
   return {
     apiKeys,
-    tenants: createTenantService(db, apiKeys),
+    tenants: createTenantService(db, apiKeys, now),
     pricing,
     budgets,
-    usage: createUsageService(db, pricing, undefined, budgets),
-    outcomes: createOutcomeService(db),
+    usage: createUsageService(db, pricing, now, budgets),
+    outcomes: createOutcomeService(db, now),
     idempotency: createIdempotencyService(db, now),
     webhooks: webhooks.service,
     billing: createBillingService({
@@ -75,7 +77,7 @@ function createServices(
       http: config.providerHttp,
       backfillDays: config.billing.backfillDays,
       trailingDays: config.billing.trailingDays,
-      now: () => new Date(),
+      now,
     }),
   };
 }
@@ -104,7 +106,7 @@ export interface RuntimeParts {
   db?: Db;
   /** Webhook delivery settings beyond config (tests: a short timeout, a fake resolver, a clock). */
   webhooks?: WebhookOptions;
-  /** The clock of budgets and jobs (tests move it to a new period); the system clock by default. */
+  /** The clock of services, jobs and routes (tests move it to a new period); the system clock by default. */
   now?: () => Date;
   /** Whether a credential key file may live in the data dir when no KMS key is configured (not on Lambda). */
   localKeyFile?: boolean;
@@ -119,6 +121,8 @@ export function createRuntime(parts: RuntimeParts): Runtime {
   const now = parts.now ?? (() => new Date());
   // One key for provider credentials and webhook signing secrets: both are sealed the same way.
   const keyProvider = credentialKeyProvider(config, parts.localKeyFile ?? true);
+  // Webhooks keep the wall clock (unless a test gives them one): receivers check the signed timestamp
+  // against theirs.
   const webhooks = createWebhooks(db, logger, parts.bus, config, keyProvider, parts.webhooks);
   const services = createServices(db, config, parts.bus, logger, now, webhooks, keyProvider);
   const jobs = new JobRegistry()
@@ -127,10 +131,11 @@ export function createRuntime(parts: RuntimeParts): Runtime {
         lagSeconds: config.rollupLagSeconds,
         maxEvents: config.rollupMaxEvents,
         budgets: services.budgets,
+        now,
       }),
     )
     .register(webhooks.retryJob)
-    .register(createBillingPullJob(db, services.billing, logger));
+    .register(createBillingPullJob(db, services.billing, logger, now));
   return {
     config,
     logger,
@@ -141,6 +146,7 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     operatorKey: operatorKeySource(parts.operatorKey ?? config.adminKey),
     services,
     webhooks,
+    now,
   };
 }
 

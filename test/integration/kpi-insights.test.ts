@@ -311,3 +311,42 @@ describe('GET /v1/kpis/summary', () => {
     expect(summary.forecast).toMatchObject({ cost: '0.01000000', low: '0.01000000', high: '0.01000000' });
   });
 });
+
+describe('the runtime clock', () => {
+  it('is the one the summary reads: its month, month to date and the share of today left', async () => {
+    // 18:00 UTC on 20 November; ten whole days of the month are left after it.
+    let clock = new Date('2026-11-20T18:00:00Z');
+    const clocked = await createTestTollgate({ env: { TOLLGATE_ROLLUP_LAG_SECONDS: '0' }, now: () => clock });
+    try {
+      const spender = await clocked.createTenant('Clocked');
+      const at = (day: number, hour: number) => `2026-11-${day}T${String(hour).padStart(2, '0')}:00:00Z`;
+      const response = await clocked.request('POST', '/v1/usage', {
+        key: spender.key,
+        body: {
+          events: [
+            // Three days ago $0.06, yesterday $0.03: a $0.03 daily level; today so far $0.05.
+            ...[0, 1, 2, 3, 4, 5].map((n) => cent(`p${n}`, at(17, 8 + n), {})),
+            ...[0, 1, 2].map((n) => cent(`y${n}`, at(19, 8 + n), {})),
+            ...[0, 1, 2, 3, 4].map((n) => cent(`t${n}`, at(20, 10 + n), {})),
+          ],
+        },
+      });
+      expect((await response.json()).accepted).toBe(14);
+      // A minute on: the rollup takes what was ingested before its own clock's now.
+      clock = new Date('2026-11-20T18:01:00Z');
+      const rollup = await clocked.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${spender.id}`, {
+        key: OPERATOR_KEY,
+      });
+      expect(rollup.status).toBe(200);
+
+      const summary = await (await clocked.request('GET', '/v1/kpis/summary', { key: spender.key })).json();
+      expect(summary.period_start).toBe('2026-11-01T00:00:00Z');
+      expect(summary.month_to_date.cost).toBe('0.14000000');
+      expect(summary.burn_rate_per_day).toBe('0.03000000');
+      // $0.14 so far + $0.03 × (the 359 minutes left of today + 10 days): the clock is the test's.
+      expect(Number(summary.forecast.cost)).toBeCloseTo(0.14 + 0.03 * (359 / 1440 + 10), 8);
+    } finally {
+      await clocked.cleanup();
+    }
+  });
+});

@@ -116,7 +116,7 @@ export const createExportRoutes = (options: ExportRouteOptions = {}) =>
     const pages = focusRowPages(db, context, {
       range: { from, to },
       restrict: principal.kind === 'tenant' ? principal.restrict : null,
-      now: new Date(),
+      now: c.var.runtime.now(),
     });
     const logger = c.var.logger;
     const body = encodeRowStream(FOCUS_COLUMNS, pages, query.format, (error) =>

@@ -185,7 +185,7 @@ export const kpiRoutes = createRouter()
     const { timezone } = c.req.valid('query');
     const { db, services } = c.var.runtime;
     const [summary, budgets] = await Promise.all([
-      summarizeMonth(db, tenantOf(c), timezone, new Date()),
+      summarizeMonth(db, tenantOf(c), timezone, c.var.runtime.now()),
       services.budgets.states(tenantOf(c)),
     ]);
     return c.json({ ...summary, budgets }, 200);

@@ -139,7 +139,7 @@ export const priceRoutes = createRouter()
     const price = await c.var.runtime.services.pricing.priceInForce(tenantOf(c), {
       model,
       provider,
-      at: at ? new Date(at) : new Date(),
+      at: at ? new Date(at) : c.var.runtime.now(),
     });
     return c.json(price, 200);
   })
@@ -164,7 +164,7 @@ export const priceRoutes = createRouter()
       services.pricing,
       tenantOf(c),
       { from: new Date(body.from), to: new Date(body.to), dryRun: body.dry_run },
-      new Date(),
+      c.var.runtime.now(),
     );
     c.var.logger.info({ changed: summary.changed, dry_run: summary.dry_run }, 'usage re-priced');
     return c.json(summary, 200);
