@@ -1,5 +1,13 @@
 import { Decimal, parseDecimal, toDecimalString } from '../money/money.js';
-import { type ModelPrice, ModelPriceSchema, priceId, type TierRates, type TierTable } from './types.js';
+import {
+  canonicalInstant,
+  hasCanonicalInstant,
+  type ModelPrice,
+  ModelPriceSchema,
+  priceId,
+  type TierRates,
+  type TierTable,
+} from './types.js';
 
 /**
  * Reads a price file in LiteLLM's `model_prices_and_context_window.json` format (USD per token,
@@ -13,7 +21,7 @@ import { type ModelPrice, ModelPriceSchema, priceId, type TierRates, type TierTa
  */
 
 export interface LiteLLMParseOptions {
-  /** RFC 3339: when the file's prices take effect. */
+  /** RFC 3339: when the file's prices take effect (kept in UTC, whatever the offset given). */
   effectiveFrom: string;
   /** Recorded on every price and used as its id prefix, e.g. "litellm:2026-07-24". */
   source: string;
@@ -77,15 +85,20 @@ const PREFERRED: Record<string, string> = {
 /** Parses a LiteLLM price file; entries that cannot be priced per token are skipped with a reason, never thrown. */
 export function parseLiteLLMPriceFile(json: unknown, options: LiteLLMParseOptions): LiteLLMParseResult {
   if (!isPlainObject(json)) throw new RangeError('a LiteLLM price file is a JSON object of model entries');
-  if (!ModelPriceSchema.shape.effective_from.safeParse(options.effectiveFrom).success) {
+  if (
+    !ModelPriceSchema.shape.effective_from.safeParse(options.effectiveFrom).success ||
+    !hasCanonicalInstant(options.effectiveFrom)
+  ) {
     throw new RangeError(`effectiveFrom must be an RFC 3339 timestamp, got "${options.effectiveFrom}"`);
   }
   if (options.source.trim() === '') throw new RangeError('source must name the price file');
+  // One instant is one version of the prices, whatever the offset it was written with.
+  const dated = { ...options, effectiveFrom: canonicalInstant(options.effectiveFrom) };
   const skipped: LiteLLMSkip[] = [];
   const winners = new Map<string, { key: string; litellmProvider: string; price: ModelPrice }>();
 
   for (const [key, entry] of Object.entries(json)) {
-    const parsed = parseEntry(key, entry, options);
+    const parsed = parseEntry(key, entry, dated);
     if ('reason' in parsed) {
       skipped.push({ key, reason: parsed.reason });
       continue;

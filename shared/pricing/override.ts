@@ -2,14 +2,21 @@
 // API documents (`.openapi()`) must be made after the OpenAPI extension is loaded.
 import { z } from '@hono/zod-openapi';
 import { Decimal, parseDecimal, toDecimalString } from '../money/money.js';
-import { type LongContext, type ModelPrice, RateSchema, type TierRates, type TierTable } from './types.js';
+import {
+  EffectiveFromSchema,
+  type LongContext,
+  type ModelPrice,
+  RateSchema,
+  type TierRates,
+  type TierTable,
+} from './types.js';
 
 const PERCENT = /^\d+(\.\d+)?$/;
 
 /** A tenant's negotiated price for one model: a percentage off the list price, explicit rates, or both. */
 export const PriceOverrideSchema = z
   .object({
-    effective_from: z.iso.datetime({ offset: true }),
+    effective_from: EffectiveFromSchema,
     discount_pct: z
       .string()
       .regex(PERCENT, 'must be a decimal string such as "20"')

@@ -3,7 +3,7 @@ import { batchWriteAll } from '../db/batch-write.js';
 import type { Db } from '../db/client.js';
 import { keys, tenantPartition } from '../db/keys.js';
 import type { PriceOverride } from './override.js';
-import type { ModelPrice } from './types.js';
+import { canonicalInstant, hasCanonicalInstant, type ModelPrice } from './types.js';
 
 /** A tenant's stored override: the terms plus the model they apply to. */
 export interface StoredPriceOverride extends PriceOverride {
@@ -74,20 +74,49 @@ export async function listPriceOverrides(db: Db, tenantId: string): Promise<Stor
   return items.map((item) => item.override as StoredPriceOverride);
 }
 
-/** Stores one loaded price file's prices (a batch write: 25 per call, unprocessed ones retried). */
-export async function putOperatorPrices(db: Db, loadId: string, prices: ModelPrice[]): Promise<void> {
-  await batchWriteAll(
-    db,
-    prices.map((price) => ({
-      PutRequest: {
-        Item: { ...keys.operatorPrice(loadId, price.provider, price.model), entity: 'operator_price', price },
-      },
-    })),
-  );
+/** Per table, how many price files this process has stored (see `operatorPricesGeneration`). */
+const operatorPriceWrites = new WeakMap<Db, number>();
+
+/**
+ * Changes each time this process stores a price file into `db`: a copy of the loaded prices read
+ * under another generation predates the file (take it before reading, so a read that overlaps
+ * the write counts as before it). Other processes learn of the file when their copy expires.
+ */
+export function operatorPricesGeneration(db: Db): number {
+  return operatorPriceWrites.get(db) ?? 0;
 }
 
-/** Every loaded price, in load order (load ids sort by time), so later loads win ties. */
+/** Stores one loaded price file's prices (a batch write: 25 per call, unprocessed ones retried). */
+export async function putOperatorPrices(db: Db, loadId: string, prices: ModelPrice[]): Promise<void> {
+  try {
+    await batchWriteAll(
+      db,
+      prices.map((price) => ({
+        PutRequest: {
+          Item: {
+            ...keys.operatorPrice(loadId, price.provider, price.model),
+            entity: 'operator_price',
+            price,
+          },
+        },
+      })),
+    );
+  } finally {
+    // Part of a failed write may be stored: the copies are stale either way.
+    operatorPriceWrites.set(db, operatorPricesGeneration(db) + 1);
+  }
+}
+
+/**
+ * Every loaded price, in load order (load ids sort by time), so later loads win ties.
+ * `effective_from` is answered in UTC: prices stored before it was kept so answer in it too
+ * (their key holds the load id, provider and model, not the date, so nothing else changes).
+ */
 export async function listOperatorPrices(db: Db): Promise<ModelPrice[]> {
   const items = await queryAll(db, keys.operatorPricesPartition());
-  return items.map((item) => item.price as ModelPrice);
+  return items.map((item) => {
+    const price = item.price as ModelPrice;
+    if (!hasCanonicalInstant(price.effective_from)) return price;
+    return { ...price, effective_from: canonicalInstant(price.effective_from) };
+  });
 }

@@ -10,16 +10,21 @@ import {
   deletePriceOverrides,
   listOperatorPrices,
   listPriceOverrides,
+  operatorPricesGeneration,
   putOperatorPrices,
   putPriceOverride,
   type StoredPriceOverride,
 } from './repository.js';
-import { type ModelPrice, priceId } from './types.js';
+import { canonicalInstant, type ModelPrice, priceId } from './types.js';
 
 /** Providers tried, in this order, when a price is asked for by model name alone. */
 const PROVIDER_SEARCH_ORDER = ['openai', 'anthropic', 'google', 'mistral', 'bedrock', 'azure'];
 
-/** How long a process keeps the operator's loaded prices before reading them again. */
+/**
+ * How long a process keeps the operator's loaded prices before reading them again. The process
+ * that loads a price file drops its copy at once; a refusal that rests on the copy (an override
+ * for a model it does not price) reads them again first.
+ */
 const PRICE_BOOK_TTL_MS = 30_000;
 
 /**
@@ -40,14 +45,6 @@ function overrideLabel(override: StoredPriceOverride): string {
   return priceId('override', override.provider, override.model, override.effective_from).slice(
     'override:'.length,
   );
-}
-
-/**
- * The one spelling an override's `effective_from` is kept and answered in: UTC, as every stored
- * instant (`2026-12-07T02:00:00+02:00` → `2026-12-07T00:00:00.000Z`), so one instant is one term.
- */
-function canonicalInstant(timestamp: string): string {
-  return new Date(timestamp).toISOString();
 }
 
 /**
@@ -109,9 +106,11 @@ function overrideAt(
 }
 
 /**
- * Why an override can never make a price, as field errors; none when it can. A model with a list
- * price (at any time: a list price stays in force once it starts) takes what the override leaves
- * out from it; a model without one needs explicit input and output rates.
+ * Why an override can never make a price as it reads, as field errors; none when it can. A model
+ * with a list price (at any time: a list price stays in force once it starts) takes what the
+ * override leaves out from it, and its discount scales the list price. A model without one needs
+ * explicit input and output rates, and takes no discount: explicit rates are never discounted
+ * (over a list price neither), so a discount beside them would be kept and never applied.
  */
 function unusableOverrideErrors(
   book: PriceBook,
@@ -130,12 +129,22 @@ function unusableOverrideErrors(
       },
     ];
   }
-  return (['input', 'output'] as const)
-    .filter((field) => override.rates?.[field] === undefined)
-    .map((field) => ({
-      path: `rates.${field}`,
-      message: `rates.${field} is required: ${name} has no list price to take it from`,
-    }));
+  const errors: FieldError[] = [];
+  if (override.discount_pct !== undefined) {
+    errors.push({
+      path: 'discount_pct',
+      message: `discount_pct cannot be combined with rates for ${name}: it has no list price to discount, and explicit rates are not discounted (send the rates paid, without discount_pct)`,
+    });
+  }
+  for (const field of ['input', 'output'] as const) {
+    if (override.rates?.[field] === undefined) {
+      errors.push({
+        path: `rates.${field}`,
+        message: `rates.${field} is required: ${name} has no list price to take it from`,
+      });
+    }
+  }
+  return errors;
 }
 
 /** A model with no list price can still be priced by a tenant who gave explicit input and output rates. */
@@ -155,13 +164,28 @@ function priceFromOverrideAlone(override: StoredPriceOverride): ModelPrice | und
 }
 
 export function createPricingService(db: Db, now: () => Date = () => new Date()) {
-  let cached: { book: PriceBook; loadedAt: number } | undefined;
+  let cached: { book: PriceBook; loadedAt: number; generation: number } | undefined;
+
+  /** The book as read less than `PRICE_BOOK_TTL_MS` ago, unless this process has loaded a price file since. */
+  function cachedPriceBook(): PriceBook | undefined {
+    if (!cached || cached.generation !== operatorPricesGeneration(db)) return undefined;
+    return now().getTime() - cached.loadedAt < PRICE_BOOK_TTL_MS ? cached.book : undefined;
+  }
+
+  /** Reads the operator's loaded prices now, and keeps the book they make. */
+  async function readPriceBook(): Promise<PriceBook> {
+    const generation = operatorPricesGeneration(db);
+    const loaded = await listOperatorPrices(db);
+    cached = {
+      book: new PriceBook([...BUILTIN_PRICES]).extend(loaded),
+      loadedAt: now().getTime(),
+      generation,
+    };
+    return cached.book;
+  }
 
   async function priceBook(): Promise<PriceBook> {
-    if (cached && now().getTime() - cached.loadedAt < PRICE_BOOK_TTL_MS) return cached.book;
-    const loaded = await listOperatorPrices(db);
-    cached = { book: new PriceBook([...BUILTIN_PRICES]).extend(loaded), loadedAt: now().getTime() };
-    return cached.book;
+    return cachedPriceBook() ?? (await readPriceBook());
   }
 
   function pricerOf(book: PriceBook, stored: StoredPriceOverride[]): TenantPricer {
@@ -230,9 +254,17 @@ export function createPricingService(db: Db, now: () => Date = () => new Date())
      * never make a price.
      */
     async putOverride(tenantId: string, provider: string, model: string, override: PriceOverride) {
-      const book = await priceBook();
-      const name = overrideModelName(book, provider, model);
-      const errors = unusableOverrideErrors(book, provider, name, override);
+      const kept = cachedPriceBook();
+      let book = kept ?? (await readPriceBook());
+      let name = overrideModelName(book, provider, model);
+      let errors = unusableOverrideErrors(book, provider, name, override);
+      if (errors.length > 0 && kept) {
+        // Refused for want of a list price in a copy up to 30 s old: a price file loaded since
+        // (by another process) may price the model. Read the loaded prices once before refusing.
+        book = await readPriceBook();
+        name = overrideModelName(book, provider, model);
+        errors = unusableOverrideErrors(book, provider, name, override);
+      }
       if (errors.length > 0) {
         throw new ValidationError(`These terms can never price ${provider}/${model}.`, errors);
       }
@@ -282,8 +314,9 @@ export function createPricingService(db: Db, now: () => Date = () => new Date())
         ]);
       }
       const loadId = newId('prl');
+      // Storing them moves this process's generation on: every copy of the book it keeps over
+      // this table (this service's, the exports' list prices) is read again on its next use.
       await putOperatorPrices(db, loadId, prices);
-      cached = undefined;
       return { load_id: loadId, loaded: prices.length, skipped };
     },
   };

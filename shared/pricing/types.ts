@@ -63,6 +63,39 @@ export const ModelPriceSchema = z.object({
 });
 export type ModelPrice = z.infer<typeof ModelPriceSchema>;
 
+/**
+ * The one spelling an effective instant is kept and answered in: UTC, as every stored instant
+ * (`2026-12-07T02:00:00+02:00` → `2026-12-07T00:00:00.000Z`), so one instant is one term of an
+ * override and one version of a loaded price file.
+ */
+export function canonicalInstant(timestamp: string): string {
+  return new Date(timestamp).toISOString();
+}
+
+const FIRST_INSTANT = Date.parse('0000-01-01T00:00:00.000Z');
+const LAST_INSTANT = Date.parse('9999-12-31T23:59:59.999Z');
+
+/**
+ * Whether the timestamp's instant is spelled in UTC with a four-digit year, as RFC 3339 needs:
+ * an offset can push `9999-12-31T23:30:00-01:00` into the year 10000.
+ */
+export function hasCanonicalInstant(timestamp: string): boolean {
+  const at = Date.parse(timestamp);
+  return at >= FIRST_INSTANT && at <= LAST_INSTANT;
+}
+
+/**
+ * When terms or prices take effect, as a request gives it: RFC 3339 with a zone, whose instant
+ * has a four-digit year in UTC (the spelling it is kept in).
+ */
+export const EffectiveFromSchema = z.iso
+  .datetime({ offset: true })
+  // zod runs a refinement even when the format failed: the format's error is enough then.
+  .refine(
+    (at) => Number.isNaN(Date.parse(at)) || hasCanonicalInstant(at),
+    'must fall within the years 0000 to 9999 in UTC',
+  );
+
 /** The deterministic id of a price: `<prefix>:<provider>/<model>@<date, or timestamp when not midnight UTC>`. */
 export function priceId(prefix: string, provider: string, model: string, effectiveFrom: string): string {
   return `${prefix}:${provider}/${model}@${effectiveStamp(effectiveFrom)}`;

@@ -1,6 +1,7 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { putPriceOverride } from '../../shared/pricing/repository.js';
+import { closeDb, createDb, type Db } from '../../shared/db/client.js';
+import { putOperatorPrices, putPriceOverride } from '../../shared/pricing/repository.js';
 import { loseFirstAnswer } from '../helpers/lost-answer.js';
 import {
   createTestTollgate,
@@ -110,6 +111,15 @@ describe('tenant overrides', () => {
       expect(response.status, JSON.stringify(body)).toBe(400);
       expect((await response.json()).code).toBe('VALIDATION_FAILED');
     }
+    // Kept in UTC, this instant would be in the year 10000, which RFC 3339 cannot spell.
+    const past9999 = await tollgate.request('PUT', '/v1/prices/overrides/openai/gpt-4o', {
+      key,
+      body: { effective_from: '9999-12-31T23:30:00-01:00', discount_pct: '10' },
+    });
+    expect(past9999.status).toBe(400);
+    expect((await past9999.json()).errors).toEqual([
+      { path: 'effective_from', message: 'must fall within the years 0000 to 9999 in UTC' },
+    ]);
   });
 });
 
@@ -325,12 +335,16 @@ describe('override terms', () => {
       'discount_pct',
       /^discount_pct needs a list price to discount: give rates.* for custom\/my-llm$/,
     );
-    await refused(
-      'openai/my-deployment',
-      { effective_from: '2026-12-01T00:00:00Z', discount_pct: '10', rates: { output: '3' } },
-      'rates.input',
-      /^rates\.input is required/,
-    );
+    const both = await put(key, 'openai/my-deployment', {
+      effective_from: '2026-12-01T00:00:00Z',
+      discount_pct: '10',
+      rates: { output: '3' },
+    });
+    expect(both.status).toBe(400);
+    expect((await both.json()).errors).toEqual([
+      { path: 'discount_pct', message: expect.stringMatching(/^discount_pct cannot be combined with rates/) },
+      { path: 'rates.input', message: expect.stringMatching(/^rates\.input is required/) },
+    ]);
     expect((await tollgate.request('GET', '/v1/prices/overrides', { key })).ok).toBe(true);
     expect((await (await tollgate.request('GET', '/v1/prices/overrides', { key })).json()).data).toEqual([]);
 
@@ -354,6 +368,55 @@ describe('override terms', () => {
     expect((await priceOf(key, 'provider=custom&model=my-llm')).rates).toMatchObject({
       input: '1',
       output: '2',
+    });
+  });
+  it('take a discount over a list price only: with rates on a model with no list price it is refused', async () => {
+    const { key } = await tollgate.createTenant();
+    // Over a list price the discount scales what the explicit rates leave: the other rates and
+    // the tiers. The explicit rates are the price paid, not discounted again.
+    const over = await put(key, 'openai/gpt-4o', {
+      effective_from: '2026-01-01T00:00:00Z',
+      discount_pct: '20',
+      rates: { input: '2', output: '8' },
+    });
+    expect(over.status).toBe(200);
+    const gpt4o = await priceOf(key, 'model=gpt-4o&at=2026-12-02T00:00:00Z');
+    expect(gpt4o.rates).toEqual({ input: '2', cached_input: '1', output: '8' });
+    expect(gpt4o.tiers.batch).toEqual({ input: '1', cached_input: '0.5', output: '4' });
+
+    // With no list price the same terms leave the discount nothing to scale: refused, naming
+    // both fields, rather than kept with the discount silently dropped.
+    const custom = await put(key, 'custom/house-llm', {
+      effective_from: '2026-01-01T00:00:00Z',
+      discount_pct: '20',
+      rates: { input: '1', output: '2' },
+    });
+    expect(custom.status).toBe(400);
+    expect(custom.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const problem = await custom.json();
+    expect(problem.code).toBe('VALIDATION_FAILED');
+    expect(problem.errors).toEqual([
+      {
+        path: 'discount_pct',
+        message:
+          'discount_pct cannot be combined with rates for custom/house-llm: it has no list price to discount, and explicit rates are not discounted (send the rates paid, without discount_pct)',
+      },
+    ]);
+    expect(
+      (await tollgate.request('GET', '/v1/prices?provider=custom&model=house-llm', { key })).status,
+    ).toBe(404);
+    // The rates alone are the price.
+    expect(
+      (
+        await put(key, 'custom/house-llm', {
+          effective_from: '2026-01-01T00:00:00Z',
+          rates: { input: '0.8', output: '1.6' },
+        })
+      ).status,
+    ).toBe(200);
+    expect((await priceOf(key, 'provider=custom&model=house-llm')).rates).toEqual({
+      input: '0.8',
+      output: '1.6',
     });
   });
 });
@@ -537,5 +600,268 @@ describe('operator price files (LiteLLM format)', () => {
       body: { format: 'litellm', source: 'empty', effective_from: effectiveFrom, file: { sample_spec: {} } },
     });
     expect(empty.status).toBe(400);
+  });
+
+  const loadFile = (
+    via: TestTollgate,
+    source: string,
+    effectiveFrom: string,
+    models: Record<string, [number, number]>,
+  ) =>
+    via.request('POST', '/v1/admin/prices', {
+      key: OPERATOR_KEY,
+      body: {
+        format: 'litellm',
+        source,
+        effective_from: effectiveFrom,
+        file: Object.fromEntries(
+          Object.entries(models).map(([model, [input, output]]) => [
+            model,
+            {
+              litellm_provider: 'openai',
+              mode: 'chat',
+              input_cost_per_token: input,
+              output_cost_per_token: output,
+            },
+          ]),
+        ),
+      },
+    });
+
+  it('keep effective_from in UTC: one instant is one version, whatever its spelling, and the later load wins', async () => {
+    const { key } = await tollgate.createTenant();
+    const priceAt = async (model: string, at: string) => {
+      const response = await tollgate.request(
+        'GET',
+        `/v1/prices?model=${model}&at=${encodeURIComponent(at)}`,
+        { key },
+      );
+      return { status: response.status, body: await response.json() };
+    };
+    // Offset first, then UTC; and the other way round.
+    for (const [source, effectiveFrom, input, output] of [
+      ['utc-1', '2026-12-01T01:00:00+01:00', 1e-6, 3e-6],
+      ['utc-2', '2026-12-01T00:00:00Z', 2e-6, 4e-6],
+    ] as const) {
+      expect(
+        (await loadFile(tollgate, source, effectiveFrom, { 'acme-utc-a': [input, output] })).status,
+      ).toBe(201);
+    }
+    for (const [source, effectiveFrom, input, output] of [
+      ['utc-3', '2026-12-01T00:00:00Z', 1e-6, 3e-6],
+      ['utc-4', '2026-12-01T01:00:00.000+01:00', 5e-6, 6e-6],
+    ] as const) {
+      expect(
+        (await loadFile(tollgate, source, effectiveFrom, { 'acme-utc-b': [input, output] })).status,
+      ).toBe(201);
+    }
+    expect((await priceAt('acme-utc-a', '2026-12-02T00:00:00Z')).body).toMatchObject({
+      price_id: 'litellm:utc-2:openai/acme-utc-a@2026-12-01',
+      effective_from: '2026-12-01T00:00:00.000Z',
+      rates: { input: '2', output: '4' },
+    });
+    expect((await priceAt('acme-utc-b', '2026-12-02T00:00:00Z')).body).toMatchObject({
+      price_id: 'litellm:utc-4:openai/acme-utc-b@2026-12-01',
+      effective_from: '2026-12-01T00:00:00.000Z',
+      rates: { input: '5', output: '6' },
+    });
+    // An instant with no UTC spelling in four-digit years is refused, naming the field.
+    const past9999 = await loadFile(tollgate, 'utc-5', '9999-12-31T23:30:00-01:00', {
+      'acme-utc-c': [1e-6, 2e-6],
+    });
+    expect(past9999.status).toBe(400);
+    expect((await past9999.json()).errors).toEqual([
+      { path: 'effective_from', message: 'must fall within the years 0000 to 9999 in UTC' },
+    ]);
+    // The instant is the one meant: an hour before midnight UTC is 00:30 at +01:00.
+    expect((await priceAt('acme-utc-b', '2026-12-01T00:30:00+01:00')).status).toBe(404);
+    expect((await priceAt('acme-utc-b', '2026-12-01T01:00:00+01:00')).status).toBe(200);
+
+    // Terms over such a price start at the later of the two instants, in UTC too.
+    expect(
+      (
+        await tollgate.request('PUT', '/v1/prices/overrides/openai/acme-utc-b', {
+          key,
+          body: { effective_from: '2026-01-01T00:00:00Z', discount_pct: '20' },
+        })
+      ).status,
+    ).toBe(200);
+    expect((await priceAt('acme-utc-b', '2026-12-02T00:00:00Z')).body).toMatchObject({
+      effective_from: '2026-12-01T00:00:00.000Z',
+      rates: { input: '4', output: '4.8' },
+    });
+  });
+
+  it('answer a price stored with its offset, before UTC was kept, in UTC under the id it was priced with', async () => {
+    const { key } = await tollgate.createTenant();
+    await putOperatorPrices(tollgate.runtime.db, 'prl_00000000000000000000000000', [
+      {
+        price_id: 'litellm:old:openai/acme-utc-old@2026-12-01',
+        provider: 'openai',
+        model: 'acme-utc-old',
+        effective_from: '2026-12-01T01:00:00+01:00',
+        source: 'litellm:old',
+        rates: { input: '1', output: '2' },
+        tiers: {},
+      },
+    ]);
+    // Another process over the same table: its book is read after the write.
+    const other = await createTestTollgate({ store: tollgate.store });
+    try {
+      const price = await (
+        await other.request('GET', '/v1/prices?model=acme-utc-old&at=2026-12-02T00:00:00Z', { key })
+      ).json();
+      expect(price).toMatchObject({
+        price_id: 'litellm:old:openai/acme-utc-old@2026-12-01',
+        effective_from: '2026-12-01T00:00:00.000Z',
+        rates: { input: '1', output: '2' },
+      });
+      // A file loaded since at the same instant, spelled in UTC, replaces it.
+      expect(
+        (await loadFile(other, 'utc-new', '2026-12-01T00:00:00Z', { 'acme-utc-old': [3e-6, 4e-6] })).status,
+      ).toBe(201);
+      expect(
+        (
+          await (
+            await other.request('GET', '/v1/prices?model=acme-utc-old&at=2026-12-02T00:00:00Z', { key })
+          ).json()
+        ).rates,
+      ).toEqual({ input: '3', output: '4' });
+    } finally {
+      await other.cleanup();
+    }
+  });
+
+  /** Another process over the same table: a client, a runtime and a price book of its own. */
+  async function anotherProcess(): Promise<TestTollgate & { db: Db }> {
+    const db = createDb({
+      tableName: tollgate.store.db.tableName,
+      region: 'local',
+      endpoint: tollgate.store.endpoint,
+    });
+    const other = await createTestTollgate({ store: { ...tollgate.store, db } });
+    return {
+      ...other,
+      db,
+      cleanup: async () => {
+        await other.cleanup();
+        closeDb(db);
+      },
+    };
+  }
+
+  /** Counts the reads of the operator's loaded prices a process makes. */
+  function countPriceFileReads(db: Db) {
+    let reads = 0;
+    const name = `count-price-file-reads-${Math.random()}`;
+    for (const client of [db.client, db.exactClient]) {
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (
+            context.commandName === 'QueryCommand' &&
+            JSON.stringify(
+              (args.input as { ExpressionAttributeValues?: unknown }).ExpressionAttributeValues,
+            ).includes('v1#operator#prices')
+          ) {
+            reads++;
+          }
+          return next(args);
+        },
+        { step: 'initialize', name },
+      );
+    }
+    return {
+      reads: () => reads,
+      restore: () => {
+        for (const client of [db.client, db.exactClient]) client.middlewareStack.remove(name);
+      },
+    };
+  }
+
+  it("price a tenant's terms for a model a file just added, in a process whose book predates the load", async () => {
+    const { key } = await tollgate.createTenant();
+    const loader = await anotherProcess();
+    const counter = countPriceFileReads(tollgate.runtime.db);
+    try {
+      // This process has read the loaded prices (its book is kept 30 s).
+      expect((await tollgate.request('GET', '/v1/prices?model=gpt-4o', { key })).status).toBe(200);
+      const readsBefore = counter.reads();
+      expect(
+        (await loadFile(loader, 'fresh', '2026-01-01T00:00:00Z', { 'acme-fresh': [1e-6, 2e-6] })).status,
+      ).toBe(201);
+
+      // A term over a known model, and usage of one, read no price file.
+      expect(
+        (
+          await tollgate.request('PUT', '/v1/prices/overrides/openai/gpt-4o-mini', {
+            key,
+            body: { effective_from: '2026-01-01T00:00:00Z', discount_pct: '10' },
+          })
+        ).status,
+      ).toBe(200);
+      await ingest(key, [usage('known', new Date().toISOString())]);
+      expect(counter.reads()).toBe(readsBefore);
+
+      // A discount needs the list price the file just added: this process reads the files
+      // again, once, rather than refusing.
+      const put = await tollgate.request('PUT', '/v1/prices/overrides/openai/acme-fresh', {
+        key,
+        body: { effective_from: '2026-01-01T00:00:00Z', discount_pct: '50' },
+      });
+      expect(put.status).toBe(200);
+      expect(counter.reads()).toBe(readsBefore + 1);
+      expect(
+        await (await tollgate.request('GET', '/v1/prices?model=acme-fresh', { key })).json(),
+      ).toMatchObject({
+        rates: { input: '0.5', output: '1' },
+        base_price_id: 'litellm:fresh:openai/acme-fresh@2026-01-01',
+      });
+
+      // A model no file prices is still refused, after one read of the files.
+      const refused = await tollgate.request('PUT', '/v1/prices/overrides/openai/acme-never', {
+        key,
+        body: { effective_from: '2026-01-01T00:00:00Z', discount_pct: '50' },
+      });
+      expect(refused.status).toBe(400);
+      expect(counter.reads()).toBe(readsBefore + 2);
+    } finally {
+      counter.restore();
+      await loader.cleanup();
+    }
+  });
+
+  it('show in exports at once in the process that loaded them', async () => {
+    const { key } = await tollgate.createTenant();
+    expect(
+      (
+        await tollgate.request('PUT', '/v1/prices/overrides/openai/acme-exported', {
+          key,
+          body: { effective_from: '2026-01-01T00:00:00Z', rates: { input: '1', output: '2' } },
+        })
+      ).status,
+    ).toBe(200);
+    const at = new Date(Date.now() - 60 * 60 * 1000);
+    await ingest(key, [usage('exported', at.toISOString(), 'acme-exported')]);
+    const range = `from=${new Date(at.getTime() - DAY).toISOString()}&to=${new Date(Date.now() + DAY).toISOString()}`;
+    const inputRow = async () => {
+      const response = await tollgate.request('GET', `/v1/exports/focus?${range}&format=jsonl`, { key });
+      expect(response.status).toBe(200);
+      const rows = (await response.text())
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line));
+      return rows.find((row) => row.x_EventId === 'exported' && row.SkuId === 'openai/acme-exported/input');
+    };
+    // No list price yet: the list is what the tenant pays.
+    expect(await inputRow()).toMatchObject({ ListUnitPrice: '1', x_ListPriceId: null });
+    expect(
+      (await loadFile(tollgate, 'exported', '2026-01-01T00:00:00Z', { 'acme-exported': [3e-6, 6e-6] }))
+        .status,
+    ).toBe(201);
+    expect(await inputRow()).toMatchObject({
+      ContractedUnitPrice: '1',
+      ListUnitPrice: '3',
+      x_ListPriceId: 'litellm:exported:openai/acme-exported@2026-01-01',
+    });
   });
 });

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { EffectiveFromSchema } from '../../../shared/pricing/types.js';
 import { createRouter, defineOperation } from '../openapi.js';
 
 export const PRICE_FILE_PATH = '/v1/admin/prices';
@@ -9,7 +10,10 @@ const LoadPriceFileSchema = z
       .literal('litellm')
       .openapi({ description: "LiteLLM's model_prices_and_context_window.json format." }),
     source: z.string().min(1).max(200).openapi({ example: 'litellm-2026-11-01' }),
-    effective_from: z.iso.datetime({ offset: true }),
+    effective_from: EffectiveFromSchema.openapi({
+      description:
+        'When the prices take effect. Kept and answered in UTC (`2026-12-01T01:00:00+01:00` → `2026-12-01T00:00:00.000Z`): a file loaded at an instant already loaded, however spelled, wins over the earlier one.',
+    }),
     file: z.record(z.string(), z.unknown()).openapi({ description: 'The price file itself.' }),
   })
   .strict()

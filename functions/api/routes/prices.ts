@@ -43,6 +43,11 @@ const putOverride = defineOperation({
   path: '/v1/prices/overrides/{provider}/{model}',
   tags: ['Prices'],
   summary: 'Set a negotiated price (explicit rates and/or a discount), effective-dated',
+  description: [
+    'Over a list price, `discount_pct` scales every rate and tier of it; `rates` replace those standard rates and are not discounted, and the rates not given come from the list price.',
+    'A model with no list price at any date needs `rates.input` and `rates.output`, and takes no `discount_pct` (there is nothing it could scale): anything else is a 400 naming the fields.',
+    '`effective_from` is kept in UTC, and a PUT at an instant already kept replaces those terms; terms are kept under the name the model is priced under.',
+  ].join(' '),
   access: { scopes: ['admin'] },
   request: {
     params: z.object({

@@ -55,7 +55,7 @@ describe('parseLiteLLMPriceFile on a small file', () => {
     expect(parsed('openai', 'gpt-4o')).toMatchObject({
       price_id: 'litellm:small:openai/gpt-4o@2026-07-24',
       source: 'litellm:small',
-      effective_from: '2026-07-24T00:00:00Z',
+      effective_from: '2026-07-24T00:00:00.000Z',
     });
   });
 
@@ -196,6 +196,29 @@ describe('parseLiteLLMPriceFile input checks', () => {
       /RFC 3339/,
     );
     expect(() => parseLiteLLMPriceFile({}, { ...options, source: ' ' })).toThrow(/source/);
+    // An offset that would push the instant past the four-digit years RFC 3339 has.
+    expect(() =>
+      parseLiteLLMPriceFile({}, { ...options, effectiveFrom: '9999-12-31T23:30:00-01:00' }),
+    ).toThrow(/RFC 3339/);
+  });
+
+  it('keeps effective_from in UTC, so one instant is one version whatever its spelling', () => {
+    const entry = {
+      'gpt-x': {
+        litellm_provider: 'openai',
+        mode: 'chat',
+        input_cost_per_token: 1e-6,
+        output_cost_per_token: 2e-6,
+      },
+    };
+    const spellings = ['2026-12-01T01:00:00+01:00', '2026-12-01T00:00:00Z', '2026-11-30T19:00:00.000-05:00'];
+    for (const effectiveFrom of spellings) {
+      const [price] = parseLiteLLMPriceFile(entry, { effectiveFrom, source: 'litellm:utc' }).prices;
+      expect(price, effectiveFrom).toMatchObject({
+        price_id: 'litellm:utc:openai/gpt-x@2026-12-01',
+        effective_from: '2026-12-01T00:00:00.000Z',
+      });
+    }
   });
 
   it('dates ids by the full timestamp when the file is not effective at midnight UTC', () => {
