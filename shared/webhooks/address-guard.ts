@@ -32,6 +32,8 @@ const METADATA_ADDRESSES = new Set(
   ].map((address) => ipaddr.parse(address).toNormalizedString()),
 );
 
+const GLOBAL_UNICAST = ipaddr.parseCIDR('2000::/3');
+
 /** Why an address may not receive webhooks, or undefined when it is an ordinary public address. */
 export function refusedAddressReason(address: string): string | undefined {
   if (!ipaddr.isValid(address)) return 'not an IP address';
@@ -41,13 +43,19 @@ export function refusedAddressReason(address: string): string | undefined {
     const v6 = parsed as ipaddr.IPv6;
     if (v6.zoneId) return 'a scoped (link-local) address';
     const range = v6.range();
-    // IPv6 forms that carry an IPv4 address reach that IPv4 address: judge it instead.
-    if (range === 'ipv4Mapped' || range === 'rfc6145') parsed = v6.toIPv4Address();
+    // IPv6 forms that carry an IPv4 address reach that IPv4 address: judge it instead. (ipaddr's
+    // toIPv4Address reads the mapped form only; the others carry it in the same last four bytes.)
+    if (range === 'ipv4Mapped' || range === 'rfc6145')
+      parsed = new ipaddr.IPv4(v6.toByteArray().slice(12, 16));
     else if (range === 'rfc6052' && v6.parts[2] !== 0) return 'a local-use NAT64 address';
     else if (range === 'rfc6052' || range === '6to4') {
       const embedded = range === '6to4' ? v6.toByteArray().slice(2, 6) : v6.toByteArray().slice(12, 16);
       parsed = new ipaddr.IPv4(embedded);
     } else if (range !== 'unicast') return `an IPv6 ${describe(range)} address`;
+    // The rest of the space is not assigned for public unicast (RFC 4291, IANA's registry): the
+    // deprecated IPv4-compatible form (::a.b.c.d) among it, which a host may route to the IPv4
+    // address it carries. Only global unicast, 2000::/3, is public.
+    else if (!v6.match(GLOBAL_UNICAST)) return 'an IPv6 reserved address';
     if (parsed.kind() === 'ipv4' && METADATA_ADDRESSES.has(parsed.toNormalizedString()))
       return 'a cloud metadata address';
   }

@@ -878,6 +878,8 @@ describe('private addresses (TOLLGATE_ALLOW_PRIVATE_URLS=false)', () => {
       ['https://[fd00:ec2::254]/', /metadata/],
       ['https://100.64.1.1/', /carrier-grade NAT/],
       ['https://[::ffff:10.0.0.1]/', /private/],
+      ['https://[::ffff:0:7f00:1]/', /loopback/],
+      ['https://[::a9fe:a9fe]/', /reserved/],
       ['http://hooks.example.test/hook', /https/],
     ];
     for (const [url, reason] of refused) {

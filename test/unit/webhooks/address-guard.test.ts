@@ -52,6 +52,15 @@ describe('refusedAddressReason', () => {
     ['64:ff9b::c0a8:0101', /private/],
     ['2002:7f00:0001::1', /loopback/],
     ['2001:db8::1', /reserved/],
+    // IPv4-translated (RFC 6145): judged by the IPv4 address it carries.
+    ['::ffff:0:7f00:1', /loopback/],
+    ['::ffff:0:a9fe:a9fe', /metadata/],
+    // The deprecated IPv4-compatible form and the rest outside global unicast (2000::/3).
+    ['::127.0.0.1', /loopback|reserved/],
+    ['::a9fe:a9fe', /reserved/],
+    ['::a00:1', /reserved/],
+    ['3fff::1', /reserved/],
+    ['4000::1', /reserved/],
     ['not-an-address', /not an IP/],
   ])('refuses %s', (address, reason) => {
     expect(refusedAddressReason(address)).toMatch(reason);
@@ -67,6 +76,7 @@ describe('refusedAddressReason', () => {
     '2a00:1450:4001:80b::200e',
     '::ffff:8.8.4.4',
     '64:ff9b::808:808',
+    '::ffff:0:808:808',
   ])('accepts the public address %s', (address) => {
     expect(refusedAddressReason(address)).toBeUndefined();
   });
@@ -99,6 +109,9 @@ describe('checkedAddresses', () => {
     ['https://127.0.0.1:8443/', /loopback/],
     ['https://[::1]/', /loopback/],
     ['https://[::ffff:a9fe:a9fe]/', /metadata/],
+    ['https://[::ffff:0:7f00:1]/', /loopback/],
+    ['https://[::127.0.0.1]/', /loopback|reserved/],
+    ['https://[::a9fe:a9fe]/', /reserved/],
     ['http://169.254.169.254/latest/meta-data/', /metadata/],
     ['https://0x7f000001/', /loopback/],
     ['https://2130706433/', /loopback/],
