@@ -322,10 +322,53 @@ export async function addSpend(
   amount: Decimal,
   batch: { id: string; at: number },
   clear: string[] = [],
-): Promise<{ counter: CounterRecord | undefined; added: boolean }> {
+  releasing: { id: string; amount: Decimal }[] = [],
+): Promise<{ counter: CounterRecord | undefined; added: boolean; released: boolean }> {
   const identity = counterIdentity(target);
   const key = keys.budgetCounter(tenantId, target.budgetId, target.periodStart);
   const cleared = clear.map((_, index) => `#c${index}`);
+  const clearedNames = Object.fromEntries(
+    clear.map((batchId, index) => [`#c${index}`, `${BATCH_ATTRIBUTE}${batchId}`]),
+  );
+  if (releasing.length > 0) {
+    // The spend of settled calls and the release of their holds in one write: a reader never
+    // finds a call counted twice (its spend and its hold), which would refuse calls that fit.
+    // Only while every hold is still there as taken; else the two happen apart, as below.
+    const held = releasing.reduce((sum, hold) => sum.plus(hold.amount), ZERO);
+    const holdNames = releasing.map((_, index) => `#h${index}`);
+    try {
+      const { Attributes } = await db.exactClient.send(
+        new UpdateCommand({
+          TableName: db.tableName,
+          Key: key,
+          UpdateExpression: `SET ${identity.set}, #b = :at ADD spent :a, used :u, reserved :r REMOVE ${[...holdNames, ...cleared].join(', ')}`,
+          ConditionExpression: [
+            'attribute_not_exists(#b)',
+            ...holdNames.map((name, index) => `${name}.a = :h${index}`),
+          ].join(' AND '),
+          ExpressionAttributeNames: {
+            '#b': `${BATCH_ATTRIBUTE}${batch.id}`,
+            ...clearedNames,
+            ...Object.fromEntries(
+              releasing.map((hold, index) => [`#h${index}`, `${RESERVATION_ATTRIBUTE}${hold.id}`]),
+            ),
+          },
+          ExpressionAttributeValues: {
+            ...identity.values,
+            ':a': number(amount),
+            ':u': number(amount.minus(held)),
+            ':r': number(held.negated()),
+            ':at': batch.at,
+            ...Object.fromEntries(releasing.map((hold, index) => [`:h${index}`, number(hold.amount)])),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { counter: toCounter(Attributes ?? {}), added: true, released: true };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
   try {
     const { Attributes } = await db.exactClient.send(
       new UpdateCommand({
@@ -333,24 +376,19 @@ export async function addSpend(
         Key: key,
         UpdateExpression: `SET ${identity.set}, #b = :at ADD spent :a, used :a${cleared.length > 0 ? ` REMOVE ${cleared.join(', ')}` : ''}`,
         ConditionExpression: 'attribute_not_exists(#b)',
-        ExpressionAttributeNames: {
-          '#b': `${BATCH_ATTRIBUTE}${batch.id}`,
-          ...Object.fromEntries(
-            clear.map((batchId, index) => [`#c${index}`, `${BATCH_ATTRIBUTE}${batchId}`]),
-          ),
-        },
+        ExpressionAttributeNames: { '#b': `${BATCH_ATTRIBUTE}${batch.id}`, ...clearedNames },
         ExpressionAttributeValues: { ...identity.values, ':a': number(amount), ':at': batch.at },
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return { counter: toCounter(Attributes ?? {}), added: true };
+    return { counter: toCounter(Attributes ?? {}), added: true, released: false };
   } catch (error) {
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
   }
   const { Item } = await db.exactClient.send(
     new GetCommand({ TableName: db.tableName, Key: key, ConsistentRead: true }),
   );
-  return { counter: Item ? toCounter(Item) : undefined, added: false };
+  return { counter: Item ? toCounter(Item) : undefined, added: false, released: false };
 }
 
 /**

@@ -104,6 +104,15 @@ export interface StoredUsage {
   bj?: string;
 }
 
+/** A hold of a settled reservation, to give back to its counter. */
+interface SettledHold {
+  budgetId: string;
+  periodStart: string;
+  /** The hold's attribute on the counter: the reservation's attempt. */
+  id: string;
+  amount: Decimal;
+}
+
 function settlementOf(record: ReservationRecord | undefined, movedNow: boolean): Settlement {
   if (!record) return 'not_found';
   if (movedNow) return 'settled';
@@ -448,23 +457,28 @@ export function createBudgetService(
   }
 
   /**
-   * Settles reservations named by usage events: their holds go, the usage itself is spent as usual.
-   * Answers, per reservation id, what became of it.
+   * Settles reservations named by usage events: answers, per reservation id, what became of it,
+   * and the holds to give back, those of settled reservations. A reservation settled already
+   * gives its holds back again (each release is conditional), as a crash may have left one.
    */
-  async function settle(tenantId: string, reservationIds: string[]): Promise<Map<string, Settlement>> {
+  async function settle(
+    tenantId: string,
+    reservationIds: string[],
+  ): Promise<{ outcomes: Map<string, Settlement>; holds: SettledHold[] }> {
     const outcomes = new Map<string, Settlement>();
+    const holds: SettledHold[] = [];
     await Promise.all(
       [...new Set(reservationIds)].map(async (reservationId) => {
         const moved = await moveReservationReturning(db, tenantId, reservationId, ['reserved'], 'settled');
-        // Settled already: its holds go back again (each release is conditional), as a crash may
-        // have left one.
         const record = moved ?? (await getReservation(db, tenantId, reservationId));
         outcomes.set(reservationId, settlementOf(record, moved !== undefined));
         if (record?.state !== 'settled') return;
-        await releaseHolds(tenantId, record);
+        for (const hold of record.holds) {
+          holds.push({ ...hold, id: holdIdOf(record), amount: parseDecimal(hold.amount) });
+        }
       }),
     );
-    return outcomes;
+    return { outcomes, holds };
   }
 
   /**
@@ -515,22 +529,34 @@ export function createBudgetService(
     const updated = new Map<string, Map<string, CounterRecord>>();
     const marked: CounterTarget[] = [];
     const limit = pLimit(16);
-    const settling = settle(tenantId, reservations);
+    // Settled first, so each hold goes back in the same write as the spend of its counter.
+    const settled = await settle(tenantId, reservations);
+    const holdsByCounter = new Map<string, SettledHold[]>();
+    for (const hold of settled.holds) {
+      const key = `${hold.budgetId}#${hold.periodStart}`;
+      holdsByCounter.set(key, [...(holdsByCounter.get(key) ?? []), hold]);
+    }
+    const release = (holds: SettledHold[]) =>
+      Promise.all(holds.map((hold) => releaseOnCounter(db, tenantId, hold, hold)));
     // Every write settles before this answers (or throws): a failed one leaves no other in flight.
     const outcomes = await Promise.allSettled([
-      ...[...deltas.values()].map((delta) =>
+      ...[...deltas.entries()].map(([deltaKey, delta]) =>
         limit(async () => {
           const key = counterKey(tenantId, delta.target);
           const pending = clearableMarks.get(key);
           const clear = [...(pending ?? [])].slice(0, MARKS_CLEARED_PER_WRITE);
-          const { counter, added } = await addSpend(
+          const releasing = holdsByCounter.get(deltaKey) ?? [];
+          const { counter, added, released } = await addSpend(
             db,
             tenantId,
             delta.target,
             delta.amount,
             { id: batch.id, at: at.getTime() },
             clear,
+            releasing,
           );
+          // A hold already gone, or the batch applied before: the holds go on their own.
+          if (releasing.length > 0 && !released) await release(releasing);
           if (added && pending) {
             for (const batchId of clear) pending.delete(batchId);
             if (pending.size === 0) clearableMarks.delete(key);
@@ -542,13 +568,16 @@ export function createBudgetService(
           updated.set(delta.definition.id, perBudget);
         }),
       ),
-      settling,
+      // Holds on counters this batch adds nothing to (another period, a budget the usage missed).
+      release(
+        [...holdsByCounter.entries()].filter(([key]) => !deltas.has(key)).flatMap(([, holds]) => holds),
+      ),
     ]);
     const failure = outcomes.find(
       (outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected',
     );
     if (failure) throw failure.reason;
-    return { updated, marked, settlements: await settling };
+    return { updated, marked, settlements: settled.outcomes };
   }
 
   /** Clears a batch's marks (best effort: a mark left behind is cleared by the rollup's sweep). */

@@ -801,6 +801,61 @@ describe('evaluation and enforcement', () => {
     expect(status).toMatchObject({ reserved: 200, remaining: 800 });
   });
 
+  it('a settling usage event spends and gives back its hold in one write: no reader finds the call counted twice', async () => {
+    const t = await tollgate.createTenant('Settle in one write');
+    const budget = await createBlockingTokenBudget(t.key, 'settle tokens', 2000);
+    const held = await authorize700(t.key, 'settle-1');
+    expect(held.decision).toBe('allow');
+    // What the engine answers for every write that adds spend to the budget's counter: the
+    // counter as any reader would find it right after that write.
+    const counterSk = `v1#budget#${budget.id}#period#${budget.status.period_start}`;
+    const afterSpend: Record<string, unknown>[] = [];
+    const client = tollgate.store.db.exactClient;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        const input = args.input as { Key?: { sk?: string }; UpdateExpression?: string };
+        if (
+          context.commandName === 'UpdateItemCommand' &&
+          input.Key?.sk === counterSk &&
+          (input.UpdateExpression ?? '').includes('ADD spent')
+        ) {
+          afterSpend.push((result.output as { Attributes?: Record<string, unknown> }).Attributes ?? {});
+        }
+        return result;
+      },
+      { step: 'initialize', name: 'watchSpendWrites' },
+    );
+    try {
+      const answer = await ingest(t.key, [
+        { usage: { input_tokens: 600 }, reservation_id: held.reservation_id },
+      ]);
+      expect(answer.results[0].reservation).toEqual({ id: held.reservation_id, status: 'settled' });
+    } finally {
+      client.middlewareStack.remove('watchSpendWrites');
+    }
+    expect(afterSpend).toHaveLength(1);
+    // Before, the spend (600) landed beside the hold (700): 1,300 used for a call of 600.
+    expect(afterSpend[0]).toMatchObject({ spent: '600', reserved: '0', used: '600' });
+    expect(await budgetStatus(t.key, budget.id)).toMatchObject({ spent: 600, reserved: 0, remaining: 1400 });
+
+    // A hold released before its event arrives: the spend is added on its own, nothing goes twice.
+    const early = await authorize700(t.key, 'settle-2');
+    const released = await tollgate.request(
+      'DELETE',
+      `/v1/enforcement/reservations/${early.reservation_id}`,
+      {
+        key: t.key,
+      },
+    );
+    expect(released.status).toBe(204);
+    const late = await ingest(t.key, [
+      { usage: { input_tokens: 100 }, reservation_id: early.reservation_id },
+    ]);
+    expect(late.results[0].reservation).toEqual({ id: early.reservation_id, status: 'released' });
+    expect(await budgetStatus(t.key, budget.id)).toMatchObject({ spent: 700, reserved: 0, remaining: 1300 });
+  });
+
   it('authorize is idempotent, settles through a usage event, releases, and expires', async () => {
     const t = await tollgate.createTenant('Reservations');
     const budget = await createBudget(t.key, {
