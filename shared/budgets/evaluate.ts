@@ -215,9 +215,10 @@ export function blockLevel(definition: BudgetDefinition): Decimal | undefined {
 
 /**
  * One budget's answer for a call: the strictest action among the thresholds that `used` (spent
- * plus live reservations) has reached, or that the call's own estimate would cross. A block
- * threshold blocks once it is reached, or when the estimate would go past it. With `admitted`
- * (an authorization that was just granted), a block threshold reached exactly is not a block.
+ * plus live reservations) plus the call's own estimate reaches. A block threshold blocks once
+ * `used` has reached it, or when the estimate would go past it; an estimate that reaches it exactly
+ * fits, and warns. With `admitted` (an authorization that was just granted), a block threshold
+ * reached is never a block.
  */
 export function decideBudget(
   definition: BudgetDefinition,
@@ -232,18 +233,17 @@ export function decideBudget(
   for (const threshold of definition.thresholds) {
     const level = limit.times(threshold).dividedBy(100);
     const action = actionAt(definition, threshold);
-    let reached: boolean;
-    if (action.type === 'block' && !options.admitted) {
-      reached =
-        used.greaterThanOrEqualTo(level) ||
-        (estimate.greaterThan(0) && used.plus(estimate).greaterThan(level));
-    } else {
-      reached = used.plus(estimate).greaterThanOrEqualTo(level);
-    }
-    if (!reached) continue;
+    if (!used.plus(estimate).greaterThanOrEqualTo(level)) continue;
     let here: Decision;
-    if (action.type === 'block') here = options.admitted ? 'warn' : 'block';
-    else if (action.type === 'throttle') here = 'throttle';
+    if (action.type === 'block') {
+      // A call that takes the budget exactly to its block level fits: admitted, as authorize
+      // admits it, with the threshold reached (warn). Past the level, or already at it, it blocks.
+      const blocks =
+        !options.admitted &&
+        (used.greaterThanOrEqualTo(level) ||
+          (estimate.greaterThan(0) && used.plus(estimate).greaterThan(level)));
+      here = blocks ? 'block' : 'warn';
+    } else if (action.type === 'throttle') here = 'throttle';
     else if (action.type === 'downgrade') {
       const target = downgradeOf(action, model);
       here = target ? 'downgrade' : 'warn';

@@ -42,6 +42,19 @@ describe('budget decisions', () => {
     expect(decideBudget(budget, d(1000), d(0), 'gpt-4o', { admitted: true }).decision).toBe('downgrade');
   });
 
+  it('answers a check whose estimate fills a block level exactly as authorize admits it: warn', () => {
+    const blockOnly: BudgetDefinition = {
+      ...budget,
+      thresholds: [100],
+      actions: { '100': { type: 'block' } },
+    };
+    expect(decideBudget(blockOnly, d(0), d(1000), 'gpt-4o').decision).toBe('warn');
+    expect(decideBudget(blockOnly, d(0), d(1000), 'gpt-4o', { admitted: true }).decision).toBe('warn');
+    expect(decideBudget(blockOnly, d(0), d(999), 'gpt-4o').decision).toBe('allow');
+    expect(decideBudget(blockOnly, d(0), d(1001), 'gpt-4o').decision).toBe('block');
+    expect(decideBudget(blockOnly, d(1000), d(0), 'gpt-4o').decision).toBe('block');
+  });
+
   it('orders decisions allow < warn < downgrade < throttle < block', () => {
     expect(strictest(['warn', 'throttle', 'downgrade'])).toBe('throttle');
     expect(strictest([])).toBe('allow');
