@@ -129,6 +129,17 @@ function wasResolved(counter: CounterRecord | undefined): boolean {
 }
 
 /**
+ * Whether a period ended with an alert standing (fired, or reached and not yet evaluated): the
+ * next period resolves it from its first instant, before the job publishes `budget.resolved`.
+ */
+function endedInAlert(definition: BudgetDefinition, counter: CounterRecord | undefined): boolean {
+  if (!counter) return false;
+  return (
+    [...counter.fired].some((name) => ALERT_NAME.test(name)) || severityOf(definition, counter.spent) !== 'ok'
+  );
+}
+
+/**
  * A budget's state at `now`, from its counters: what the enforcement answers show (they need no
  * forecast, which costs more than the rest of the status together).
  */
@@ -140,7 +151,9 @@ export function stateOf(
   const { current, previous } = windowsOf(definition, now);
   const counter = counters?.get(current.start.toISOString());
   const state = severityOf(definition, counter?.spent ?? ZERO);
-  return state === 'ok' && (wasResolved(counters?.get(previous.start.toISOString())) || wasResolved(counter))
+  const previousCounter = counters?.get(previous.start.toISOString());
+  return state === 'ok' &&
+    (wasResolved(previousCounter) || endedInAlert(definition, previousCounter) || wasResolved(counter))
     ? 'resolved'
     : state;
 }

@@ -634,6 +634,9 @@ describe('evaluation and enforcement', () => {
     clockOffsetMs = 86_400_000;
     try {
       expect((await check()).decision).toBe('allow');
+      // Resolved from the period's first instant, not only once the job has published it.
+      const before = await (await tollgate.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json();
+      expect(before.status).toMatchObject({ state: 'resolved', spent: 0 });
       for (let run = 0; run < 2; run++) {
         await tollgate.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${t.id}`, {
           key: 'tgop_test-operator-key-0123456789abcdef',
