@@ -69,6 +69,15 @@ function toPublicEndpoint(endpoint: StoredEndpoint, now: Date): WebhookEndpoint 
   };
 }
 
+/**
+ * When the next attempt is made: the due time, or, while an attempt holds the delivery (in flight,
+ * or its worker stopped), the end of its lease, when a retry takes over should it never finish.
+ */
+function nextRetryAt(delivery: StoredDelivery): string | null {
+  const { next_attempt_at: due, lease_until: lease } = delivery;
+  return lease && (!due || lease > due) ? lease : due;
+}
+
 export function toPublicDelivery(delivery: StoredDelivery): WebhookDelivery {
   return {
     id: delivery.id,
@@ -80,7 +89,7 @@ export function toPublicDelivery(delivery: StoredDelivery): WebhookDelivery {
     status_code: delivery.status_code,
     latency_ms: delivery.latency_ms,
     last_error: delivery.last_error,
-    next_retry_at: delivery.state === 'pending' ? delivery.next_attempt_at : null,
+    next_retry_at: delivery.state === 'pending' ? nextRetryAt(delivery) : null,
     replay_of: delivery.replay_of,
     created_at: delivery.created_at,
     updated_at: delivery.updated_at,

@@ -77,7 +77,7 @@ describe('webhook retries through the SQS retry queue', () => {
     const advance = (ms: number) => {
       clock += ms;
     };
-    return { tollgate: started, hook: receiver, queue, tenant, endpoint, advance };
+    return { tollgate: started, hook: receiver, queue, tenant, endpoint, advance, now };
   }
 
   it('waits in the queue for each retry, then delivers once; a long wait takes several hops', async () => {
@@ -122,7 +122,7 @@ describe('webhook retries through the SQS retry queue', () => {
   });
 
   it('a wake-up that finds the attempt held by a worker that stopped waits for its lease, then makes it', async () => {
-    const { tollgate, hook, queue, tenant, endpoint, advance } = await queued('0,30');
+    const { tollgate, hook, queue, tenant, endpoint, advance, now } = await queued('0,30');
 
     // The immediate attempt is sent, then its worker stops before recording it (its lease stays).
     const recordFails = failFirstWrite(
@@ -149,6 +149,15 @@ describe('webhook retries through the SQS retry queue', () => {
     expect(hook.received).toHaveLength(1);
     const [moved] = queue.sent;
     expect(moved?.DelaySeconds).toBeGreaterThan(2 + 60);
+    // The log says when the retry takes over (the lease's end), not the due time already past.
+    const waiting = await tollgate.request('GET', `/v1/webhook-endpoints/${endpoint.id}/deliveries`, {
+      key: tenant.key,
+    });
+    const [held] = (await waiting.json()).data;
+    expect(held).toMatchObject({ state: 'pending', attempts: 0 });
+    const wakeUpAt = now().getTime() + (moved?.DelaySeconds ?? 0) * 1000;
+    expect(Date.parse(held.next_retry_at)).toBeGreaterThan(now().getTime() + 60_000);
+    expect(Date.parse(held.next_retry_at)).toBeLessThanOrEqual(wakeUpAt);
 
     advance((moved?.DelaySeconds ?? 0) * 1000);
     await handleRetryQueueBatch(tollgate.runtime, queue.drain());
