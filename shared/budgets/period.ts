@@ -36,9 +36,47 @@ export function isTimeZone(zone: string): boolean {
   return IANAZone.isValidZone(zone);
 }
 
-/** The name the runtime gives an IANA zone: its canonical spelling ("europe/berlin" → "Europe/Berlin"). */
+/**
+ * IANA's name for each zone that the runtime still calls by an older one. Intl (ICU) names a zone
+ * by its CLDR id, and CLDR never changes an id once given: when IANA renamed a zone (Asia/Calcutta
+ * became Asia/Kolkata, Europe/Kiev Europe/Kyiv) ICU kept the old name, which IANA keeps only as a
+ * backward link. These are all such renames among the zones Node's Intl knows (found by comparing
+ * `Intl.supportedValuesOf('timeZone')` with tzdata 2025b and its backzone, which keeps Asmara,
+ * Atikokan, Chuuk and Pohnpei apart from the neighbours IANA's main data links them to). A zone
+ * IANA merged into another (Europe/Amsterdam, a link to Europe/Brussels since 2022) is not a
+ * rename: it keeps its own name, as ICU keeps it. Both names keep working everywhere (Intl and
+ * luxon take either), so a budget stored under the old one counts the same periods.
+ */
+export const RENAMED_ZONES: ReadonlyMap<string, string> = new Map([
+  ['Africa/Asmera', 'Africa/Asmara'],
+  ['America/Buenos_Aires', 'America/Argentina/Buenos_Aires'],
+  ['America/Catamarca', 'America/Argentina/Catamarca'],
+  ['America/Coral_Harbour', 'America/Atikokan'],
+  ['America/Cordoba', 'America/Argentina/Cordoba'],
+  ['America/Godthab', 'America/Nuuk'],
+  ['America/Indianapolis', 'America/Indiana/Indianapolis'],
+  ['America/Jujuy', 'America/Argentina/Jujuy'],
+  ['America/Louisville', 'America/Kentucky/Louisville'],
+  ['America/Mendoza', 'America/Argentina/Mendoza'],
+  ['Asia/Calcutta', 'Asia/Kolkata'],
+  ['Asia/Katmandu', 'Asia/Kathmandu'],
+  ['Asia/Rangoon', 'Asia/Yangon'],
+  ['Asia/Saigon', 'Asia/Ho_Chi_Minh'],
+  ['Atlantic/Faeroe', 'Atlantic/Faroe'],
+  ['Europe/Kiev', 'Europe/Kyiv'],
+  ['Pacific/Enderbury', 'Pacific/Kanton'],
+  ['Pacific/Ponape', 'Pacific/Pohnpei'],
+  ['Pacific/Truk', 'Pacific/Chuuk'],
+]);
+
+/**
+ * An IANA zone's canonical name: "europe/berlin" → "Europe/Berlin"; a link names the zone it
+ * points to ("US/Pacific" → "America/Los_Angeles", "Asia/Calcutta" → "Asia/Kolkata"), so equal
+ * zones compare equal. UTC by any of its names ("utc", "Etc/UTC", "GMT") is "UTC".
+ */
 export function canonicalTimeZone(zone: string): string {
-  return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+  const id = new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+  return RENAMED_ZONES.get(id) ?? id;
 }
 
 /**

@@ -13,11 +13,21 @@ const LIMIT_AMOUNT = /^\d{1,12}(\.\d{1,8})?$/;
 /** An estimate's USD amount: at most 12 digits before the point and 20 after. */
 const ESTIMATE_AMOUNT = /^\d{1,12}(\.\d{1,20})?$/;
 
+const LIMIT_AMOUNT_FORM = 'plain digits, at most 12 before the point and 8 after';
+
 const positiveDecimal = z
-  .string()
+  .string({
+    // A JSON number would lose digits and come back in another form: amounts are strings.
+    error: (issue) =>
+      issue.input === undefined
+        ? 'required: a positive amount as a decimal string, such as "500.00"'
+        : typeof issue.input === 'number'
+          ? `a decimal string such as "500.00" (in quotes, not a JSON number): ${LIMIT_AMOUNT_FORM}`
+          : `a decimal string such as "500.00": ${LIMIT_AMOUNT_FORM}`,
+  })
   .refine(
     (value) => LIMIT_AMOUNT.test(value) && parseDecimal(value).greaterThan(0),
-    'a positive amount such as "500.00": plain digits, at most 12 before the point and 8 after',
+    `a positive amount such as "500.00": ${LIMIT_AMOUNT_FORM}`,
   );
 
 const nonNegativeDecimal = z
@@ -48,16 +58,68 @@ export const BudgetScopeSchema = dimensionsSchema(0)
 export type BudgetScope = z.infer<typeof BudgetScopeSchema>;
 
 export const MoneyLimitSchema = z
-  .object({ amount: positiveDecimal.openapi({ example: '500.00' }), currency: z.literal('USD') })
-  .strict();
-export const TokenLimitSchema = z
-  .object({ tokens: z.int().min(1).max(Number.MAX_SAFE_INTEGER).openapi({ example: 50_000_000 }) })
-  .strict();
-export const BudgetLimitSchema = z
-  .union([MoneyLimitSchema, TokenLimitSchema], {
-    error:
-      'a money limit {"amount": "500.00", "currency": "USD"} (USD only) or a token limit {"tokens": 50000000}, not both',
+  .object({
+    amount: positiveDecimal.openapi({ example: '500.00' }),
+    currency: z.literal('USD', { error: 'required: "USD" (money limits are in USD only)' }),
   })
+  .strict();
+
+const TOKENS_FORM = 'a whole number of tokens, at least 1, such as 50000000';
+export const TokenLimitSchema = z
+  .object({
+    tokens: z
+      .int({
+        error: (issue) =>
+          issue.input === undefined
+            ? `required: ${TOKENS_FORM}`
+            : typeof issue.input === 'string'
+              ? `${TOKENS_FORM}, as a JSON number (not in quotes)`
+              : TOKENS_FORM,
+      })
+      .min(1, TOKENS_FORM)
+      .max(Number.MAX_SAFE_INTEGER, `at most ${Number.MAX_SAFE_INTEGER} tokens`)
+      .openapi({ example: 50_000_000 }),
+  })
+  .strict();
+
+const EITHER_LIMIT =
+  'a money limit {"amount": "500.00", "currency": "USD"} or a token limit {"tokens": 50000000}';
+
+/**
+ * A limit whose keys say which kind it is (`tokens`; or `amount` with `currency` "USD" or none) is
+ * judged as that kind only, so the answer says what is wrong with it ("amount": a string, not a
+ * number) rather than that it is neither kind. Any other limit is answered by the union below.
+ */
+function judgeLimitAsItsKind(value: unknown, ctx: z.RefinementCtx): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const hasTokens = Object.hasOwn(value, 'tokens');
+  const hasMoney = Object.hasOwn(value, 'amount') || Object.hasOwn(value, 'currency');
+  const currency = (value as { currency?: unknown }).currency;
+  let kind: typeof MoneyLimitSchema | typeof TokenLimitSchema | undefined;
+  if (hasTokens && !hasMoney) kind = TokenLimitSchema;
+  else if (hasMoney && !hasTokens && (currency === undefined || currency === 'USD')) kind = MoneyLimitSchema;
+  for (const issue of kind?.safeParse(value).error?.issues ?? []) {
+    ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message, input: value });
+  }
+  return value;
+}
+
+export const BudgetLimitSchema = z
+  .preprocess(
+    judgeLimitAsItsKind,
+    z.union([MoneyLimitSchema, TokenLimitSchema], {
+      error: (issue) => {
+        const given = issue.input;
+        if (given === undefined) return `required: ${EITHER_LIMIT}`;
+        if (typeof given !== 'object' || given === null || Array.isArray(given)) return EITHER_LIMIT;
+        if (Object.hasOwn(given, 'tokens')) return `${EITHER_LIMIT}, not both`;
+        if (Object.hasOwn(given, 'currency')) {
+          return 'money limits are in USD only: {"amount": "500.00", "currency": "USD"}; or a token limit {"tokens": 50000000}';
+        }
+        return EITHER_LIMIT;
+      },
+    }),
+  )
   .openapi('BudgetLimit', {
     description: 'Money (`{amount, currency:"USD"}`) or tokens (`{tokens}`).',
   });
@@ -92,10 +154,17 @@ const ThresholdsSchema = z
   .openapi({ description: 'Percent of the limit, each firing once per period.', example: [50, 80, 100] });
 
 const ActionsSchema = z
-  .record(
-    z.string().regex(/^[1-9]\d{0,3}$/, 'a threshold as written in thresholds, e.g. "80"'),
-    BudgetActionSchema,
-  )
+  .record(z.string().regex(/^[1-9]\d{0,3}$/), BudgetActionSchema, {
+    // zod's own message is "Invalid key in record": say what a key is, and how this one is written.
+    error: (issue) => {
+      if (issue.code !== 'invalid_key') return undefined;
+      const key = String(issue.input);
+      const written = /^\d+$/.test(key) ? String(Number(key)) : undefined;
+      return written !== undefined && written !== key && written !== '0'
+        ? `a threshold as written in "thresholds": "${written}", not "${key}"`
+        : 'a threshold as written in "thresholds", such as "80"';
+    },
+  })
   .openapi({ description: 'The action to enforce from a threshold on, keyed by threshold.' });
 
 /** Every action must name one of the thresholds, so each action has a crossing that fires it. */
@@ -127,10 +196,13 @@ export const CreateBudgetSchema = z
       .string()
       .default('UTC')
       .refine(isTimeZone, 'an IANA time zone such as Europe/Berlin')
-      // Stored as the runtime names it: "europe/berlin" and "US/Pacific" become "Europe/Berlin"
-      // and "America/Los_Angeles", so equal zones compare equal.
+      // Stored by its IANA canonical name: "europe/berlin", "US/Pacific" and "Asia/Calcutta" become
+      // "Europe/Berlin", "America/Los_Angeles" and "Asia/Kolkata", so equal zones compare equal.
       .transform(canonicalTimeZone)
-      .openapi({ description: 'IANA time zone the periods are aligned in; default UTC.' }),
+      .openapi({
+        description:
+          'IANA time zone the periods are aligned in; default UTC. Stored by its canonical name (a link such as `US/Pacific` by the zone it names, `America/Los_Angeles`).',
+      }),
     limit: BudgetLimitSchema,
     thresholds: ThresholdsSchema.default([50, 80, 100]),
     forecast_alert: z.boolean().default(false),
@@ -146,18 +218,37 @@ export const CreateBudgetSchema = z
   .openapi('CreateBudget');
 export type CreateBudget = z.infer<typeof CreateBudgetSchema>;
 
+/** What a budget is created with and keeps: what its counters hold depends on them. */
+const FIXED_FIELDS: readonly string[] = ['scope', 'period', 'week_start', 'timezone'];
+
+/** The answer to a change that names fields no change takes: say why the fixed ones are refused. */
+function unchangeable(keys: readonly string[]): string | undefined {
+  const fixed = keys.filter((key) => FIXED_FIELDS.includes(key));
+  if (fixed.length === 0) return undefined;
+  const quoted = (list: string[]) => list.map((key) => `"${key}"`).join(', ');
+  const unknown = keys.filter((key) => !FIXED_FIELDS.includes(key));
+  return (
+    `${quoted(fixed)} cannot be changed: scope, period, week_start and timezone define what a budget ` +
+    'counts, so changing them is a new budget (create one with POST /v1/budgets, then delete this one)' +
+    (unknown.length > 0 ? `; unrecognized: ${quoted(unknown)}` : '')
+  );
+}
+
 /**
  * What may change on a budget. Scope, period, zone and the limit's unit define what its counters
  * hold: changing them would mix two budgets' numbers, so they are a new budget.
  */
 export const UpdateBudgetSchema = z
-  .object({
-    name: NameField.optional(),
-    limit: BudgetLimitSchema.optional(),
-    thresholds: ThresholdsSchema.optional(),
-    forecast_alert: z.boolean().optional(),
-    actions: ActionsSchema.optional(),
-  })
+  .object(
+    {
+      name: NameField.optional(),
+      limit: BudgetLimitSchema.optional(),
+      thresholds: ThresholdsSchema.optional(),
+      forecast_alert: z.boolean().optional(),
+      actions: ActionsSchema.optional(),
+    },
+    { error: (issue) => (issue.code === 'unrecognized_keys' ? unchangeable(issue.keys) : undefined) },
+  )
   .strict()
   .superRefine(actionsNameThresholds)
   .openapi('UpdateBudget');

@@ -34,7 +34,7 @@ import {
   unitOf,
   windowsOf,
 } from './evaluate.js';
-import { periodAt, previousPeriod } from './period.js';
+import { canonicalTimeZone, periodAt, previousPeriod } from './period.js';
 import {
   addSpend,
   appliedBatches,
@@ -1508,7 +1508,8 @@ function samePeriods(a: BudgetDefinition, b: BudgetDefinition): boolean {
   return (
     a.period === b.period &&
     (a.week_start ?? 'monday') === (b.week_start ?? 'monday') &&
-    a.timezone === b.timezone
+    // An older name of the same zone (a budget stored before names were kept as IANA's) is the same zone.
+    canonicalTimeZone(a.timezone) === canonicalTimeZone(b.timezone)
   );
 }
 

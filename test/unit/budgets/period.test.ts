@@ -1,5 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { periodAt, previousPeriod } from '../../../shared/budgets/period.js';
+import {
+  canonicalTimeZone,
+  isTimeZone,
+  periodAt,
+  previousPeriod,
+  RENAMED_ZONES,
+} from '../../../shared/budgets/period.js';
 
 const iso = (window: { start: Date; end: Date }) => [window.start.toISOString(), window.end.toISOString()];
 
@@ -69,5 +77,119 @@ describe('budget periods', () => {
     expect(
       iso(previousPeriod({ period: 'quarter', timezone: 'UTC' }, new Date('2026-01-10T00:00:00Z'))),
     ).toEqual(['2025-10-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z']);
+  });
+});
+
+/** The runtime's own id for a zone (ICU's CLDR id): equal ids are one zone. */
+const runtimeId = (zone: string) =>
+  new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+
+describe('canonical time zone names', () => {
+  it('keeps a name IANA itself calls canonical, case corrected, where the runtime says an older one', () => {
+    for (const zone of [
+      'Asia/Kolkata',
+      'Europe/Kyiv',
+      'Asia/Kathmandu',
+      'Asia/Ho_Chi_Minh',
+      'America/Argentina/Buenos_Aires',
+      'Atlantic/Faroe',
+      'Asia/Yangon',
+      'America/Nuuk',
+      'Pacific/Kanton',
+      'Europe/Berlin',
+      'America/Los_Angeles',
+    ]) {
+      expect(canonicalTimeZone(zone)).toBe(zone);
+      expect(canonicalTimeZone(zone.toLowerCase())).toBe(zone);
+      expect(canonicalTimeZone(zone.toUpperCase())).toBe(zone);
+    }
+  });
+
+  it('names a link by the zone it points to, old spellings included', () => {
+    for (const [link, zone] of [
+      ['US/Pacific', 'America/Los_Angeles'],
+      ['Asia/Calcutta', 'Asia/Kolkata'],
+      ['asia/calcutta', 'Asia/Kolkata'],
+      ['Europe/Kiev', 'Europe/Kyiv'],
+      ['Asia/Katmandu', 'Asia/Kathmandu'],
+      ['Asia/Saigon', 'Asia/Ho_Chi_Minh'],
+      ['America/Buenos_Aires', 'America/Argentina/Buenos_Aires'],
+      ['Atlantic/Faeroe', 'Atlantic/Faroe'],
+      ['Asia/Rangoon', 'Asia/Yangon'],
+      ['America/Godthab', 'America/Nuuk'],
+      ['Pacific/Enderbury', 'Pacific/Kanton'],
+      // Links to links: each ends at the zone's IANA name, not at the runtime's older one.
+      ['America/Fort_Wayne', 'America/Indiana/Indianapolis'],
+      ['US/East-Indiana', 'America/Indiana/Indianapolis'],
+      ['Europe/Uzhgorod', 'Europe/Kyiv'],
+      ['America/Argentina/ComodRivadavia', 'America/Argentina/Catamarca'],
+    ] as const) {
+      expect(canonicalTimeZone(link), link).toBe(zone);
+    }
+  });
+
+  it('keeps a zone IANA merged into a neighbour under its own name', () => {
+    for (const zone of [
+      'Europe/Amsterdam',
+      'Europe/Oslo',
+      'Asia/Kuala_Lumpur',
+      'Africa/Asmara',
+      'Pacific/Chuuk',
+    ]) {
+      expect(canonicalTimeZone(zone)).toBe(zone);
+    }
+  });
+
+  it('calls UTC by any of its names "UTC", as the KPI query expects', () => {
+    for (const zone of ['UTC', 'utc', 'Etc/UTC', 'Etc/GMT', 'GMT', 'UCT', 'Zulu', 'Etc/Universal']) {
+      expect(canonicalTimeZone(zone), zone).toBe('UTC');
+    }
+    expect([...RENAMED_ZONES.keys(), ...RENAMED_ZONES.values()]).not.toContain('UTC');
+  });
+
+  it('renames only the runtime ids of one zone, to a name the runtime takes for that zone', () => {
+    for (const [old, current] of RENAMED_ZONES) {
+      expect(runtimeId(old), old).toBe(old);
+      expect(runtimeId(current), current).toBe(old);
+      expect(isTimeZone(current), current).toBe(true);
+    }
+  });
+
+  it('answers every zone the runtime knows with a valid name of the same zone, stable when asked again', () => {
+    for (const zone of Intl.supportedValuesOf('timeZone')) {
+      const canonical = canonicalTimeZone(zone);
+      expect(isTimeZone(canonical), zone).toBe(true);
+      expect(runtimeId(canonical), zone).toBe(runtimeId(zone));
+      expect(canonicalTimeZone(canonical), zone).toBe(canonical);
+    }
+  });
+
+  it('counts the same periods under an old name as under the new one (budgets stored before)', () => {
+    const at = new Date('2026-03-31T20:00:00Z');
+    for (const [old, current] of RENAMED_ZONES) {
+      for (const period of ['day', 'week', 'month'] as const) {
+        expect(iso(periodAt({ period, timezone: old }, at)), old).toEqual(
+          iso(periodAt({ period, timezone: current }, at)),
+        );
+      }
+    }
+  });
+
+  // IANA's links (tzdata 2025b, kept under test/fixtures): a zone IANA has renamed since (its old
+  // name now only a link) that this runtime still calls by the old name must be in RENAMED_ZONES.
+  const tzdata = fileURLToPath(new URL('../../fixtures/tzdata/links.zi', import.meta.url));
+  it('misses no rename that the IANA data shows', () => {
+    const links = new Map<string, string>();
+    for (const line of readFileSync(tzdata, 'utf8').split('\n')) {
+      const [kind, target, name] = line.split(/\s+/);
+      if (kind === 'L' && target && name) links.set(name, target);
+    }
+    const missing: string[] = [];
+    for (const id of Intl.supportedValuesOf('timeZone')) {
+      const target = links.get(id);
+      if (target === undefined || !isTimeZone(target) || runtimeId(target) !== id) continue;
+      if (RENAMED_ZONES.get(id) !== target) missing.push(`${id} -> ${target}`);
+    }
+    expect(missing).toEqual([]);
   });
 });
