@@ -203,11 +203,19 @@ export function strictest(decisions: Decision[]): Decision {
   );
 }
 
+const BEDROCK_VENDOR = /^(anthropic|meta|amazon|mistral|cohere|ai21|deepseek|openai|qwen|writer)\./;
+
 /** The model a downgrade maps `model` to (by any of its names), if the map has it. */
 export function downgradeOf(action: BudgetAction, model: string): string | undefined {
   if (action.type !== 'downgrade') return undefined;
   const entries = Object.entries(action.model_map).map(([from, to]) => [from.toLowerCase(), to] as const);
-  for (const name of modelNameCandidates(model)) {
+  const names = modelNameCandidates(model);
+  // Bedrock ids put the model's vendor first (anthropic.claude-sonnet-4-5-…): a map written with
+  // the model's own name (claude-sonnet-4-5) names it too, after the Bedrock spellings.
+  const unprefixed = names
+    .map((name) => name.replace(BEDROCK_VENDOR, ''))
+    .filter((name) => !names.includes(name));
+  for (const name of [...names, ...unprefixed]) {
     const found = entries.find(([from]) => from === name.toLowerCase());
     if (found) return found[1];
   }

@@ -55,6 +55,42 @@ describe('budget decisions', () => {
     expect(decideBudget(blockOnly, d(1000), d(0), 'gpt-4o').decision).toBe('block');
   });
 
+  it('downgrades a Bedrock model id by the name a map gives the model, after its Bedrock spellings', () => {
+    const claude: BudgetDefinition = {
+      ...budget,
+      scope: {},
+      thresholds: [80],
+      actions: { '80': { type: 'downgrade', model_map: { 'claude-sonnet-4-5': 'claude-haiku-4-5' } } },
+    };
+    for (const model of [
+      'anthropic.claude-sonnet-4-5-20250929-v1:0',
+      'us.anthropic.claude-sonnet-4-5-20250929-v1:0',
+      'claude-sonnet-4-5-20250929',
+    ]) {
+      expect(decideBudget(claude, d(800), d(0), model), model).toEqual({
+        decision: 'downgrade',
+        model: 'claude-haiku-4-5',
+      });
+    }
+    const bedrockMap: BudgetDefinition = {
+      ...claude,
+      actions: {
+        '80': {
+          type: 'downgrade',
+          model_map: {
+            'claude-sonnet-4-5': 'claude-haiku-4-5',
+            'anthropic.claude-sonnet-4-5-20250929-v1:0': 'anthropic.claude-haiku-4-5-20251001-v1:0',
+          },
+        },
+      },
+    };
+    expect(decideBudget(bedrockMap, d(800), d(0), 'anthropic.claude-sonnet-4-5-20250929-v1:0').model).toBe(
+      'anthropic.claude-haiku-4-5-20251001-v1:0',
+    );
+    // A dotted model name is not a Bedrock vendor prefix.
+    expect(decideBudget(claude, d(800), d(0), 'gpt-4.1').decision).toBe('warn');
+  });
+
   it('orders decisions allow < warn < downgrade < throttle < block', () => {
     expect(strictest(['warn', 'throttle', 'downgrade'])).toBe('throttle');
     expect(strictest([])).toBe('allow');
