@@ -81,7 +81,11 @@ export function createApp(runtime: Runtime, options: AppOptions = {}) {
 
   // An encoded body anywhere else would be read as broken JSON: it is refused by name instead.
   app.use('/v1/*', (c, next) => {
-    assertReadableCodings(contentCodings(c.req.header('content-encoding')), GZIP_BODY_PATHS.has(c.req.path));
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD')
+      assertReadableCodings(
+        contentCodings(c.req.header('content-encoding')),
+        GZIP_BODY_PATHS.has(c.req.path),
+      );
     return next();
   });
 

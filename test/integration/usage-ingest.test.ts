@@ -477,6 +477,11 @@ describe('POST /v1/usage', () => {
       const budget = await post('/v1/budgets', gzipSync('{}'), 'gzip');
       expect(budget.status).toBe(415);
       expect((await problem(budget)).code).toBe('UNSUPPORTED_MEDIA_TYPE');
+      // A read has no body for the header to describe: it is answered.
+      const read = await fetch(`http://127.0.0.1:${port}/v1/budgets`, {
+        headers: { authorization: `Bearer ${tenant.key}`, 'content-encoding': 'gzip' },
+      });
+      expect(read.status).toBe(200);
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
