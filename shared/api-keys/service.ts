@@ -41,6 +41,14 @@ export function createApiKeyService(db: Db, options: ApiKeyServiceOptions = {}) 
   // Only live keys are held; the presented secret is still compared with the hash on every request.
   const cache = new ExpiringCache<StoredApiKey>(options.cacheTtlMs ?? 0, options.cacheMaxEntries ?? 10_000);
   const cacheId = (tenantId: string, keyId: string) => `${tenantId}#${keyId}`;
+  /**
+   * Keys revoked by this instance, for twice the cache time: longer than any entry a read that
+   * raced the revocation can leave in the cache.
+   */
+  const revokedHere = new ExpiringCache<true>(
+    2 * (options.cacheTtlMs ?? 0),
+    options.cacheMaxEntries ?? 10_000,
+  );
   return {
     /** Mints a key; the returned `key` is the only time the secret exists outside its hash. */
     async create(tenantId: string, input: CreateApiKey): Promise<CreatedApiKey> {
@@ -88,6 +96,10 @@ export function createApiKeyService(db: Db, options: ApiKeyServiceOptions = {}) 
         );
       }
       if (!(await deleteApiKey(db, tenantId, keyId))) throw notFound();
+      // A request with this key that read it before the delete may put it back in the cache
+      // after; remembering the revocation here refuses it at once, however the reads interleave.
+      revokedHere.set(cacheId(tenantId, keyId), true, now().getTime());
+      cache.delete(cacheId(tenantId, keyId));
     },
 
     /** The tenant principal a presented key stands for, or undefined when it is not a live key. */
@@ -102,6 +114,7 @@ export function createApiKeyService(db: Db, options: ApiKeyServiceOptions = {}) 
         if (stored) cache.set(id, stored, nowMs);
       }
       if (!stored || !keysMatch(presented, stored.key_hash)) return undefined;
+      if (revokedHere.get(id, now().getTime())) return undefined;
       return {
         kind: 'tenant',
         tenantId: stored.tenant_id,

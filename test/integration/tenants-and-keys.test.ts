@@ -196,6 +196,48 @@ describe('tenant API keys', () => {
     );
   });
 
+  it('revokes at once a key in use while it is revoked, whatever request read it meanwhile', async () => {
+    const cached = await createTestTollgate({
+      store: tollgate.store,
+      env: { TOLLGATE_API_KEY_CACHE_SECONDS: '5' },
+    });
+    try {
+      const tenant = await cached.createTenant();
+      const admin = await cached.mintKey(tenant.key, { name: 'leaked', scopes: ['admin'] });
+      // The key's delete is held back; a request with the key comes in meanwhile, reads the key
+      // (still stored) and keeps it in the instance's cache.
+      let readMeanwhile: number | undefined;
+      const clients = [cached.store.db.client, cached.store.db.exactClient];
+      for (const client of clients) {
+        client.middlewareStack.add(
+          (next, context) => async (args) => {
+            const input = args.input as { Key?: { sk?: string } };
+            if (
+              context.commandName === 'DeleteItemCommand' &&
+              input.Key?.sk?.endsWith(admin.id) &&
+              readMeanwhile === undefined
+            ) {
+              readMeanwhile = (await cached.request('GET', '/v1/api-keys', { key: admin.key })).status;
+            }
+            return next(args);
+          },
+          { step: 'initialize', name: 'useDuringRevoke' },
+        );
+      }
+      let revoked: Response;
+      try {
+        revoked = await cached.request('DELETE', `/v1/api-keys/${admin.id}`, { key: tenant.key });
+      } finally {
+        for (const client of clients) client.middlewareStack.remove('useDuringRevoke');
+      }
+      expect(readMeanwhile).toBe(200);
+      expect(revoked.status).toBe(204);
+      expect((await cached.request('GET', '/v1/api-keys', { key: admin.key })).status).toBe(401);
+    } finally {
+      await cached.cleanup();
+    }
+  });
+
   it('a revocation whose answer was lost (the SDK retried it) answers 204', async () => {
     const tenant = await tollgate.createTenant();
     const admin = await tollgate.mintKey(tenant.key, { name: 'second admin', scopes: ['admin'] });
