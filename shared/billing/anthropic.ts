@@ -91,7 +91,8 @@ async function readBuckets(
   return raw.map((item, index) => {
     const bucket = BucketSchema.safeParse(item);
     if (!bucket.success) throw new Error(`Anthropic ${path}: bucket ${index}: ${firstIssue(bucket.error)}`);
-    return { day: utcDayOf(Date.parse(bucket.data.starting_at)), results: bucket.data.results ?? [] };
+    const start = Date.parse(bucket.data.starting_at);
+    return { start, day: utcDayOf(start), results: bucket.data.results ?? [] };
   });
 }
 

@@ -3,15 +3,24 @@ import { parseDecimal, toDecimalString } from '../money/money.js';
 import type { BilledLine, DayLines, LineSource } from './lines.js';
 import { firstIssue } from './paging.js';
 
-/** Groups buckets by day (a day split over two buckets is one day) and parses their rows. */
+/**
+ * Groups buckets by day (a day split over two buckets is one day) and parses their rows. A bucket
+ * served twice (the same start on two pages: a list that shifted between page reads) is one
+ * bucket, its later copy kept: adding both would count its day twice.
+ */
 export function toDayLines<T>(
   source: LineSource,
-  buckets: { day: string; results: unknown[] }[],
+  buckets: { start: number; day: string; results: unknown[] }[],
   schema: z.ZodType<T>,
   toLine: (row: T, day: string) => BilledLine,
 ): DayLines[] {
-  const byDay = new Map<string, BilledLine[]>();
+  const byStart = new Map<number, (typeof buckets)[number]>();
   for (const bucket of buckets) {
+    byStart.delete(bucket.start);
+    byStart.set(bucket.start, bucket);
+  }
+  const byDay = new Map<string, BilledLine[]>();
+  for (const bucket of byStart.values()) {
     const lines = byDay.get(bucket.day) ?? [];
     bucket.results.forEach((row, index) => {
       const parsed = schema.safeParse(row);

@@ -104,7 +104,8 @@ async function readBuckets(
     const bucket = BucketSchema.safeParse(item);
     if (!bucket.success) throw new Error(`OpenAI ${path}: bucket ${index}: ${firstIssue(bucket.error)}`);
     // A first bucket may start at the requested instant rather than midnight: it belongs to its UTC day.
-    return { day: utcDayOf(bucket.data.start_time * 1000), results: bucket.data.results ?? [] };
+    const start = bucket.data.start_time * 1000;
+    return { start, day: utcDayOf(start), results: bucket.data.results ?? [] };
   });
 }
 

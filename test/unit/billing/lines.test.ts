@@ -4,6 +4,7 @@ import { toDayLines } from '../../../shared/billing/buckets.js';
 import { anthropicTokenType, parseOpenAILineItem } from '../../../shared/billing/lines.js';
 import { readAllPages } from '../../../shared/billing/paging.js';
 import { pullWindow } from '../../../shared/billing/pull.js';
+import { Decimal } from '../../../shared/money/money.js';
 
 describe("OpenAI's free-text line items", () => {
   it.each([
@@ -68,9 +69,10 @@ describe('day buckets', () => {
     const days = toDayLines(
       'openai.usage.embeddings',
       [
-        { day: '2026-11-01', results: [{ n: 1 }] },
-        { day: '2026-11-01', results: [{ n: 2 }] },
-        { day: '2026-11-02', results: [] },
+        // The first bucket starts at the requested instant, the second at the next midnight's eve.
+        { start: Date.parse('2026-11-01T06:00:00Z'), day: '2026-11-01', results: [{ n: 1 }] },
+        { start: Date.parse('2026-11-01T12:00:00Z'), day: '2026-11-01', results: [{ n: 2 }] },
+        { start: Date.parse('2026-11-02T00:00:00Z'), day: '2026-11-02', results: [] },
       ],
       z.object({ n: z.int() }),
       (row, day) => ({
@@ -88,6 +90,42 @@ describe('day buckets', () => {
     expect(days[0]?.lines).toHaveLength(1);
     expect(days[0]?.lines[0]).toMatchObject({ tokens: { input: 3 }, requests: 3 });
     expect(days[1]).toEqual({ source: 'openai.usage.embeddings', day: '2026-11-02', lines: [] });
+  });
+
+  it('keeps one copy of a bucket served twice (the same start on two pages), the later one', () => {
+    const midnight = Date.parse('2026-11-02T00:00:00Z');
+    const days = toDayLines(
+      'openai.costs',
+      [
+        { start: midnight - 86_400_000, day: '2026-11-01', results: [{ n: 1 }] },
+        { start: midnight, day: '2026-11-02', results: [{ n: 4 }] },
+        // The next page starts one bucket early: the provider's list shifted between the reads.
+        { start: midnight, day: '2026-11-02', results: [{ n: 5 }] },
+        { start: midnight + 86_400_000, day: '2026-11-03', results: [{ n: 7 }] },
+      ],
+      z.object({ n: z.int() }),
+      (row, day) => ({
+        kind: 'cost',
+        source: 'openai.costs',
+        day,
+        identity: 'same',
+        model: 'm',
+        token_type: null,
+        line_item: null,
+        project: null,
+        amount: new Decimal(row.n),
+        currency: 'usd',
+        quantity: null,
+        quantity_unit: null,
+      }),
+    );
+    expect(
+      days.map((day) => [day.day, day.lines.map((line) => line.kind === 'cost' && line.amount.toNumber())]),
+    ).toEqual([
+      ['2026-11-01', [1]],
+      ['2026-11-02', [5]],
+      ['2026-11-03', [7]],
+    ]);
   });
 });
 
