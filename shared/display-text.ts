@@ -8,6 +8,14 @@ import { z } from '@hono/zod-openapi';
 const UNPRINTABLE = /[\p{Cc}\p{Cs}]/u;
 /** The same, but tab and line breaks, which a description may hold. */
 const UNPRINTABLE_IN_TEXT = /(?![\t\n\r])[\p{Cc}\p{Cs}]/u;
+/**
+ * Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they reorder
+ * the text shown after them in lists, dashboards and logs ("Trojan source"). The marks LRM and RLM,
+ * which right-to-left names may need, are kept.
+ */
+const REORDERING = /[\u202A-\u202E\u2066-\u2069]/u;
+/** Invisible characters: a name of only these (and spaces) shows as nothing. */
+const INVISIBLE = /[\p{Cf}\p{Z}]/gu;
 
 /** A name people read (tenant, key, budget, connection): one printable line, trimmed. */
 export const displayName = (max: number) =>
@@ -19,7 +27,12 @@ export const displayName = (max: number) =>
     .refine(
       (name) => !UNPRINTABLE.test(name),
       'control characters (such as NUL or a line break) are not allowed',
-    );
+    )
+    .refine(
+      (name) => !REORDERING.test(name),
+      'bidirectional control characters (U+202A–U+202E, U+2066–U+2069) are not allowed',
+    )
+    .refine((name) => name.replace(INVISIBLE, '') !== '', 'a name needs at least one visible character');
 
 /** A free-text description: printable, trimmed; tabs and line breaks are kept. */
 export const displayText = (max: number) =>
@@ -27,4 +40,8 @@ export const displayText = (max: number) =>
     .string()
     .trim()
     .max(max)
-    .refine((text) => !UNPRINTABLE_IN_TEXT.test(text), 'control characters (such as NUL) are not allowed');
+    .refine((text) => !UNPRINTABLE_IN_TEXT.test(text), 'control characters (such as NUL) are not allowed')
+    .refine(
+      (text) => !REORDERING.test(text),
+      'bidirectional control characters (U+202A–U+202E, U+2066–U+2069) are not allowed',
+    );

@@ -116,6 +116,8 @@ describe('request conventions', () => {
     const attempts: [string, string, Record<string, unknown>, string][] = [
       ['POST', '/v1/tenants', { name: 'Acme\u0000Support' }, 'name'],
       ['POST', '/v1/api-keys', { name: 'ci\u001b[31m', scopes: ['read'] }, 'name'],
+      ['POST', '/v1/api-keys', { name: 'a\u202eevil', scopes: ['read'] }, 'name'],
+      ['POST', '/v1/tenants', { name: '\u202e' }, 'name'],
       ['POST', '/v1/budgets', { name: 'two\nlines', period: 'day', limit: { tokens: 10 } }, 'name'],
       [
         'POST',

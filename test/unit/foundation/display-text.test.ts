@@ -26,6 +26,21 @@ describe('display text', () => {
     expect(name.safeParse('a\u0000b').error?.issues[0]?.message).toMatch(/control characters/);
   });
 
+  it('refuses text-reordering controls, and a name of only invisible characters; keeps RTL marks', () => {
+    for (const value of ['a\u202eevil', '\u202e', 'x\u2066y\u2069', 'a\u202ab'])
+      expect(name.safeParse(value).error?.issues[0]?.message, JSON.stringify(value)).toMatch(/bidirectional/);
+    for (const value of ['\u200b', '\u200b\u00a0\u200d', '\u2060'])
+      expect(name.safeParse(value).error?.issues[0]?.message, JSON.stringify(value)).toMatch(/visible/);
+    expect(text.safeParse('see \u202egnp.exe').success).toBe(false);
+    // Right-to-left names may carry the marks LRM and RLM, and zero-width joiners between letters.
+    for (const value of [
+      '\u05e9\u05dc\u05d5\u05dd\u200f (IL)',
+      'team \u200e\u0627\u0644\u0639\u0631\u0628',
+      '👩\u200d💻 devs',
+    ])
+      expect(name.parse(value), JSON.stringify(value)).toBe(value);
+  });
+
   it('lets a description hold tabs and line breaks, never other control characters', () => {
     expect(text.parse('line one\n\tline two\r\nend')).toBe('line one\n\tline two\r\nend');
     expect(text.parse('')).toBe('');
