@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { DeleteCommand, GetCommand, PutCommand, paginateQuery, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { batchWriteAll, type WriteRequest } from '../db/batch-write.js';
 import type { Db } from '../db/client.js';
-import { deleted, storedItemIs, succeededOrOwn } from '../db/conditional.js';
+import { deleted, storedItemIs, succeeded, succeededOrOwn } from '../db/conditional.js';
 import { billedLinesPartition, keys, tenantPartition } from '../db/keys.js';
 import { type Page, type PageRequest, queryPage } from '../db/pagination.js';
 import { ConflictError } from '../errors/errors.js';
@@ -29,6 +29,8 @@ export interface StoredConnection extends ProviderConnection {
   tenant_id: string;
   credential: CredentialEnvelope;
   lease_until: string | null;
+  /** The key's fingerprint, which names its claim (null for connections made before claims). */
+  key_fingerprint: string | null;
 }
 
 function toConnection(item: Record<string, unknown>): StoredConnection {
@@ -38,6 +40,7 @@ function toConnection(item: Record<string, unknown>): StoredConnection {
     provider: item.provider as BillingProvider,
     name: (item.name as string | undefined) ?? null,
     key_hint: item.key_hint as string,
+    key_fingerprint: (item.key_fingerprint as string | undefined) ?? null,
     created_at: item.created_at as string,
     status: (item.status as ProviderConnection['status'] | undefined) ?? 'pending',
     synced_through: (item.synced_through as string | undefined) ?? null,
@@ -51,7 +54,13 @@ function toConnection(item: Record<string, unknown>): StoredConnection {
 
 /** The public view: never the credential. */
 export function publicConnection(stored: StoredConnection): ProviderConnection {
-  const { credential: _credential, tenant_id: _tenant, lease_until: _lease, ...visible } = stored;
+  const {
+    credential: _credential,
+    tenant_id: _tenant,
+    lease_until: _lease,
+    key_fingerprint: _fingerprint,
+    ...visible
+  } = stored;
   return visible;
 }
 
@@ -68,6 +77,7 @@ export async function putConnection(db: Db, tenantId: string, connection: Stored
           provider: connection.provider,
           name: connection.name ?? undefined,
           key_hint: connection.key_hint,
+          key_fingerprint: connection.key_fingerprint ?? undefined,
           created_at: connection.created_at,
           status: connection.status,
           credential: connection.credential,
@@ -124,6 +134,64 @@ export async function allConnections(db: Db, tenantId: string): Promise<StoredCo
     cursor = page.next_cursor ?? undefined;
   } while (cursor);
   return all;
+}
+
+/**
+ * Claims a provider key for a connection: the key's fingerprint names one item per tenant and
+ * provider, written only where none is, or where it names this connection (a retry). Answers the
+ * connection that holds the key instead, when another does.
+ */
+export async function claimProviderKey(
+  db: Db,
+  tenantId: string,
+  claim: { provider: string; fingerprint: string; connectionId: string; claimedAt: string },
+  ifHeldBy?: string,
+): Promise<{ heldBy: string; claimedAt: string } | undefined> {
+  const key = keys.providerKeyClaim(tenantId, claim.provider, claim.fingerprint);
+  const written = await succeeded(
+    db.client.send(
+      new PutCommand({
+        TableName: db.tableName,
+        Item: {
+          ...key,
+          entity: 'provider_key_claim',
+          connection_id: claim.connectionId,
+          claimed_at: claim.claimedAt,
+        },
+        ConditionExpression: ifHeldBy
+          ? 'connection_id = :held'
+          : 'attribute_not_exists(pk) OR connection_id = :id',
+        ExpressionAttributeValues: ifHeldBy ? { ':held': ifHeldBy } : { ':id': claim.connectionId },
+      }),
+    ),
+  );
+  if (written) return undefined;
+  const { Item } = await db.client.send(
+    new GetCommand({ TableName: db.tableName, Key: key, ConsistentRead: true }),
+  );
+  // Gone meanwhile (its connection was deleted): held by no one, the caller tries again.
+  return {
+    heldBy: (Item?.connection_id as string | undefined) ?? '',
+    claimedAt: (Item?.claimed_at as string | undefined) ?? '',
+  };
+}
+
+/** Gives a provider key's claim up, if this connection still holds it. */
+export async function releaseProviderKey(
+  db: Db,
+  tenantId: string,
+  claim: { provider: string; fingerprint: string; connectionId: string },
+): Promise<void> {
+  await succeeded(
+    db.client.send(
+      new DeleteCommand({
+        TableName: db.tableName,
+        Key: keys.providerKeyClaim(tenantId, claim.provider, claim.fingerprint),
+        ConditionExpression: 'connection_id = :id',
+        ExpressionAttributeValues: { ':id': claim.connectionId },
+      }),
+    ),
+  );
 }
 
 export async function deleteConnection(db: Db, tenantId: string, connectionId: string): Promise<boolean> {

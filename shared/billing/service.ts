@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { EventBus } from '../bus/bus.js';
 import type { Page, PageRequest } from '../db/pagination.js';
 import { ConflictError, NotFoundError } from '../errors/errors.js';
@@ -11,6 +12,7 @@ import type { BillingPullDeps } from './pull.js';
 import { reconcile, recordDriftNotices } from './reconciliation.js';
 import {
   allConnections,
+  claimProviderKey,
   deleteConnection,
   getBillingSettings,
   getConnection,
@@ -19,6 +21,7 @@ import {
   purgeConnectionLines,
   putBillingSettings,
   putConnection,
+  releaseProviderKey,
   type StoredConnection,
 } from './repository.js';
 import type { CreateProviderConnection, ProviderConnection, SyncSummary } from './schema.js';
@@ -30,6 +33,12 @@ import type { CreateProviderConnection, ProviderConnection, SyncSummary } from '
 const loadPull = loadOnce(() => import('./pull.js'));
 
 const DAY_MS = 86_400_000;
+
+/** How long a key's claim waits for its connection to be stored before another create may take it. */
+const CLAIM_TAKEOVER_MS = 60_000;
+
+/** Names a provider key without keeping it: the claim's key (as API keys are kept by their hash). */
+const keyFingerprint = (apiKey: string) => createHash('sha256').update(apiKey).digest('base64url');
 const dayOf = (epochMs: number) => new Date(epochMs).toISOString().slice(0, 10);
 
 const notFound = (id: string) =>
@@ -58,6 +67,42 @@ export function createBillingService(deps: BillingPullDeps & { bus: EventBus }) 
     return { notices, published };
   }
 
+  /**
+   * Claims the key for the connection being created: the same key connected twice would count the
+   * organization's bill twice. A claim whose connection no longer exists (deleted, or a create that
+   * stopped before storing it) is taken over once it is older than a create can take.
+   */
+  async function claimKeyFor(tenantId: string, input: CreateProviderConnection, connectionId: string) {
+    const claimedAt = deps.now();
+    const claim = {
+      provider: input.provider,
+      fingerprint: keyFingerprint(input.api_key),
+      connectionId,
+      claimedAt: claimedAt.toISOString(),
+    };
+    let held = await claimProviderKey(db, tenantId, claim);
+    for (let attempt = 0; held && attempt < 3; attempt++) {
+      const holder = held.heldBy ? await getConnection(db, tenantId, held.heldBy) : undefined;
+      if (holder) {
+        throw new ConflictError(
+          `This ${input.provider} key is already connected as ${holder.id}: connecting it again would count its bill twice.`,
+          'PROVIDER_KEY_CONNECTED',
+        );
+      }
+      const inProgress =
+        held.heldBy !== '' && claimedAt.getTime() - Date.parse(held.claimedAt) < CLAIM_TAKEOVER_MS;
+      if (inProgress) {
+        throw new ConflictError(
+          `This ${input.provider} key is being connected by another request; retry in a minute.`,
+          'PROVIDER_KEY_CONNECTED',
+        );
+      }
+      held = await claimProviderKey(db, tenantId, claim, held.heldBy || undefined);
+    }
+    if (held)
+      throw new ConflictError(`This ${input.provider} key is already connected.`, 'PROVIDER_KEY_CONNECTED');
+  }
+
   async function stored(tenantId: string, connectionId: string): Promise<StoredConnection> {
     if (!isId('pcn', connectionId)) throw notFound(connectionId);
     const connection = await getConnection(db, tenantId, connectionId);
@@ -81,6 +126,7 @@ export function createBillingService(deps: BillingPullDeps & { bus: EventBus }) 
         const earlier = await getConnection(db, tenantId, id);
         if (earlier) return publicConnection(earlier);
       }
+      await claimKeyFor(tenantId, input, id);
       const credential = await encryptCredential(
         deps.keyProvider,
         { tenantId, connectionId: id },
@@ -92,6 +138,7 @@ export function createBillingService(deps: BillingPullDeps & { bus: EventBus }) 
         provider: input.provider,
         name: input.name ?? null,
         key_hint: `…${input.api_key.slice(-4)}`,
+        key_fingerprint: keyFingerprint(input.api_key),
         created_at: deps.now().toISOString(),
         status: 'pending',
         synced_through: null,
@@ -116,8 +163,17 @@ export function createBillingService(deps: BillingPullDeps & { bus: EventBus }) 
 
     /** Deletes the connection and its credential at once, then its billed lines. */
     async remove(tenantId: string, connectionId: string): Promise<void> {
-      if (!isId('pcn', connectionId) || !(await deleteConnection(db, tenantId, connectionId)))
-        throw notFound(connectionId);
+      const connection = isId('pcn', connectionId)
+        ? await getConnection(db, tenantId, connectionId)
+        : undefined;
+      if (!connection || !(await deleteConnection(db, tenantId, connectionId))) throw notFound(connectionId);
+      if (connection.key_fingerprint) {
+        await releaseProviderKey(db, tenantId, {
+          provider: connection.provider,
+          fingerprint: connection.key_fingerprint,
+          connectionId,
+        });
+      }
       // Reconciliation already ignores lines of a connection that no longer exists; this only cleans up.
       await purgeConnectionLines(db, tenantId, connectionId);
     },

@@ -137,6 +137,11 @@ export const keys = {
     sk: `${V}#provider-connection#${connectionId}`,
   }),
   providerConnectionPrefix: () => `${V}#provider-connection#`,
+  /** Which connection holds a provider key (by the key's fingerprint): one connection per key. */
+  providerKeyClaim: (tenantId: string, provider: string, fingerprint: string) => ({
+    pk: tenantPartition(tenantId),
+    sk: `${V}#provider-key#${provider}#${fingerprint}`,
+  }),
   /** The tenant's billing settings (drift threshold). */
   billingSettings: (tenantId: string) => ({ pk: tenantPartition(tenantId), sk: `${V}#billing-settings` }),
 

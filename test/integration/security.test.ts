@@ -58,10 +58,12 @@ const ownedObjectFactories: Record<string, () => Promise<string>> = {
   '/v1/provider-connections/{id}/sync': () => ownedProviderConnection(),
 };
 
+let victimConnections = 0;
 async function ownedProviderConnection(): Promise<string> {
+  // A key of its own each time: one key is connected once.
   const response = await tollgate.request('POST', '/v1/provider-connections', {
     key: owner.key,
-    body: { provider: 'openai', api_key: 'sk-admin-victim-0123456789' },
+    body: { provider: 'openai', api_key: `sk-admin-victim-0123456789-${++victimConnections}` },
   });
   expect(response.status).toBe(201);
   return (await response.json()).id;

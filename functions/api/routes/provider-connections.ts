@@ -12,6 +12,7 @@ import {
   notFoundProblem,
   PageQuerySchema,
   pageOf,
+  problem,
 } from '../openapi.js';
 
 const ConnectionIdParam = z.object({
@@ -29,6 +30,9 @@ const createConnection = defineOperation({
   },
   responses: {
     201: { description: 'Connected', content: { 'application/json': { schema: ProviderConnectionSchema } } },
+    409: problem(
+      'The same provider key is connected already (`PROVIDER_KEY_CONNECTED`, naming the connection): its bill would count twice.',
+    ),
   },
 });
 
