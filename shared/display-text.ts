@@ -32,7 +32,11 @@ export const displayName = (max: number) =>
       (name) => !REORDERING.test(name),
       'bidirectional control characters (U+202A–U+202E, U+2066–U+2069) are not allowed',
     )
-    .refine((name) => name.replace(INVISIBLE, '') !== '', 'a name needs at least one visible character');
+    // An empty name has its own error (zod runs refinements after a failed check too).
+    .refine(
+      (name) => name === '' || name.replace(INVISIBLE, '') !== '',
+      'a name needs at least one visible character',
+    );
 
 /** A free-text description: printable, trimmed; tabs and line breaks are kept. */
 export const displayText = (max: number) =>
