@@ -1,4 +1,5 @@
 import type { Db } from '../db/client.js';
+import { pricedModelName } from '../kpis/priced-model.js';
 import { Decimal, parseDecimal, toDecimalString, ZERO } from '../money/money.js';
 import { COST_BUCKETS, type CostBucket, computeCost } from '../pricing/cost.js';
 import type { ModelPrice } from '../pricing/types.js';
@@ -202,8 +203,12 @@ export function asStoredUsageEvent(item: Record<string, unknown>): StoredUsageEv
  */
 export function visibleTo(event: StoredUsageEvent, restrict: Record<string, string> | null): boolean {
   for (const [name, value] of Object.entries(restrict ?? {})) {
-    const actual = name === 'model' ? event.model : name === 'provider' ? event.prov : event.dims?.[name];
-    if (actual !== value) return false;
+    // A model by its priced name, as the KPIs read it: a key restricted to gpt-4o sees its snapshots.
+    const visible =
+      name === 'model'
+        ? pricedModelName(event.model) === pricedModelName(value)
+        : (name === 'provider' ? event.prov : event.dims?.[name]) === value;
+    if (!visible) return false;
   }
   return true;
 }

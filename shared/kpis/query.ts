@@ -6,7 +6,6 @@ import { canonicalTimeZone } from '../budgets/period.js';
 import type { Db } from '../db/client.js';
 import { ForbiddenError, ValidationError } from '../errors/errors.js';
 import { type Decimal, toDecimalString, toMoneyString, ZERO } from '../money/money.js';
-import { canonicalModelName } from '../pricing/model-names.js';
 import {
   type Attribute,
   addSums,
@@ -21,6 +20,7 @@ import {
   subtractSums,
   totalTokensOf,
 } from './cells.js';
+import { pricedModelName } from './priced-model.js';
 import { getCursor, queryCells } from './repository.js';
 
 export const GRANULARITIES = ['hour', 'day', 'month'] as const;
@@ -47,7 +47,6 @@ const SIMPLE_METRICS = [
 ] as const;
 /** Read from the providers' bills, which know only provider, model and UTC day. */
 const BILLED_METRICS: readonly string[] = ['billed_cost', 'billing_drift_pct'];
-const BILLED_PROVIDERS = ['openai', 'anthropic'];
 const PARAMETRIC_METRICS = [
   'outcomes',
   'cost_per_outcome',
@@ -181,9 +180,20 @@ function tooWide(message: string): never {
   throw new ValidationError(message, [{ path: 'query.group_by', message }], 'QUERY_TOO_WIDE');
 }
 
+/** A read value as KPIs name it: a model by its priced name (see priced-model.ts), the rest as stored. */
+const shownValue = (attribute: Attribute, stored: string) =>
+  attribute === MODEL_ATTRIBUTE ? pricedModelName(stored) : stored;
+
+/** Whether a stored value is the one a filter asks for: a model by any name that prices as it. */
+const matches = (attribute: Attribute, stored: string, wanted: string | undefined) =>
+  wanted === undefined ||
+  (attribute === MODEL_ATTRIBUTE ? pricedModelName(stored) === pricedModelName(wanted) : stored === wanted);
+
 /**
  * Reads the cells that answer a query on `attributes` (grouped or filtered), hourly or daily.
  * Daily cells answer up to two attributes, hourly cells one: that is what the rollup keeps.
+ * Cells keep models as sent; rows name them by their priced name, and a model filter takes every
+ * spelling of the model (several rows of one time may then carry the same values: callers add).
  */
 async function readRows(
   db: Db,
@@ -205,20 +215,24 @@ async function readRows(
       sums: cell.sums,
     }));
   }
-  if (attributes.length === 1) {
-    const [attribute] = attributes as [Attribute];
+  /** The values one attribute's cells hold (as stored), with their times and sums. */
+  const singleCells = async (attribute: Attribute, dailyCells: boolean) => {
     const pk = (
-      daily
+      dailyCells
         ? cellKeys.daySingle(tenantId, attribute, '', '')
         : cellKeys.hourSingle(tenantId, attribute, '', '')
     ).pk;
-    const wanted = filters.get(attribute);
     return (await queryCells(db, pk, range.from, range.to))
-      .map((cell) => {
-        const { time, value } = split(cell.sk);
-        return { time, values: { [attribute]: value }, sums: cell.sums };
-      })
-      .filter((row) => wanted === undefined || row.values[attribute] === wanted);
+      .map((cell) => ({ ...split(cell.sk), sums: cell.sums }))
+      .filter((cell) => matches(attribute, cell.value, filters.get(attribute)));
+  };
+  if (attributes.length === 1) {
+    const [attribute] = attributes as [Attribute];
+    return (await singleCells(attribute, daily)).map(({ time, value, sums }) => ({
+      time,
+      values: { [attribute]: shownValue(attribute, value) },
+      sums,
+    }));
   }
   if (!daily)
     tooWide(
@@ -226,20 +240,24 @@ async function readRows(
     );
   if (attributes.length > 2)
     tooWide('Group and filter by at most two attributes (dimensions, model, provider) together.');
-  // Pair cells are kept in both orientations: fix a filtered attribute when there is one.
+  // Pair cells are kept in both orientations: fix a filtered attribute when there is one, one whose
+  // value is stored as asked (not a model, which may be stored under several spellings) first.
   const [first, second] = attributes as [Attribute, Attribute];
-  const fixed = filters.has(first) ? first : filters.has(second) ? second : first;
+  const fixedFirst = (attribute: Attribute) => filters.has(attribute) && attribute !== MODEL_ATTRIBUTE;
+  const fixed = fixedFirst(first)
+    ? first
+    : fixedFirst(second)
+      ? second
+      : filters.has(first)
+        ? first
+        : filters.has(second)
+          ? second
+          : first;
   const by = fixed === first ? second : first;
-  const fixedValues = filters.has(fixed)
-    ? [filters.get(fixed) as string]
-    : [
-        ...new Set(
-          (await readRows(db, tenantId, [fixed], filters, true, range)).map(
-            (row) => row.values[fixed] as string,
-          ),
-        ),
-      ];
-  const wantedBy = filters.get(by);
+  const fixedValues =
+    filters.has(fixed) && fixed !== MODEL_ATTRIBUTE
+      ? [filters.get(fixed) as string]
+      : [...new Set((await singleCells(fixed, true)).map((cell) => cell.value))];
   const perValue = await Promise.all(
     fixedValues.map(async (fixedValue) =>
       (
@@ -249,13 +267,15 @@ async function readRows(
           range.from,
           range.to,
         )
-      ).map((cell) => {
+      ).flatMap((cell) => {
         const { time, value } = split(cell.sk);
-        return { time, values: { [fixed]: fixedValue, [by]: value }, sums: cell.sums };
+        if (!matches(by, value, filters.get(by))) return [];
+        const values = { [fixed]: shownValue(fixed, fixedValue), [by]: shownValue(by, value) };
+        return [{ time, values, sums: cell.sums }];
       }),
     ),
   );
-  return perValue.flat().filter((row) => wantedBy === undefined || row.values[by] === wantedBy);
+  return perValue.flat();
 }
 
 /**
@@ -333,24 +353,17 @@ const asNumber = (value: Decimal | null, places: number): number | null =>
 interface Bill {
   billed: Decimal;
   metered: Decimal;
+  /**
+   * Charges of no model (tool calls, storage…): no usage event meters them, so they have no drift
+   * (null), as in the reconciliation; their billed cost still counts in the totals' drift.
+   */
+  unmetered?: true;
 }
 const NO_BILL: Bill = { billed: ZERO, metered: ZERO };
 const addBills = (a: Bill, b: Bill): Bill => ({
   billed: a.billed.plus(b.billed),
   metered: a.metered.plus(b.metered),
 });
-
-/**
- * A model's catalog name, as bills name it (`gpt-4o-2024-08-06` is `gpt-4o`): under its provider,
- * or, with none known, under the first billed provider whose catalog knows it by another name.
- */
-function catalogModel(model: string, provider: string | undefined): string {
-  if (provider) return canonicalModelName(provider, model);
-  return (
-    BILLED_PROVIDERS.map((billed) => canonicalModelName(billed, model)).find((name) => name !== model) ??
-    model
-  );
-}
 
 /** Reads the usage cells of some attributes under the query's filters (see queryKpis). */
 type ReadUsage = (attributes: Attribute[]) => Promise<Row[]>;
@@ -361,6 +374,7 @@ function metricValue(metric: Metric, sums: CellSums, covered: Map<string, Decima
     case 'billed_cost':
       return toMoneyString(bill.billed);
     case 'billing_drift_pct':
+      if (bill.unmetered) return null;
       return asNumber(ratio(bill.metered.minus(bill.billed).times(100), bill.billed), 4);
     case 'cost':
       return toMoneyString(sums.cost);
@@ -453,7 +467,9 @@ export async function queryKpis(
   let contradictory = false;
   for (const [name, value] of Object.entries(restrict ?? {})) {
     const attribute = attributeOf(name);
-    if (filters.has(attribute) && filters.get(attribute) !== value) contradictory = true;
+    // A model is one model by any name that prices as it (see priced-model.ts).
+    const asked = filters.get(attribute);
+    if (asked !== undefined && !matches(attribute, asked, value)) contradictory = true;
     filters.set(attribute, value);
   }
   const groupAttributes = query.groupBy.map(attributeOf);
@@ -485,28 +501,10 @@ export async function queryKpis(
     }
     return bucket;
   };
-  // With billed metrics, models are grouped under their catalog names, as bills name them: an app
-  // that says `gpt-4o-mini` and `gpt-4o-mini-2024-07-18` has one model on its bill.
-  const billedAsked = query.metrics.some((metric) => BILLED_METRICS.includes(metric.kind));
-  const byCatalogModel = billedAsked && groupAttributes.includes(MODEL_ATTRIBUTE);
-  const groupValues = (values: Record<Attribute, string>): Record<Attribute, string> => {
-    const model = values[MODEL_ATTRIBUTE];
-    if (!byCatalogModel || model === undefined) return values;
-    return { ...values, [MODEL_ATTRIBUTE]: catalogModel(model, values[PROVIDER_ATTRIBUTE]) };
-  };
-  // With billed metrics a model filter matches by catalog name too, as the bill side does: the
-  // cells are read for every model and kept when their model is the filter's under its catalog name.
-  const modelFilter = billedAsked ? filters.get(MODEL_ATTRIBUTE) : undefined;
-  const usageFilters = new Map(filters);
-  if (modelFilter !== undefined) usageFilters.delete(MODEL_ATTRIBUTE);
-  const wantedModel =
-    modelFilter === undefined ? undefined : catalogModel(modelFilter, filters.get(PROVIDER_ATTRIBUTE));
-  const readUsage: ReadUsage = async (readAttributes) =>
-    (await readRows(db, tenantId, readAttributes, usageFilters, daily, range)).filter(
-      (row) =>
-        wantedModel === undefined ||
-        catalogModel(row.values[MODEL_ATTRIBUTE] ?? '', row.values[PROVIDER_ATTRIBUTE]) === wantedModel,
-    );
+  // Models are read, grouped and filtered by their priced names whatever the metrics (readRows):
+  // `gpt-4o` and `gpt-4o-2024-08-06` are one model, for `cost` as for `billed_cost`.
+  const readUsage: ReadUsage = (readAttributes) =>
+    readRows(db, tenantId, readAttributes, filters, daily, range);
   const rows = contradictory ? [] : await readUsage(attributes);
   // Attribution coverage: the cost of the events that carry the dimension, per group and bucket.
   const coverage = new Map<string, Map<string, Decimal>>();
@@ -524,7 +522,7 @@ export async function queryKpis(
     for (const row of await readUsage(withDimension)) {
       const bucket = bucketOfRow(row.time);
       addCoverage(
-        `${groupKeyOf(groupAttributes, groupValues(row.values))}\u0001${bucket}`,
+        `${groupKeyOf(groupAttributes, row.values)}\u0001${bucket}`,
         metric.argument,
         row.sums.cost,
       );
@@ -546,7 +544,7 @@ export async function queryKpis(
   const buckets = bucketsBetween(query.from, query.to, query.granularity, timezone);
   const series = new Map<string, SeriesEntry>();
   for (const row of rows) {
-    const values = groupValues(row.values);
+    const values = row.values;
     const groupKey = groupKeyOf(groupAttributes, values);
     const entry = series.get(groupKey) ?? {
       group: Object.fromEntries(groupAttributes.map((a) => [nameOf(a), values[a] as string])),
@@ -588,7 +586,7 @@ export async function queryKpis(
     // Read afresh, not the query's rows: the series took those rows' sums as their accumulators.
     for (const row of await readUsage([...new Set([...attributes, PROVIDER_ATTRIBUTE])])) {
       if (!billing.has((row.values[PROVIDER_ATTRIBUTE] ?? '') as BillingProvider)) continue;
-      const key = `${groupKeyOf(groupAttributes, groupValues(row.values))}\u0001${bucketOfRow(row.time)}`;
+      const key = `${groupKeyOf(groupAttributes, row.values)}\u0001${bucketOfRow(row.time)}`;
       metered.set(key, (metered.get(key) ?? ZERO).plus(row.sums.cost));
     }
   }
@@ -619,14 +617,16 @@ export async function queryKpis(
     const seriesTotal = emptySums();
     const seriesCovered = new Map<string, Decimal>();
     let seriesBill = NO_BILL;
+    const unmetered = groupAttributes.includes(MODEL_ATTRIBUTE) && entry.group.model === NO_MODEL;
     const points = buckets.map((start) => {
       const pointBilled = billed.get(`${groupKey}\u0001${start}`);
       const sums = entry.byBucket.get(start) ?? (pointBilled ? emptySums() : undefined);
       if (!sums) return { start, values: { ...emptyValues } };
       addSums(seriesTotal, sums);
-      const pointBill = {
+      const pointBill: Bill = {
         billed: pointBilled ?? ZERO,
         metered: metered.get(`${groupKey}\u0001${start}`) ?? ZERO,
+        ...(unmetered ? { unmetered } : {}),
       };
       seriesBill = addBills(seriesBill, pointBill);
       const covered = coverage.get(`${groupKey}\u0001${start}`) ?? noCoverage;
@@ -638,7 +638,12 @@ export async function queryKpis(
     });
     addSums(overall, seriesTotal);
     overallBill = addBills(overallBill, seriesBill);
-    result.push({ group: entry.group, points, totals: values(seriesTotal, seriesCovered, seriesBill) });
+    const seriesTotals = values(
+      seriesTotal,
+      seriesCovered,
+      unmetered ? { ...seriesBill, unmetered } : seriesBill,
+    );
+    result.push({ group: entry.group, points, totals: seriesTotals });
   }
   const cursor = await getCursor(db, tenantId);
   return {
@@ -660,9 +665,9 @@ export const NO_MODEL = '(no model)';
  * The providers' billed cost per series and bucket (`groupKey \u0001 bucket`), for `billed_cost`
  * and `billing_drift_pct`. Bills know only provider, model and UTC day, so these metrics take
  * provider and model as group and filter attributes, in UTC day or month buckets, and a key
- * restricted to a slice cannot see them. Series are grouped by catalog model names then (see
- * `groupValues`), which is how bills name models; a billed model no event used gets a series of
- * its own, with zero usage.
+ * restricted to a slice cannot see them. A bill's model is named and filtered by its priced name,
+ * as usage is (see priced-model.ts), so the bill's snapshot ids meet the apps' aliases; a billed
+ * model no event used gets a series of its own, with zero usage.
  */
 async function billedByGroup(
   db: Db,
@@ -710,15 +715,21 @@ async function billedByGroup(
     from: query.from,
     to: query.to,
     provider: context.filters.get(PROVIDER_ATTRIBUTE),
-    model: context.filters.get(MODEL_ATTRIBUTE),
   });
+  const wantedModel = context.filters.get(MODEL_ATTRIBUTE);
   const byModel = context.groupAttributes.includes(MODEL_ATTRIBUTE);
   const byProvider = context.groupAttributes.includes(PROVIDER_ATTRIBUTE);
   for (const row of rows) {
     if (row.day < context.range.from || row.day >= context.range.to) continue;
+    // A model filter takes the bill's models by their priced names (charges of no model never match).
+    if (
+      wantedModel !== undefined &&
+      (row.model === null || !matches(MODEL_ATTRIBUTE, row.model, wantedModel))
+    )
+      continue;
     const values: Record<Attribute, string> = {};
     if (byProvider) values[PROVIDER_ATTRIBUTE] = row.provider;
-    if (byModel) values[MODEL_ATTRIBUTE] = row.model ?? NO_MODEL;
+    if (byModel) values[MODEL_ATTRIBUTE] = row.model === null ? NO_MODEL : pricedModelName(row.model);
     const groupKey = groupKeyOf(context.groupAttributes, values);
     if (!context.series.has(groupKey)) {
       context.series.set(groupKey, {

@@ -627,11 +627,35 @@ describe('billing pull and three-way reconciliation', () => {
       billed_cost: '0.64200000',
       billing_drift_pct: 0,
     });
+    // Charges of no model have no metered counterpart: no drift (null), as in the reconciliation's rows.
     expect(totalsOf('openai', '(no model)')).toMatchObject({
       cost: '0.00000000',
       billed_cost: '0.02527100',
-      billing_drift_pct: -100,
+      billing_drift_pct: null,
     });
+    expect(totalsOf('anthropic', '(no model)')).toMatchObject({
+      billed_cost: '0.10000000',
+      billing_drift_pct: null,
+    });
+    expect(row('openai', D1, null).drift_pct).toBeNull();
+    const byModel = await world.tollgate.request(
+      'GET',
+      `/v1/kpis?metrics=cost,billed_cost,billing_drift_pct&from=${D1}T00:00:00Z&to=${TODAY}T00:00:00Z&granularity=day&group_by=model`,
+      { key: world.tenant.key },
+    );
+    const noModel = (await byModel.json()).series.find(
+      (s: { group: Record<string, string> }) => s.group.model === '(no model)',
+    );
+    expect(noModel.totals).toMatchObject({ billed_cost: '0.12527100', billing_drift_pct: null });
+    const billedPoints = noModel.points.filter(
+      (point: { values: { billed_cost: string } }) => point.values.billed_cost !== '0.00000000',
+    );
+    expect(billedPoints.length).toBeGreaterThan(0);
+    expect(
+      billedPoints.every(
+        (point: { values: { billing_drift_pct: null } }) => point.values.billing_drift_pct === null,
+      ),
+    ).toBe(true);
     expect(kpiBody.totals).toMatchObject({ billed_cost: '7.54267100', cost: '7.41740000' });
     const perDay = await world.tollgate.request(
       'GET',

@@ -310,6 +310,23 @@ describe('GET /v1/kpis/summary', () => {
     expect(summary.month_to_date.cost).toBe('0.01000000');
     expect(summary.forecast).toMatchObject({ cost: '0.01000000', low: '0.01000000', high: '0.01000000' });
   });
+
+  it('names a top model driver by its priced name, as GET /v1/kpis groups it', async () => {
+    const spellings = await tollgate.createTenant('Summary, model spellings');
+    await ingest(
+      [
+        { ...cent('alias', todayAt(), {}), usage: { input_tokens: 400_000 } },
+        { ...cent('snapshot', todayAt(), {}), model: 'gpt-4o-2024-08-06', usage: { input_tokens: 400_000 } },
+      ],
+      spellings,
+    );
+    await runRollup(spellings);
+    const { summary } = await summaryNow(spellings.key);
+    const models = summary.top_drivers.filter(
+      (driver: { attribute: string }) => driver.attribute === 'model',
+    );
+    expect(models).toEqual([{ attribute: 'model', value: 'gpt-4o', cost: '2.00000000', share_pct: 100 }]);
+  });
 });
 
 describe('the runtime clock', () => {

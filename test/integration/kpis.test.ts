@@ -374,6 +374,111 @@ describe('GET /v1/kpis on a seeded tenant', () => {
   });
 });
 
+describe('a model named by any of its spellings', () => {
+  let models: { id: string; key: string };
+  const totals = async (query: string, key = models.key) => {
+    const response = await tollgate.request('GET', `/v1/kpis?from=${FROM}&to=${TO}&${query}`, { key });
+    const body = await response.json();
+    expect(response.status, `${query}: ${JSON.stringify(body)}`).toBe(200);
+    return body;
+  };
+  const seriesOf = (body: { series: { group: Record<string, string>; totals: { cost: string } }[] }) =>
+    body.series.map((series) => ({ ...series.group, cost: series.totals.cost }));
+
+  beforeAll(async () => {
+    models = await tollgate.createTenant('Model spellings');
+    // gpt-4o-2024-08-06 is priced as gpt-4o ($2.50 per 1M input); gpt-4o-2024-05-13 has its own price ($5).
+    const event = (id: string, model: string, hour: string, input_tokens: number) => ({
+      id,
+      timestamp: at(D1, hour),
+      provider: 'openai',
+      model,
+      usage: { input_tokens },
+      dimensions: { feature: 'chat' },
+    });
+    const response = await tollgate.request('POST', '/v1/usage', {
+      key: models.key,
+      body: {
+        events: [
+          event('s1', 'gpt-4o', '10', 1_000_000),
+          event('s2', 'gpt-4o-2024-08-06', '11', 1_000_000),
+          event('s3', 'gpt-4o-2024-05-13', '12', 100_000),
+        ],
+      },
+    });
+    expect((await response.json()).rejected).toEqual([]);
+    const run = await tollgate.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${models.id}`, {
+      key: OPERATOR_KEY,
+    });
+    expect(run.status).toBe(200);
+  });
+
+  it('filters and groups a model by its priced name, whatever the other metrics asked', async () => {
+    for (const metrics of ['cost', 'cost,billed_cost', 'cost,billed_cost,billing_drift_pct']) {
+      // Either spelling of gpt-4o is the one model, with or without the billed metrics.
+      for (const model of ['gpt-4o', 'gpt-4o-2024-08-06']) {
+        const body = await totals(`metrics=${metrics}&filter[model]=${model}`);
+        expect(body.totals.cost, `${metrics} ${model}`).toBe('5.00000000');
+      }
+      // A snapshot with a price of its own stays its own model.
+      expect((await totals(`metrics=${metrics}&filter[model]=gpt-4o-2024-05-13`)).totals.cost).toBe(
+        '0.50000000',
+      );
+      expect(seriesOf(await totals(`metrics=${metrics}&group_by=model`)), metrics).toEqual([
+        { model: 'gpt-4o', cost: '5.00000000' },
+        { model: 'gpt-4o-2024-05-13', cost: '0.50000000' },
+      ]);
+      expect(seriesOf(await totals(`metrics=${metrics}&group_by=model&filter[provider]=openai`))).toEqual([
+        { model: 'gpt-4o', cost: '5.00000000' },
+        { model: 'gpt-4o-2024-05-13', cost: '0.50000000' },
+      ]);
+      expect(
+        seriesOf(await totals(`metrics=${metrics}&group_by=provider&filter[model]=gpt-4o-2024-08-06`)),
+      ).toEqual([{ provider: 'openai', cost: '5.00000000' }]);
+    }
+    // The same on the pair cells (model with a dimension) and on the hour cells.
+    expect(seriesOf(await totals('metrics=cost&group_by=model,feature'))).toEqual([
+      { model: 'gpt-4o', feature: 'chat', cost: '5.00000000' },
+      { model: 'gpt-4o-2024-05-13', feature: 'chat', cost: '0.50000000' },
+    ]);
+    expect(seriesOf(await totals('metrics=cost&group_by=feature&filter[model]=gpt-4o-2024-08-06'))).toEqual([
+      { feature: 'chat', cost: '5.00000000' },
+    ]);
+    const hourly = await totals('metrics=cost&group_by=model&granularity=hour');
+    expect(seriesOf(hourly)).toEqual([
+      { model: 'gpt-4o', cost: '5.00000000' },
+      { model: 'gpt-4o-2024-05-13', cost: '0.50000000' },
+    ]);
+    expect(
+      hourly.series[0].points
+        .filter((point: { values: { cost: string } }) => point.values.cost !== '0.00000000')
+        .map((point: { start: string; values: { cost: string } }) => [point.start, point.values.cost]),
+    ).toEqual([
+      [at(D1, '10'), '2.50000000'],
+      [at(D1, '11'), '2.50000000'],
+    ]);
+  });
+
+  it('restricts a key to a model by the same rule', async () => {
+    const view = await tollgate.mintKey(models.key, {
+      name: 'gpt-4o view',
+      scopes: ['read'],
+      restrict: { model: 'gpt-4o' },
+    });
+    expect((await totals('metrics=cost', view.key)).totals.cost).toBe('5.00000000');
+    expect(seriesOf(await totals('metrics=cost&group_by=feature', view.key))).toEqual([
+      { feature: 'chat', cost: '5.00000000' },
+    ]);
+    // Another spelling of its model is its own slice; another model is nothing.
+    expect((await totals('metrics=cost&filter[model]=gpt-4o-2024-08-06', view.key)).totals.cost).toBe(
+      '5.00000000',
+    );
+    expect((await totals('metrics=cost&filter[model]=gpt-4o-2024-05-13', view.key)).totals.cost).toBe(
+      '0.00000000',
+    );
+  });
+});
+
 describe('the kpi-rollup job', () => {
   it('takes late events into their own day, and a second run changes nothing', async () => {
     const before = await kpis('metrics=cost,tokens&group_by=feature');

@@ -40,7 +40,7 @@ const getKpis = defineOperation({
   tags: ['KPIs'],
   summary: 'Token-native KPIs over time, grouped and filtered',
   description:
-    'Filter with `filter[<dimension>]=<value>` (any number; `filter[model]` and `filter[provider]` too). Daily and monthly buckets in UTC answer up to two group_by and filter attributes together; hourly buckets and other time zones answer one. Money is a decimal string, counts are integers, ratios numbers; a ratio with a zero denominator is null.',
+    'Filter with `filter[<dimension>]=<value>` (any number; `filter[model]` and `filter[provider]` too). A model is named, grouped and filtered by its priced name, whatever the metrics: `gpt-4o-2024-08-06` is `gpt-4o`, a snapshot with its own price keeps its name. Daily and monthly buckets in UTC answer up to two group_by and filter attributes together; hourly buckets and other time zones answer one. Money is a decimal string, counts are integers, ratios numbers; a ratio with a zero denominator is null.',
   access: { scopes: ['read'] },
   request: {
     query: z.object({
