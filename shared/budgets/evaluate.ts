@@ -152,8 +152,8 @@ export function stateOf(
   const counter = counters?.get(current.start.toISOString());
   const state = severityOf(definition, counter?.spent ?? ZERO);
   const previousCounter = counters?.get(previous.start.toISOString());
-  return state === 'ok' &&
-    (wasResolved(previousCounter) || endedInAlert(definition, previousCounter) || wasResolved(counter))
+  // A period that ended resolved had an alert first: endedInAlert covers it.
+  return state === 'ok' && (endedInAlert(definition, previousCounter) || wasResolved(counter))
     ? 'resolved'
     : state;
 }

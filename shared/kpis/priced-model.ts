@@ -1,5 +1,6 @@
 import { BUILTIN_PRICES } from '../pricing/catalog.js';
 import { modelNameCandidates } from '../pricing/model-names.js';
+import { type Attribute, MODEL_ATTRIBUTE } from './cells.js';
 
 /**
  * The one name KPIs know a model by: its priced name, the name the built-in catalog prices it
@@ -42,3 +43,7 @@ export function pricedModelName(model: string): string {
   cache.set(model, priced);
   return priced;
 }
+
+/** A value read from the cells as KPIs name it: a model by its priced name, the rest as stored. */
+export const kpiValueOf = (attribute: Attribute, stored: string): string =>
+  attribute === MODEL_ATTRIBUTE ? pricedModelName(stored) : stored;

@@ -20,7 +20,7 @@ import {
   subtractSums,
   totalTokensOf,
 } from './cells.js';
-import { pricedModelName } from './priced-model.js';
+import { kpiValueOf } from './priced-model.js';
 import { getCursor, queryCells } from './repository.js';
 
 export const GRANULARITIES = ['hour', 'day', 'month'] as const;
@@ -180,14 +180,9 @@ function tooWide(message: string): never {
   throw new ValidationError(message, [{ path: 'query.group_by', message }], 'QUERY_TOO_WIDE');
 }
 
-/** A read value as KPIs name it: a model by its priced name (see priced-model.ts), the rest as stored. */
-const shownValue = (attribute: Attribute, stored: string) =>
-  attribute === MODEL_ATTRIBUTE ? pricedModelName(stored) : stored;
-
 /** Whether a stored value is the one a filter asks for: a model by any name that prices as it. */
 const matches = (attribute: Attribute, stored: string, wanted: string | undefined) =>
-  wanted === undefined ||
-  (attribute === MODEL_ATTRIBUTE ? pricedModelName(stored) === pricedModelName(wanted) : stored === wanted);
+  wanted === undefined || kpiValueOf(attribute, stored) === kpiValueOf(attribute, wanted);
 
 /**
  * Reads the cells that answer a query on `attributes` (grouped or filtered), hourly or daily.
@@ -230,7 +225,7 @@ async function readRows(
     const [attribute] = attributes as [Attribute];
     return (await singleCells(attribute, daily)).map(({ time, value, sums }) => ({
       time,
-      values: { [attribute]: shownValue(attribute, value) },
+      values: { [attribute]: kpiValueOf(attribute, value) },
       sums,
     }));
   }
@@ -270,7 +265,7 @@ async function readRows(
       ).flatMap((cell) => {
         const { time, value } = split(cell.sk);
         if (!matches(by, value, filters.get(by))) return [];
-        const values = { [fixed]: shownValue(fixed, fixedValue), [by]: shownValue(by, value) };
+        const values = { [fixed]: kpiValueOf(fixed, fixedValue), [by]: kpiValueOf(by, value) };
         return [{ time, values, sums: cell.sums }];
       }),
     ),
@@ -729,7 +724,8 @@ async function billedByGroup(
       continue;
     const values: Record<Attribute, string> = {};
     if (byProvider) values[PROVIDER_ATTRIBUTE] = row.provider;
-    if (byModel) values[MODEL_ATTRIBUTE] = row.model === null ? NO_MODEL : pricedModelName(row.model);
+    if (byModel)
+      values[MODEL_ATTRIBUTE] = row.model === null ? NO_MODEL : kpiValueOf(MODEL_ATTRIBUTE, row.model);
     const groupKey = groupKeyOf(context.groupAttributes, values);
     if (!context.series.has(groupKey)) {
       context.series.set(groupKey, {

@@ -2,17 +2,9 @@ import { DateTime } from 'luxon';
 import type { Db } from '../db/client.js';
 import { ValidationError } from '../errors/errors.js';
 import { type Decimal, toMoneyString, ZERO } from '../money/money.js';
-import {
-  addSums,
-  type CellSums,
-  cellKeys,
-  emptySums,
-  MODEL_ATTRIBUTE,
-  nameOf,
-  totalTokensOf,
-} from './cells.js';
+import { addSums, type CellSums, cellKeys, emptySums, nameOf, totalTokensOf } from './cells.js';
 import { type DailyAmount, forecastMonth } from './forecast.js';
-import { pricedModelName } from './priced-model.js';
+import { kpiValueOf } from './priced-model.js';
 import { assertWholeHourOffsets, daysBetween } from './query.js';
 import { getAttributes, getCursor, queryCells } from './repository.js';
 
@@ -135,8 +127,8 @@ export async function summarizeMonth(db: Db, tenantId: string, zone: string, now
     const perValue = new Map<string, Decimal>();
     for (const values of perDay.values()) {
       for (const [stored, sums] of values) {
-        // A model by its priced name, as KPI queries group it (priced-model.ts).
-        const value = attribute === MODEL_ATTRIBUTE ? pricedModelName(stored) : stored;
+        // A model by its priced name, as KPI queries group it.
+        const value = kpiValueOf(attribute, stored);
         perValue.set(value, (perValue.get(value) ?? ZERO).plus(sums.cost));
       }
     }

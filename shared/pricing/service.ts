@@ -235,6 +235,12 @@ export function createPricingService(db: Db, now: () => Date = () => new Date())
     tenantPricer,
     estimatePricer,
 
+    /**
+     * The list prices: the built-in catalog extended by the operator's price files, no tenant's
+     * override (an export shows what the tokens would have cost at list price).
+     */
+    listPrices: priceBook,
+
     /** The price in force for the tenant at `at`; with no provider, the first provider that prices the model. */
     async priceInForce(tenantId: string, query: { provider?: string | undefined; model: string; at: Date }) {
       const pricer = await tenantPricer(tenantId);
@@ -314,8 +320,8 @@ export function createPricingService(db: Db, now: () => Date = () => new Date())
         ]);
       }
       const loadId = newId('prl');
-      // Storing them moves this process's generation on: every copy of the book it keeps over
-      // this table (this service's, the exports' list prices) is read again on its next use.
+      // Storing them moves this process's generation on: the book kept over this table (pricing's
+      // and the exports' list prices) is read again on its next use, even by a read that overlapped.
       await putOperatorPrices(db, loadId, prices);
       return { load_id: loadId, loaded: prices.length, skipped };
     },

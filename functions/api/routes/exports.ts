@@ -9,7 +9,6 @@ import {
   focusRowPages,
   NULLABLE_FOCUS_COLUMNS,
 } from '../../../shared/exports/focus.js';
-import { listPriceBook } from '../../../shared/exports/list-prices.js';
 import { readWithinPayload } from '../../../shared/http/buffered-response.js';
 import { getTenant } from '../../../shared/tenants/repository.js';
 import { tenantOf } from '../middleware/authorize.js';
@@ -104,7 +103,7 @@ export const createExportRoutes = (options: ExportRouteOptions = {}) =>
     // Everything that can fail cleanly fails here, before the 200 and its body are on their way.
     const [tenant, listPrices, tenantPricer] = await Promise.all([
       getTenant(db, tenantId),
-      listPriceBook(db),
+      services.pricing.listPrices(),
       services.pricing.tenantPricer(tenantId),
     ]);
     const context: FocusContext = {
