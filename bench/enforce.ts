@@ -31,7 +31,7 @@
  *          --engine=dynalite|dynamodb-local|embedded (embedded: the server's own dynalite, in its
  *          process, as `npm start` runs by default)
  *          --rounds=paced,saturation (either or both) --profile-server=DIR (a CPU profile of the
- *          server process)
+ *          server process) --profile-engine=DIR (the same of the engine, dynalite in its own process)
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -56,6 +56,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: 'paced,saturation' },
     /** Writes a CPU profile of the server process into this directory. */
     'profile-server': { type: 'string' },
+    /** Writes a CPU profile of the engine process (dynalite in its own process) into this directory. */
+    'profile-engine': { type: 'string' },
   },
 });
 const REQUESTS = Number(values.requests);
@@ -70,9 +72,9 @@ const tsx = ['--import', 'tsx'];
 const dataDir = await mkdtemp(join(tmpdir(), 'tollgate-bench-'));
 
 /** Forks a TypeScript entry point; answers the child and its first IPC message. */
-async function forkWithMessage<T>(entry: string, env: Record<string, string>) {
+async function forkWithMessage<T>(entry: string, env: Record<string, string>, execArgv = tsx) {
   const child = fork(join(root, entry), [], {
-    execArgv: tsx,
+    execArgv,
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
@@ -88,9 +90,13 @@ let endpoint: string | undefined;
 if (dynamoLocal) {
   endpoint = dynamoLocal.endpoint;
 } else if (!embedded) {
-  const started = await forkWithMessage<{ endpoint: string }>('bench/support/engine-process.ts', {
-    TOLLGATE_BENCH_ENGINE_PATH: join(dataDir, 'engine'),
-  });
+  const started = await forkWithMessage<{ endpoint: string }>(
+    'bench/support/engine-process.ts',
+    { TOLLGATE_BENCH_ENGINE_PATH: join(dataDir, 'engine') },
+    values['profile-engine']
+      ? [...tsx, '--cpu-prof', `--cpu-prof-dir=${values['profile-engine']}`]
+      : tsx,
+  );
   engineProcess = started.child;
   endpoint = started.message.endpoint;
 }

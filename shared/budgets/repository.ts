@@ -422,7 +422,10 @@ export async function clearBatchMark(
  * this hold, or the counter does not exist yet: see `ensureCounter`).
  *
  * The hold does not restate the counter's identity (it only takes an existing counter): about a
- * tenth less work for the engine per authorize, which parses every expression it is sent.
+ * tenth less work for the engine per authorize, which parses every expression it is sent. For the
+ * same reason a blocking hold's condition has no parenthesised alternative: `used <= :max` is false
+ * on a missing item or attribute, and every counter has `used` from its creation (see
+ * `ensureCounter`). dynalite parses `A AND B AND (C OR D)` in about 240 µs, `B AND D` in about 50.
  */
 export async function reserveOnCounter(
   db: Db,
@@ -438,7 +441,7 @@ export async function reserveOnCounter(
   let condition = 'attribute_exists(pk) AND attribute_not_exists(#r)';
   if (maxUsed) {
     // A zero-amount reservation must still find the level not yet reached: strict.
-    condition += ` AND (attribute_not_exists(used) OR used ${maxUsed.strict ? '<' : '<='} :max)`;
+    condition = `attribute_not_exists(#r) AND used ${maxUsed.strict ? '<' : '<='} :max`;
     values[':max'] = number(maxUsed.value);
   }
   try {
@@ -479,8 +482,10 @@ const isItemTooLarge = (error: unknown) =>
   /item size .*exceeded the maximum allowed size/i.test(error.message);
 
 /**
- * Creates a counter that does not exist yet (the first hold of a budget's period finds none);
- * restates the identity of one that does, changing nothing else.
+ * Creates a counter that does not exist yet (the first hold of a budget's period finds none), with
+ * `used` at zero, which a blocking hold's condition compares; restates the identity of one that
+ * does and gives it `used` if it has none (counters created before holds relied on it), changing
+ * nothing else.
  */
 export async function ensureCounter(db: Db, tenantId: string, target: CounterTarget): Promise<void> {
   const identity = counterIdentity(target);
@@ -488,8 +493,8 @@ export async function ensureCounter(db: Db, tenantId: string, target: CounterTar
     new UpdateCommand({
       TableName: db.tableName,
       Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
-      UpdateExpression: `SET ${identity.set}`,
-      ExpressionAttributeValues: identity.values,
+      UpdateExpression: `SET ${identity.set}, used = if_not_exists(used, :zero)`,
+      ExpressionAttributeValues: { ...identity.values, ':zero': number(ZERO) },
     }),
   );
 }

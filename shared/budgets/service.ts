@@ -945,8 +945,12 @@ export function createBudgetService(
         if (
           !max ||
           (max.strict ? counter.used.lessThan(max.value) : counter.used.lessThanOrEqualTo(max.value))
-        )
+        ) {
           roomNow = true;
+          // A counter created before blocking holds compared `used` has none, and refuses them
+          // all: give it one (a no-op on any other counter).
+          if (max) repairs.push(ensureCounter(db, tenantId, hold.target));
+        }
       }
       if (repairs.length === 0 && !twins && !roomNow) break;
       await Promise.all(repairs);

@@ -1,4 +1,4 @@
-import { DeleteCommand, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ensureCounter,
@@ -802,6 +802,38 @@ describe('evaluation and enforcement', () => {
     const status = (await (await tollgate.request('GET', `/v1/budgets/${budget.id}`, { key: t.key })).json())
       .status;
     expect(status).toMatchObject({ reserved: 200, remaining: 800 });
+  });
+
+  it('a counter stored before blocking holds compared `used` (it has none) is given one, and admits the call', async () => {
+    const t = await tollgate.createTenant('Counter without used');
+    const budget = await createBlockingTokenBudget(t.key, 'older counter', 1000);
+    const db = tollgate.store.db;
+    // As ensureCounter wrote a period's first counter before: its identity, and no `used`.
+    const Key = keys.budgetCounter(t.id, budget.id, budget.status.period_start);
+    await db.client.send(
+      new PutCommand({
+        TableName: db.tableName,
+        Item: {
+          ...Key,
+          bid: budget.id,
+          ps: budget.status.period_start,
+          pe: budget.status.period_end,
+          entity: 'budget_counter',
+          expires_at_epoch: Math.ceil(Date.parse(budget.status.period_end) / 1000) + 86_400 * 40,
+        },
+      }),
+    );
+    const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
+      key: t.key,
+      body: { id: 'older-counter', model: 'gpt-4o', estimated_input_tokens: 300, max_output_tokens: 0 },
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ decision: 'allow' });
+    const { Item } = await db.exactClient.send(
+      new GetCommand({ TableName: db.tableName, Key, ConsistentRead: true }),
+    );
+    expect(Item).toMatchObject({ used: '300', reserved: '300' });
+    expect(await budgetStatus(t.key, budget.id)).toMatchObject({ reserved: 300, remaining: 700 });
   });
 
   it('a settling usage event spends and gives back its hold in one write: no reader finds the call counted twice', async () => {
