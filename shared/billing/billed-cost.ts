@@ -22,12 +22,14 @@ export interface BilledDay {
 
 /**
  * The provider-billed cost per UTC day, provider and model for the days that [from, to) touches,
- * over the tenant's live connections: what the `billed_cost` KPI metric reads.
+ * over the tenant's live connections: what the `billed_cost` KPI metric reads. A model filter is
+ * the caller's: the KPI query takes a bill's model by its priced name, the reconciliation by
+ * its catalog name.
  */
 export async function billedCost(
   db: Db,
   tenantId: string,
-  query: { from: Date; to: Date; provider?: string | undefined; model?: string | undefined },
+  query: { from: Date; to: Date; provider?: string | undefined },
 ): Promise<BilledDay[]> {
   const fromDay = dayOf(Math.floor(query.from.getTime() / DAY_MS) * DAY_MS);
   const toDay = dayOf(Math.ceil(query.to.getTime() / DAY_MS) * DAY_MS);
@@ -37,17 +39,12 @@ export async function billedCost(
   ]);
   // Lines of a deleted connection may outlive it briefly; they are never counted.
   const live = new Set(connections.map((connection) => connection.id));
-  const wantedModel =
-    query.model !== undefined && query.provider !== undefined
-      ? canonicalModelName(query.provider, query.model)
-      : query.model;
   const sums = new Map<string, BilledDay>();
   for (const line of lines) {
     if (line.kind !== 'cost' || line.amount === null || !live.has(line.connection_id)) continue;
     if (query.provider !== undefined && line.provider !== query.provider) continue;
     const model =
       line.model === null || line.token_type === null ? null : canonicalModelName(line.provider, line.model);
-    if (wantedModel !== undefined && model !== canonicalModelName(line.provider, wantedModel)) continue;
     const key = `${line.day}\u0000${line.provider}\u0000${model ?? ''}`;
     const entry = sums.get(key) ?? { day: line.day, provider: line.provider, model, billed_cost: ZERO };
     entry.billed_cost = entry.billed_cost.plus(line.amount);
