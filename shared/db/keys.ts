@@ -30,6 +30,13 @@ export const keys = {
     pk: `${V}#operator#prices`,
     sk: `${loadId}#${provider}/${model}`,
   }),
+  /**
+   * The revision of the operator's loaded prices, raised after every price file is stored, so a
+   * process can confirm its copy with one GetItem instead of reading every file again. Outside
+   * the prices partition: `listOperatorPrices` reads that partition whole and takes every item
+   * in it for a price.
+   */
+  operatorPricesRevision: () => ({ pk: `${V}#operator#prices-revision`, sk: `${V}#revision` }),
 
   /** A webhook endpoint: its URL, filters, status and signing secrets. */
   webhookEndpoint: (tenantId: string, endpointId: string) => ({

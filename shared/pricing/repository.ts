@@ -1,4 +1,4 @@
-import { PutCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, paginateQuery, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { batchWriteAll } from '../db/batch-write.js';
 import type { Db } from '../db/client.js';
 import { keys, tenantPartition } from '../db/keys.js';
@@ -80,14 +80,54 @@ const operatorPriceWrites = new WeakMap<Db, number>();
 /**
  * Changes each time this process stores a price file into `db`: a copy of the loaded prices read
  * under another generation predates the file (take it before reading, so a read that overlaps
- * the write counts as before it). Other processes learn of the file when their copy expires.
+ * the write counts as before it). Other processes learn of the file from the stored revision
+ * (`readOperatorPricesRevision`).
  */
 export function operatorPricesGeneration(db: Db): number {
   return operatorPriceWrites.get(db) ?? 0;
 }
 
-/** Stores one loaded price file's prices (a batch write: 25 per call, unprocessed ones retried). */
+/**
+ * Raised after the prices are written, never before: whoever reads the raised revision then
+ * reads the file's prices. An `ADD` is safe to repeat (a retried write whose answer was lost
+ * raises it twice, which only costs every process one more read of the files).
+ */
+async function raiseOperatorPricesRevision(db: Db): Promise<void> {
+  await db.client.send(
+    new UpdateCommand({
+      TableName: db.tableName,
+      Key: keys.operatorPricesRevision(),
+      UpdateExpression: 'SET entity = :entity ADD rev :one',
+      ExpressionAttributeValues: { ':entity': 'operator_prices_revision', ':one': 1 },
+    }),
+  );
+}
+
+/**
+ * The stored revision of the operator's loaded prices (0 before any file was loaded): a copy
+ * read under the same revision still holds every loaded price. Consistent, as the prices are
+ * read: an eventually consistent read could answer the revision from before a load.
+ */
+export async function readOperatorPricesRevision(db: Db): Promise<number> {
+  const { Item } = await db.client.send(
+    new GetCommand({
+      TableName: db.tableName,
+      Key: keys.operatorPricesRevision(),
+      ProjectionExpression: 'rev',
+      ConsistentRead: true,
+    }),
+  );
+  return Item?.rev === undefined ? 0 : Number(String(Item.rev));
+}
+
+/**
+ * Stores one loaded price file's prices (a batch write: 25 per call, unprocessed ones retried),
+ * then raises the stored revision. Should raising it fail, the load answers an error and is to
+ * be loaded again: until then other processes keep their copies without the file.
+ */
 export async function putOperatorPrices(db: Db, loadId: string, prices: ModelPrice[]): Promise<void> {
+  let writeFailed = false;
+  let writeError: unknown;
   try {
     await batchWriteAll(
       db,
@@ -101,10 +141,19 @@ export async function putOperatorPrices(db: Db, loadId: string, prices: ModelPri
         },
       })),
     );
-  } finally {
-    // Part of a failed write may be stored: the copies are stale either way.
-    operatorPriceWrites.set(db, operatorPricesGeneration(db) + 1);
+  } catch (error) {
+    writeFailed = true;
+    writeError = error;
   }
+  // Part of a failed write may be stored: the copies are stale either way, here and elsewhere.
+  operatorPriceWrites.set(db, operatorPricesGeneration(db) + 1);
+  try {
+    await raiseOperatorPricesRevision(db);
+  } catch (error) {
+    // The write's own failure says more about what went wrong.
+    if (!writeFailed) throw error;
+  }
+  if (writeFailed) throw writeError;
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   operatorPricesGeneration,
   putOperatorPrices,
   putPriceOverride,
+  readOperatorPricesRevision,
   type StoredPriceOverride,
 } from './repository.js';
 import { canonicalInstant, type ModelPrice, priceId } from './types.js';
@@ -21,11 +22,19 @@ import { canonicalInstant, type ModelPrice, priceId } from './types.js';
 const PROVIDER_SEARCH_ORDER = ['openai', 'anthropic', 'google', 'mistral', 'bedrock', 'azure'];
 
 /**
- * How long a process keeps the operator's loaded prices before reading them again. The process
- * that loads a price file drops its copy at once; a refusal that rests on the copy (an override
- * for a model it does not price) reads them again first.
+ * How long a process uses its copy of the operator's loaded prices before confirming it against
+ * the stored revision (one GetItem; the files are read again only if a file was loaded since).
+ * The process that loads a price file drops its copy at once.
  */
 const PRICE_BOOK_TTL_MS = 30_000;
+
+/**
+ * An answer of "no price" (a 404, an override refused for want of a list price) may rest on a
+ * copy that predates another process's load: it confirms the copy first, unless it was confirmed
+ * this recently. A file is then seen within about this long on those paths, and a client sending
+ * them in a loop costs at most one GetItem per this long per process, and no read of the files.
+ */
+const PRICES_RECHECK_MS = 1_000;
 
 /**
  * How long enforcement (check, authorize) prices estimates with a tenant's overrides as read
@@ -164,28 +173,64 @@ function priceFromOverrideAlone(override: StoredPriceOverride): ModelPrice | und
 }
 
 export function createPricingService(db: Db, now: () => Date = () => new Date()) {
-  let cached: { book: PriceBook; loadedAt: number; generation: number } | undefined;
+  /**
+   * The book with the stored revision and this process's generation it was read under, and when
+   * the revision was last found unchanged (taken before reading it, so the copy never counts as
+   * newer than it is).
+   */
+  let cached: { book: PriceBook; revision: number; generation: number; confirmedAt: number } | undefined;
+  /**
+   * The confirmation under way: callers share it rather than each sending a GetItem. Only those
+   * of the same generation, though: one that started before this process loaded a file may
+   * answer the copy without it.
+   */
+  let refreshing: { generation: number; book: Promise<PriceBook> } | undefined;
 
-  /** The book as read less than `PRICE_BOOK_TTL_MS` ago, unless this process has loaded a price file since. */
-  function cachedPriceBook(): PriceBook | undefined {
+  /** The book, if confirmed less than `maxAgeMs` ago and this process has loaded no price file since. */
+  function confirmedPriceBook(maxAgeMs: number): PriceBook | undefined {
     if (!cached || cached.generation !== operatorPricesGeneration(db)) return undefined;
-    return now().getTime() - cached.loadedAt < PRICE_BOOK_TTL_MS ? cached.book : undefined;
+    return now().getTime() - cached.confirmedAt < maxAgeMs ? cached.book : undefined;
   }
 
-  /** Reads the operator's loaded prices now, and keeps the book they make. */
-  async function readPriceBook(): Promise<PriceBook> {
-    const generation = operatorPricesGeneration(db);
+  /** Confirms the copy against the stored revision, reading the files again only if it moved. */
+  async function refreshPriceBook(generation: number): Promise<PriceBook> {
+    const checkedAt = now().getTime();
+    // Read before the files: a load that overlaps the read counts as after it, and is read again.
+    const revision = await readOperatorPricesRevision(db);
+    const kept = cached;
+    if (kept && kept.generation === generation && kept.revision === revision) {
+      kept.confirmedAt = Math.max(kept.confirmedAt, checkedAt);
+      return kept.book;
+    }
     const loaded = await listOperatorPrices(db);
-    cached = {
-      book: new PriceBook([...BUILTIN_PRICES]).extend(loaded),
-      loadedAt: now().getTime(),
-      generation,
+    const book = new PriceBook([...BUILTIN_PRICES]).extend(loaded);
+    // A refresh of an earlier generation that ends last must not put back a copy older than the one kept.
+    if (!cached || cached.generation <= generation) {
+      cached = { book, revision, generation, confirmedAt: checkedAt };
+    }
+    return book;
+  }
+
+  function sharedRefresh(): Promise<PriceBook> {
+    const generation = operatorPricesGeneration(db);
+    if (refreshing?.generation === generation) return refreshing.book;
+    const book = refreshPriceBook(generation);
+    const entry = { generation, book };
+    refreshing = entry;
+    const done = () => {
+      if (refreshing === entry) refreshing = undefined;
     };
-    return cached.book;
+    book.then(done, done);
+    return book;
   }
 
   async function priceBook(): Promise<PriceBook> {
-    return cachedPriceBook() ?? (await readPriceBook());
+    return confirmedPriceBook(PRICE_BOOK_TTL_MS) ?? (await sharedRefresh());
+  }
+
+  /** The book to answer "no price" from: confirmed within `PRICES_RECHECK_MS`. */
+  async function recheckedPriceBook(): Promise<PriceBook> {
+    return confirmedPriceBook(PRICES_RECHECK_MS) ?? (await sharedRefresh());
   }
 
   function pricerOf(book: PriceBook, stored: StoredPriceOverride[]): TenantPricer {
@@ -243,11 +288,19 @@ export function createPricingService(db: Db, now: () => Date = () => new Date())
 
     /** The price in force for the tenant at `at`; with no provider, the first provider that prices the model. */
     async priceInForce(tenantId: string, query: { provider?: string | undefined; model: string; at: Date }) {
-      const pricer = await tenantPricer(tenantId);
-      for (const provider of query.provider ? [query.provider] : PROVIDER_SEARCH_ORDER) {
-        const price = pricer.priceAt(provider, query.model, query.at);
-        if (price) return price;
-      }
+      const [book, stored] = await Promise.all([priceBook(), listPriceOverrides(db, tenantId)]);
+      const find = (pricer: TenantPricer) => {
+        for (const provider of query.provider ? [query.provider] : PROVIDER_SEARCH_ORDER) {
+          const price = pricer.priceAt(provider, query.model, query.at);
+          if (price) return price;
+        }
+        return undefined;
+      };
+      const price = find(pricerOf(book, stored));
+      if (price) return price;
+      const rechecked = await recheckedPriceBook();
+      const found = rechecked === book ? undefined : find(pricerOf(rechecked, stored));
+      if (found) return found;
       throw new NotFoundError(
         `No price for ${query.provider ? `${query.provider}/` : ''}${query.model} at ${query.at.toISOString()}.`,
         'PRICE_NOT_FOUND',
@@ -260,16 +313,16 @@ export function createPricingService(db: Db, now: () => Date = () => new Date())
      * never make a price.
      */
     async putOverride(tenantId: string, provider: string, model: string, override: PriceOverride) {
-      const kept = cachedPriceBook();
-      let book = kept ?? (await readPriceBook());
+      let book = await priceBook();
       let name = overrideModelName(book, provider, model);
       let errors = unusableOverrideErrors(book, provider, name, override);
-      if (errors.length > 0 && kept) {
-        // Refused for want of a list price in a copy up to 30 s old: a price file loaded since
-        // (by another process) may price the model. Read the loaded prices once before refusing.
-        book = await readPriceBook();
-        name = overrideModelName(book, provider, model);
-        errors = unusableOverrideErrors(book, provider, name, override);
+      if (errors.length > 0) {
+        const rechecked = await recheckedPriceBook();
+        if (rechecked !== book) {
+          book = rechecked;
+          name = overrideModelName(book, provider, model);
+          errors = unusableOverrideErrors(book, provider, name, override);
+        }
       }
       if (errors.length > 0) {
         throw new ValidationError(`These terms can never price ${provider}/${model}.`, errors);
@@ -322,6 +375,7 @@ export function createPricingService(db: Db, now: () => Date = () => new Date())
       const loadId = newId('prl');
       // Storing them moves this process's generation on: the book kept over this table (pricing's
       // and the exports' list prices) is read again on its next use, even by a read that overlapped.
+      // It raises the stored revision too, which other processes confirm their copies against.
       await putOperatorPrices(db, loadId, prices);
       return { load_id: loadId, loaded: prices.length, skipped };
     },

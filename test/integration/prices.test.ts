@@ -732,17 +732,24 @@ describe('operator price files (LiteLLM format)', () => {
     }
   });
 
-  /** Another process over the same table: a client, a runtime and a price book of its own. */
-  async function anotherProcess(): Promise<TestTollgate & { db: Db }> {
+  /**
+   * Another process over the same table: a client, a runtime and a price book of its own, on a
+   * clock the test moves (`advance`).
+   */
+  async function anotherProcess(): Promise<TestTollgate & { db: Db; advance(ms: number): void }> {
     const db = createDb({
       tableName: tollgate.store.db.tableName,
       region: 'local',
       endpoint: tollgate.store.endpoint,
     });
-    const other = await createTestTollgate({ store: { ...tollgate.store, db } });
+    let clock = Date.now();
+    const other = await createTestTollgate({ store: { ...tollgate.store, db }, now: () => new Date(clock) });
     return {
       ...other,
       db,
+      advance: (ms) => {
+        clock += ms;
+      },
       cleanup: async () => {
         await other.cleanup();
         closeDb(db);
@@ -750,20 +757,29 @@ describe('operator price files (LiteLLM format)', () => {
     };
   }
 
-  /** Counts the reads of the operator's loaded prices a process makes. */
+  /**
+   * Counts the reads of the operator's loaded prices a process makes, and its reads of their
+   * stored revision.
+   */
   function countPriceFileReads(db: Db) {
     let reads = 0;
+    let revisionReads = 0;
     const name = `count-price-file-reads-${Math.random()}`;
     for (const client of [db.client, db.exactClient]) {
       client.middlewareStack.add(
         (next, context) => async (args) => {
+          const input = args.input as { ExpressionAttributeValues?: unknown; Key?: unknown };
           if (
             context.commandName === 'QueryCommand' &&
-            JSON.stringify(
-              (args.input as { ExpressionAttributeValues?: unknown }).ExpressionAttributeValues,
-            ).includes('v1#operator#prices')
+            JSON.stringify(input.ExpressionAttributeValues).includes('"v1#operator#prices"')
           ) {
             reads++;
+          }
+          if (
+            context.commandName === 'GetItemCommand' &&
+            JSON.stringify(input.Key).includes('v1#operator#prices-revision')
+          ) {
+            revisionReads++;
           }
           return next(args);
         },
@@ -772,61 +788,125 @@ describe('operator price files (LiteLLM format)', () => {
     }
     return {
       reads: () => reads,
+      revisionReads: () => revisionReads,
       restore: () => {
         for (const client of [db.client, db.exactClient]) client.middlewareStack.remove(name);
       },
     };
   }
 
+  it('are answered by a process whose book predates the load within a second of it, not 30 s', async () => {
+    const { key } = await tollgate.createTenant();
+    const reader = await anotherProcess();
+    try {
+      // The reader has read the loaded prices (its book is kept 30 s).
+      expect((await reader.request('GET', '/v1/prices?model=acme-elsewhere', { key })).status).toBe(404);
+      expect(
+        (await loadFile(tollgate, 'elsewhere', '2026-01-01T00:00:00Z', { 'acme-elsewhere': [1e-6, 2e-6] }))
+          .status,
+      ).toBe(201);
+      reader.advance(1_100);
+      const price = await reader.request('GET', '/v1/prices?model=acme-elsewhere', { key });
+      expect(price.status).toBe(200);
+      expect(await price.json()).toMatchObject({
+        price_id: 'litellm:elsewhere:openai/acme-elsewhere@2026-01-01',
+        rates: { input: '1', output: '2' },
+      });
+    } finally {
+      await reader.cleanup();
+    }
+  });
+
   it("price a tenant's terms for a model a file just added, in a process whose book predates the load", async () => {
     const { key } = await tollgate.createTenant();
-    const loader = await anotherProcess();
-    const counter = countPriceFileReads(tollgate.runtime.db);
+    const reader = await anotherProcess();
+    const counter = countPriceFileReads(reader.db);
     try {
-      // This process has read the loaded prices (its book is kept 30 s).
-      expect((await tollgate.request('GET', '/v1/prices?model=gpt-4o', { key })).status).toBe(200);
+      // The reader has read the loaded prices (its book is kept 30 s).
+      expect((await reader.request('GET', '/v1/prices?model=gpt-4o', { key })).status).toBe(200);
       const readsBefore = counter.reads();
       expect(
-        (await loadFile(loader, 'fresh', '2026-01-01T00:00:00Z', { 'acme-fresh': [1e-6, 2e-6] })).status,
+        (await loadFile(tollgate, 'fresh', '2026-01-01T00:00:00Z', { 'acme-fresh': [1e-6, 2e-6] })).status,
       ).toBe(201);
 
       // A term over a known model, and usage of one, read no price file.
       expect(
         (
-          await tollgate.request('PUT', '/v1/prices/overrides/openai/gpt-4o-mini', {
+          await reader.request('PUT', '/v1/prices/overrides/openai/gpt-4o-mini', {
             key,
             body: { effective_from: '2026-01-01T00:00:00Z', discount_pct: '10' },
           })
         ).status,
       ).toBe(200);
-      await ingest(key, [usage('known', new Date().toISOString())]);
+      const answer = await reader.request('POST', '/v1/usage', {
+        key,
+        body: { events: [usage('known', new Date().toISOString())] },
+      });
+      expect(answer.status).toBe(202);
       expect(counter.reads()).toBe(readsBefore);
 
-      // A discount needs the list price the file just added: this process reads the files
-      // again, once, rather than refusing.
-      const put = await tollgate.request('PUT', '/v1/prices/overrides/openai/acme-fresh', {
+      // A discount needs the list price the file just added: once its copy is over a second old,
+      // the reader finds the revision moved and reads the files again, once, rather than refusing.
+      reader.advance(1_100);
+      const put = await reader.request('PUT', '/v1/prices/overrides/openai/acme-fresh', {
         key,
         body: { effective_from: '2026-01-01T00:00:00Z', discount_pct: '50' },
       });
       expect(put.status).toBe(200);
       expect(counter.reads()).toBe(readsBefore + 1);
       expect(
-        await (await tollgate.request('GET', '/v1/prices?model=acme-fresh', { key })).json(),
+        await (await reader.request('GET', '/v1/prices?model=acme-fresh', { key })).json(),
       ).toMatchObject({
         rates: { input: '0.5', output: '1' },
         base_price_id: 'litellm:fresh:openai/acme-fresh@2026-01-01',
       });
 
-      // A model no file prices is still refused, after one read of the files.
-      const refused = await tollgate.request('PUT', '/v1/prices/overrides/openai/acme-never', {
+      // A model no file prices is still refused, on the revision alone: no file was loaded since.
+      reader.advance(1_100);
+      const revisionReads = counter.revisionReads();
+      const refused = await reader.request('PUT', '/v1/prices/overrides/openai/acme-never', {
         key,
         body: { effective_from: '2026-01-01T00:00:00Z', discount_pct: '50' },
       });
       expect(refused.status).toBe(400);
-      expect(counter.reads()).toBe(readsBefore + 2);
+      expect(counter.reads()).toBe(readsBefore + 1);
+      expect(counter.revisionReads()).toBe(revisionReads + 1);
     } finally {
       counter.restore();
-      await loader.cleanup();
+      await reader.cleanup();
+    }
+  });
+
+  it('are not read again when none was loaded: a copy past 30 s, and 404s, cost one revision read a second', async () => {
+    const { key } = await tollgate.createTenant();
+    const reader = await anotherProcess();
+    const counter = countPriceFileReads(reader.db);
+    const missing = () => reader.request('GET', '/v1/prices?model=acme-nowhere', { key });
+    try {
+      expect((await missing()).status).toBe(404);
+      expect(counter.reads()).toBe(1);
+      reader.advance(30_001);
+      const revisionReads = counter.revisionReads();
+
+      // Requests at once share one confirmation; those that follow within the second make none.
+      const together = await Promise.all(Array.from({ length: 5 }, missing));
+      expect(together.map((response) => response.status)).toEqual(Array(5).fill(404));
+      for (let i = 0; i < 5; i++) expect((await missing()).status).toBe(404);
+      const refused = await reader.request('PUT', '/v1/prices/overrides/openai/acme-nowhere', {
+        key,
+        body: { effective_from: '2026-01-01T00:00:00Z', discount_pct: '50' },
+      });
+      expect(refused.status).toBe(400);
+      expect(counter.reads()).toBe(1);
+      expect(counter.revisionReads()).toBe(revisionReads + 1);
+
+      reader.advance(1_100);
+      expect((await missing()).status).toBe(404);
+      expect(counter.reads()).toBe(1);
+      expect(counter.revisionReads()).toBe(revisionReads + 2);
+    } finally {
+      counter.restore();
+      await reader.cleanup();
     }
   });
 
