@@ -93,9 +93,7 @@ if (dynamoLocal) {
   const started = await forkWithMessage<{ endpoint: string }>(
     'bench/support/engine-process.ts',
     { TOLLGATE_BENCH_ENGINE_PATH: join(dataDir, 'engine') },
-    values['profile-engine']
-      ? [...tsx, '--cpu-prof', `--cpu-prof-dir=${values['profile-engine']}`]
-      : tsx,
+    values['profile-engine'] ? [...tsx, '--cpu-prof', `--cpu-prof-dir=${values['profile-engine']}`] : tsx,
   );
   engineProcess = started.child;
   endpoint = started.message.endpoint;
