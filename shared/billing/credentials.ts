@@ -207,6 +207,8 @@ export class UnconfiguredKeyProvider implements DataKeyProvider {
     throw new ServiceUnavailableError(
       'Provider credentials and webhook signing secrets cannot be stored: the operator has not configured TOLLGATE_CREDENTIALS_KMS_KEY_ID.',
       'CREDENTIAL_KEY_UNCONFIGURED',
+      // The operator has to deploy a setting: not a matter of seconds.
+      { retryAfterSeconds: 300 },
     );
   }
   async generateDataKey(): Promise<DataKey> {

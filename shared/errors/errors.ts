@@ -11,6 +11,8 @@ export abstract class AppError extends Error {
   abstract readonly status: number;
   abstract readonly title: string;
   readonly code: string;
+  /** How long to wait before retrying: every 429 and 503 answer says it (`Retry-After`). */
+  readonly retryAfterSeconds?: number;
 
   constructor(code: string, detail: string, options?: ErrorOptions) {
     super(detail, options);
@@ -104,21 +106,23 @@ export class UnsupportedMediaTypeError extends AppError {
 export class RateLimitedError extends AppError {
   readonly status = 429;
   readonly title = 'Too many requests';
-  readonly retryAfterSeconds: number;
+  override readonly retryAfterSeconds: number;
   constructor(retryAfterSeconds: number) {
     super('RATE_LIMITED', `Rate limit exceeded; retry in ${retryAfterSeconds} s.`);
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
-/** A budget's counter holds as many live reservations as one item can (DynamoDB's 400 KB). */
+/** A budget's counter holds as many live reservations as it takes (MAX_HOLDS_PER_COUNTER). */
 export class TooManyReservationsError extends AppError {
   readonly status = 429;
   readonly title = 'Too many live reservations';
+  /** Holds are settled, released or expire within seconds to minutes; a second is a fair first wait. */
+  override readonly retryAfterSeconds = 1;
   constructor(budgetId: string) {
     super(
       'TOO_MANY_RESERVATIONS',
-      `Budget ${budgetId} holds as many live reservations as it can (a few thousand): settle or release reservations, or use a shorter ttl_seconds, and retry.`,
+      `Budget ${budgetId} holds as many live reservations as it takes (4,000): settle or release reservations, or use a shorter ttl_seconds, and retry.`,
     );
   }
 }
@@ -126,7 +130,13 @@ export class TooManyReservationsError extends AppError {
 export class ServiceUnavailableError extends AppError {
   readonly status = 503;
   readonly title = 'Service unavailable';
-  constructor(detail: string, code = 'SERVICE_UNAVAILABLE', options?: ErrorOptions) {
+  override readonly retryAfterSeconds: number;
+  constructor(
+    detail: string,
+    code = 'SERVICE_UNAVAILABLE',
+    options?: ErrorOptions & { retryAfterSeconds?: number },
+  ) {
     super(code, detail, options);
+    this.retryAfterSeconds = options?.retryAfterSeconds ?? 2;
   }
 }

@@ -99,6 +99,8 @@ describe('the API through the Lambda adapter', () => {
       );
       expect(connection.statusCode).toBe(503);
       expect(JSON.parse(connection.body as string).code).toBe('CREDENTIAL_KEY_UNCONFIGURED');
+      // Every 503 says when to come back; a missing setting is not a matter of seconds.
+      expect(connection.headers?.['retry-after']).toBe('300');
     } finally {
       vi.unstubAllEnvs();
     }

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { isStoreThrottling } from '../../../shared/db/errors.js';
 import {
-  type AppError,
+  AppError,
   MalformedRequestError,
   MethodNotAllowedError,
   NotFoundError,
@@ -29,7 +29,7 @@ function fromHttpException(error: HTTPException): AppError | undefined {
   }
 }
 
-/** How long a caller waits before retrying a request the store refused for load. */
+/** How long a caller waits before retrying a request the store refused for load (and any other 429 or 503 that names no wait). */
 const STORE_THROTTLED_RETRY_AFTER_SECONDS = 2;
 
 /** The one place that turns errors into HTTP: problem+json, logged with the request id. */
@@ -40,13 +40,16 @@ export function renderError(error: Error, c: Context<AppEnv>): Response {
     ? new ServiceUnavailableError(
         'The store (or another AWS service behind this request) is refusing requests for load, even after retries. Retry in a few seconds.',
         'STORE_THROTTLED',
-        { cause: error },
+        { cause: error, retryAfterSeconds: STORE_THROTTLED_RETRY_AFTER_SECONDS },
       )
     : error instanceof HTTPException
       ? (fromHttpException(error) ?? error)
       : error;
   const problem = toProblem(mapped, requestId);
-  if (throttled) c.header('Retry-After', String(STORE_THROTTLED_RETRY_AFTER_SECONDS));
+  if (problem.status === 429 || problem.status === 503) {
+    const wait = mapped instanceof AppError ? mapped.retryAfterSeconds : undefined;
+    c.header('Retry-After', String(wait ?? STORE_THROTTLED_RETRY_AFTER_SECONDS));
+  }
   const logger = c.var.logger;
   if (problem.status >= 500) {
     logger?.error({ err: error }, 'request failed');
