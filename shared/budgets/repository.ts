@@ -45,6 +45,11 @@ export interface CounterRecord {
   /** Usage batches whose spend is on the counter and whose mark is not cleared yet. */
   batches: { id: string; addedAt: number }[];
   fired: Set<string>;
+  /**
+   * How many holds the counter carries, kept beside them by every write that adds or removes
+   * one (see MAX_HOLDS_PER_COUNTER); undefined on a counter written before it was kept.
+   */
+  holdCount: number | undefined;
 }
 
 export interface BudgetPartition {
@@ -57,6 +62,17 @@ export interface BudgetPartition {
 
 const RESERVATION_ATTRIBUTE = 'r_';
 const BATCH_ATTRIBUTE = 'b_';
+/** The counter attribute that counts its holds. */
+const HOLD_COUNT_ATTRIBUTE = 'nh';
+
+/**
+ * The most holds a counter takes. Each is an attribute of about 75 bytes, and DynamoDB refuses
+ * to grow an item past 400 KB: a counter filled with holds had no room left for the mark a usage
+ * write adds, so usage on it was never counted. 4,000 holds take about 300 KB, and the rest is
+ * left to usage batches' marks and the counter's own figures. A hold past it is refused
+ * (`TOO_MANY_RESERVATIONS`) by the hold's own condition.
+ */
+export const MAX_HOLDS_PER_COUNTER = 4_000;
 const COUNTER_RETENTION_MS = 2 * 24 * 3600 * 1000;
 
 /**
@@ -96,6 +112,7 @@ function toCounter(item: Record<string, unknown>): CounterRecord {
     reservations,
     batches,
     fired: new Set((item.fired as Set<string> | undefined) ?? []),
+    holdCount: item[HOLD_COUNT_ATTRIBUTE] === undefined ? undefined : Number(item[HOLD_COUNT_ATTRIBUTE]),
   };
 }
 
@@ -341,7 +358,7 @@ export async function addSpend(
         new UpdateCommand({
           TableName: db.tableName,
           Key: key,
-          UpdateExpression: `SET ${identity.set}, #b = :at ADD spent :a, used :u, reserved :r REMOVE ${[...holdNames, ...cleared].join(', ')}`,
+          UpdateExpression: `SET ${identity.set}, #b = :at ADD spent :a, used :u, reserved :r, ${HOLD_COUNT_ATTRIBUTE} :gone REMOVE ${[...holdNames, ...cleared].join(', ')}`,
           ConditionExpression: [
             'attribute_not_exists(#b)',
             ...holdNames.map((name, index) => `${name}.a = :h${index}`),
@@ -358,6 +375,7 @@ export async function addSpend(
             ':a': number(amount),
             ':u': number(amount.minus(held)),
             ':r': number(held.negated()),
+            ':gone': -releasing.length,
             ':at': batch.at,
             ...Object.fromEntries(releasing.map((hold, index) => [`:h${index}`, number(hold.amount)])),
           },
@@ -374,10 +392,11 @@ export async function addSpend(
       new UpdateCommand({
         TableName: db.tableName,
         Key: key,
-        UpdateExpression: `SET ${identity.set}, #b = :at ADD spent :a, used :a${cleared.length > 0 ? ` REMOVE ${cleared.join(', ')}` : ''}`,
+        // Adding 0 to the hold count creates it at 0 on a counter this write creates.
+        UpdateExpression: `SET ${identity.set}, #b = :at ADD spent :a, used :a, ${HOLD_COUNT_ATTRIBUTE} :zero${cleared.length > 0 ? ` REMOVE ${cleared.join(', ')}` : ''}`,
         ConditionExpression: 'attribute_not_exists(#b)',
         ExpressionAttributeNames: { '#b': `${BATCH_ATTRIBUTE}${batch.id}`, ...clearedNames },
-        ExpressionAttributeValues: { ...identity.values, ':a': number(amount), ':at': batch.at },
+        ExpressionAttributeValues: { ...identity.values, ':a': number(amount), ':at': batch.at, ':zero': 0 },
         ReturnValues: 'ALL_NEW',
       }),
     );
@@ -437,11 +456,14 @@ export async function reserveOnCounter(
   const values: Record<string, unknown> = {
     ':a': number(reservation.amount),
     ':entry': { a: number(reservation.amount), x: reservation.expiresAt },
+    ':one': 1,
+    ':cap': MAX_HOLDS_PER_COUNTER,
   };
-  let condition = 'attribute_exists(pk) AND attribute_not_exists(#r)';
+  // The hold count's comparison is also false on a counter that does not exist (yet).
+  let condition = `attribute_not_exists(#r) AND ${HOLD_COUNT_ATTRIBUTE} < :cap`;
   if (maxUsed) {
     // A zero-amount reservation must still find the level not yet reached: strict.
-    condition = `attribute_not_exists(#r) AND used ${maxUsed.strict ? '<' : '<='} :max`;
+    condition += ` AND used ${maxUsed.strict ? '<' : '<='} :max`;
     values[':max'] = number(maxUsed.value);
   }
   try {
@@ -449,7 +471,7 @@ export async function reserveOnCounter(
       new UpdateCommand({
         TableName: db.tableName,
         Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
-        UpdateExpression: 'SET #r = :entry ADD reserved :a, used :a',
+        UpdateExpression: `SET #r = :entry ADD reserved :a, used :a, ${HOLD_COUNT_ATTRIBUTE} :one`,
         ConditionExpression: condition,
         ExpressionAttributeNames: { '#r': `${RESERVATION_ATTRIBUTE}${reservation.id}` },
         ExpressionAttributeValues: values,
@@ -483,18 +505,23 @@ const isItemTooLarge = (error: unknown) =>
 
 /**
  * Creates a counter that does not exist yet (the first hold of a budget's period finds none), with
- * `used` at zero, which a blocking hold's condition compares; restates the identity of one that
- * does and gives it `used` if it has none (counters created before holds relied on it), changing
- * nothing else.
+ * `used` and the hold count at zero, which a hold's condition compares; restates the identity of
+ * one that does and gives it whichever of the two it lacks (a counter written before holds relied
+ * on them: its hold count starts at `holds`, the holds it was read with), changing nothing else.
  */
-export async function ensureCounter(db: Db, tenantId: string, target: CounterTarget): Promise<void> {
+export async function ensureCounter(
+  db: Db,
+  tenantId: string,
+  target: CounterTarget,
+  holds = 0,
+): Promise<void> {
   const identity = counterIdentity(target);
   await db.client.send(
     new UpdateCommand({
       TableName: db.tableName,
       Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
-      UpdateExpression: `SET ${identity.set}, used = if_not_exists(used, :zero)`,
-      ExpressionAttributeValues: { ...identity.values, ':zero': number(ZERO) },
+      UpdateExpression: `SET ${identity.set}, used = if_not_exists(used, :zero), ${HOLD_COUNT_ATTRIBUTE} = if_not_exists(${HOLD_COUNT_ATTRIBUTE}, :holds)`,
+      ExpressionAttributeValues: { ...identity.values, ':zero': number(ZERO), ':holds': holds },
     }),
   );
 }
@@ -514,12 +541,13 @@ export async function releaseOnCounter(
       new UpdateCommand({
         TableName: db.tableName,
         Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
-        UpdateExpression: 'REMOVE #r ADD reserved :minus, used :minus',
+        UpdateExpression: `REMOVE #r ADD reserved :minus, used :minus, ${HOLD_COUNT_ATTRIBUTE} :gone`,
         ConditionExpression: 'attribute_exists(#r) AND #r.a = :a',
         ExpressionAttributeNames: { '#r': `${RESERVATION_ATTRIBUTE}${reservation.id}` },
         ExpressionAttributeValues: {
           ':minus': number(reservation.amount.negated()),
           ':a': number(reservation.amount),
+          ':gone': -1,
         },
       }),
     ),

@@ -54,6 +54,7 @@ import {
   holdIdOf,
   isBudgetDefinitionStored,
   loadBudgetPartition,
+  MAX_HOLDS_PER_COUNTER,
   markBatchApplied,
   markFired,
   moveReservation,
@@ -921,6 +922,8 @@ export function createBudgetService(
       const repairs: Promise<unknown>[] = [];
       let twins = false;
       let roomNow = false;
+      /** A budget whose counter holds as many live holds as it takes. */
+      let full: string | undefined;
       for (const [index, hold] of plan.entries()) {
         if (taken[index]) continue;
         const counter = counters.get(hold.definition.id)?.get(hold.target.periodStart);
@@ -933,8 +936,16 @@ export function createBudgetService(
           taken[index] = counter;
           continue;
         }
-        if (counter.reservations.some((other) => other.expiresAt <= nowMs))
-          repairs.push(releaseExpiredHolds(tenantId, counter, nowMs));
+        const expired = counter.reservations.filter((other) => other.expiresAt <= nowMs).length;
+        if (expired > 0) repairs.push(releaseExpiredHolds(tenantId, counter, nowMs));
+        if (counter.holdCount === undefined) {
+          // Written before holds compared `used` and the hold count, it refuses them all: it gets
+          // them, counting the holds it carries.
+          repairs.push(ensureCounter(db, tenantId, hold.target, counter.reservations.length));
+        } else if (counter.holdCount - expired >= MAX_HOLDS_PER_COUNTER) {
+          // As many live holds as a counter takes: nothing frees one but their owners.
+          full ??= hold.definition.id;
+        }
         twins ||= counter.reservations.some(
           (other) =>
             other.expiresAt > nowMs && other.id.startsWith(`${reservationId}~`) && other.id !== holdId,
@@ -945,12 +956,12 @@ export function createBudgetService(
         if (
           !max ||
           (max.strict ? counter.used.lessThan(max.value) : counter.used.lessThanOrEqualTo(max.value))
-        ) {
+        )
           roomNow = true;
-          // A counter created before blocking holds compared `used` has none, and refuses them
-          // all: give it one (a no-op on any other counter).
-          if (max) repairs.push(ensureCounter(db, tenantId, hold.target));
-        }
+      }
+      if (full !== undefined) {
+        await Promise.allSettled(repairs);
+        await giveUp(holdId, plan, true, new CounterFullError(full));
       }
       if (repairs.length === 0 && !twins && !roomNow) break;
       await Promise.all(repairs);

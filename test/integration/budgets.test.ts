@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ensureCounter,
   loadBudgetPartition,
+  MAX_HOLDS_PER_COUNTER,
   reserveOnCounter,
   writeReservation,
 } from '../../shared/budgets/repository.js';
@@ -1444,6 +1445,152 @@ describe('evaluation and enforcement', () => {
     } finally {
       clockOffsetMs = 0;
     }
+  });
+
+  it('a counter carrying as many live holds as it takes refuses one more with 429, and still counts usage', async () => {
+    // On dynalite: DynamoDB Local fails (InternalFailure) writes to an item of more than about a
+    // thousand attributes, which DynamoDB itself takes.
+    const tollgate = await createTestTollgate({ engine: 'dynalite' });
+    try {
+      await heldToTheCap(tollgate);
+    } finally {
+      await tollgate.cleanup();
+    }
+  }, 60_000);
+
+  async function heldToTheCap(tollgate: TestTollgate) {
+    const budgetStatus = async (key: string, budgetId: string) =>
+      (await (await tollgate.request('GET', `/v1/budgets/${budgetId}`, { key })).json()).status;
+    const createBudget = async (key: string, body: Record<string, unknown>) => {
+      const response = await tollgate.request('POST', '/v1/budgets', { key, body });
+      expect(response.status).toBe(201);
+      return response.json();
+    };
+    const t = await tollgate.createTenant('Holds at the cap');
+    const capped = await createBudget(t.key, {
+      name: 'capped',
+      period: 'day',
+      limit: { tokens: 1000 },
+      thresholds: [100],
+      actions: { '100': { type: 'block' } },
+    });
+    const other = await createBudget(t.key, {
+      name: 'notify only',
+      period: 'day',
+      limit: { tokens: 1_000_000 },
+      thresholds: [80],
+      actions: { '80': { type: 'notify' } },
+    });
+    const statusOf = (budgetId: string) => budgetStatus(t.key, budgetId);
+    // MAX_HOLDS_PER_COUNTER live holds of nothing, written as holds write them: each an attribute,
+    // counted beside them. The item stays well under 400 KB, with room for usage.
+    const Key = keys.budgetCounter(t.id, capped.id, capped.status.period_start);
+    const expiresAt = Date.now() + 3_600_000;
+    const holds = Object.fromEntries(
+      Array.from({ length: MAX_HOLDS_PER_COUNTER }, (_, i) => [
+        `r_rsv_${String(i).padStart(26, '0')}~${String(i).padStart(26, '0')}`,
+        { a: 0, x: expiresAt },
+      ]),
+    );
+    const db = tollgate.store.db;
+    await db.client.send(
+      new PutCommand({
+        TableName: db.tableName,
+        Item: {
+          ...Key,
+          bid: capped.id,
+          ps: capped.status.period_start,
+          pe: capped.status.period_end,
+          entity: 'budget_counter',
+          expires_at_epoch: Math.ceil(Date.parse(capped.status.period_end) / 1000) + 86_400 * 2,
+          used: 0,
+          reserved: 0,
+          nh: MAX_HOLDS_PER_COUNTER,
+        },
+      }),
+    );
+    // In writes of a few hundred: DynamoDB Local fails a single write of thousands of attributes.
+    const entries = Object.entries(holds);
+    for (let start = 0; start < entries.length; start += 250) {
+      const chunk = entries.slice(start, start + 250);
+      await db.client.send(
+        new UpdateCommand({
+          TableName: db.tableName,
+          Key,
+          UpdateExpression: `SET ${chunk.map((_, i) => `#h${i} = :h${i}`).join(', ')}`,
+          ExpressionAttributeNames: Object.fromEntries(chunk.map(([name], i) => [`#h${i}`, name])),
+          ExpressionAttributeValues: Object.fromEntries(chunk.map(([, value], i) => [`:h${i}`, value])),
+        }),
+      );
+    }
+
+    const refused = await tollgate.request('POST', '/v1/enforcement/authorize', {
+      key: t.key,
+      body: { id: 'one-too-many', model: 'gpt-4o', estimated_input_tokens: 100, max_output_tokens: 0 },
+    });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('content-type')).toBe('application/problem+json');
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(await refused.json()).toMatchObject({ code: 'TOO_MANY_RESERVATIONS', status: 429 });
+    expect(await statusOf(other.id)).toMatchObject({ reserved: 0 });
+
+    // Usage is spent whatever the holds: over the limit, the budget blocks.
+    const usage = await tollgate.request('POST', '/v1/usage', {
+      key: t.key,
+      body: {
+        events: [
+          {
+            id: 'past-the-cap',
+            provider: 'openai',
+            model: 'gpt-4o',
+            usage: { input_tokens: 1500, output_tokens: 0 },
+          },
+        ],
+      },
+    });
+    expect(usage.status).toBe(202);
+    expect(await statusOf(capped.id)).toMatchObject({ spent: 1500, state: 'exceeded' });
+    const check = await tollgate.request('POST', '/v1/enforcement/check', {
+      key: t.key,
+      body: { model: 'gpt-4o', estimated_tokens: 10 },
+    });
+    expect((await check.json()).decision).toBe('block');
+  }
+
+  it('a counter counts its holds as they are taken, released and settled', async () => {
+    const t = await tollgate.createTenant('Hold count');
+    const budget = await createBlockingTokenBudget(t.key, 'counted', 100_000);
+    const db = tollgate.store.db;
+    const Key = keys.budgetCounter(t.id, budget.id, budget.status.period_start);
+    const holdCount = async () =>
+      (await db.client.send(new GetCommand({ TableName: db.tableName, Key, ConsistentRead: true }))).Item?.nh;
+    const authorize = async (id: string) => {
+      const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
+        key: t.key,
+        body: { id, model: 'gpt-4o', estimated_input_tokens: 100, max_output_tokens: 0 },
+      });
+      expect(response.status).toBe(200);
+      return (await response.json()).reservation_id as string;
+    };
+    const released = await authorize('to-release');
+    const settled = await authorize('to-settle');
+    expect(await holdCount()).toBe(2);
+    const release = await tollgate.request('DELETE', `/v1/enforcement/reservations/${released}`, {
+      key: t.key,
+    });
+    expect(release.status).toBe(204);
+    expect(await holdCount()).toBe(1);
+    await ingest(t.key, [
+      {
+        id: 'settling',
+        provider: 'openai',
+        model: 'gpt-4o',
+        usage: { input_tokens: 90, output_tokens: 0 },
+        reservation_id: settled,
+      },
+    ]);
+    expect(await holdCount()).toBe(0);
+    expect(await budgetStatus(t.key, budget.id)).toMatchObject({ spent: 90, reserved: 0 });
   });
 
   it.each([
