@@ -110,7 +110,10 @@ function computePeriodAt(rule: PeriodRule, at: Date): PeriodWindow {
   } else {
     start = local.startOf(rule.period);
   }
-  const end = start.plus({ [`${rule.period}s`]: 1 });
+  // The next period's start, found as this one's was: where a period began late because its
+  // midnight does not exist (America/Santiago skips 00:00 to 01:00 when DST begins), one period
+  // later is not the next period's start, which has a midnight.
+  const end = start.plus({ [`${rule.period}s`]: 1 }).startOf(rule.period === 'week' ? 'day' : rule.period);
   return { start: start.toJSDate(), end: end.toJSDate() };
 }
 

@@ -334,7 +334,9 @@ function bucketsBetween(from: Date, to: Date, granularity: Granularity, zone: st
         { path: 'query.granularity', message: `more than ${MAX_POINTS} buckets` },
       ]);
     }
-    cursor = cursor.plus({ [`${granularity}s`]: 1 });
+    // Found as the first was: a bucket that began late because its midnight does not exist
+    // (America/Santiago's first day of DST begins at 01:00) does not set the hour of the next.
+    cursor = cursor.plus({ [`${granularity}s`]: 1 }).startOf(granularity);
   }
   return buckets;
 }

@@ -71,7 +71,8 @@ export async function summarizeMonth(db: Db, tenantId: string, zone: string, now
   const historyStart = monthStart.minus({ days: HISTORY_DAYS });
   // Its local days are summed from UTC hours: every day read must start on a whole UTC hour.
   assertWholeHourOffsets(zone, daysBetween(historyStart.toJSDate(), monthEnd.plus({ days: 1 }).toJSDate()));
-  const tomorrow = local.startOf('day').plus({ days: 1 });
+  // Tomorrow's midnight, even when today began at 01:00 because its midnight did not exist.
+  const tomorrow = local.startOf('day').plus({ days: 1 }).startOf('day');
 
   const totals = await dailySums(
     db,

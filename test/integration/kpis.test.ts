@@ -228,6 +228,22 @@ describe('GET /v1/kpis on a seeded tenant', () => {
     );
   });
 
+  it('starts each local day at its midnight after a day whose midnight does not exist', async () => {
+    // America/Santiago springs forward at 00:00 on 2026-09-06: that day begins at 01:00 (-03).
+    const response = await tollgate.request(
+      'GET',
+      '/v1/kpis?from=2026-09-05T04:00:00Z&to=2026-09-08T03:00:00Z&metrics=cost&granularity=day&timezone=America/Santiago',
+      { key: tenant.key },
+    );
+    expect(response.status).toBe(200);
+    const body = await response.json();
+    expect(body.series[0].points.map((p: { start: string }) => p.start)).toEqual([
+      '2026-09-05T00:00:00-04:00',
+      '2026-09-06T01:00:00-03:00',
+      '2026-09-07T00:00:00-03:00',
+    ]);
+  });
+
   it('shows a restricted key only its slice', async () => {
     const view = await tollgate.mintKey(tenant.key, {
       name: 'acme view',

@@ -26,6 +26,34 @@ describe('budget periods', () => {
     ]);
   });
 
+  it('ends a period that began late, because its midnight does not exist, where the next one begins', () => {
+    // America/Santiago springs forward at midnight: 2026-09-06 begins at 01:00 (-03), 04:00Z, and
+    // ends at the next midnight, 03:00Z on the 7th; it used to end an hour into the 7th.
+    const santiago = (period: 'day' | 'week' | 'month', at: string) =>
+      iso(periodAt({ period, timezone: 'America/Santiago', week_start: 'sunday' }, new Date(at)));
+    expect(santiago('day', '2026-09-05T12:00:00Z')).toEqual([
+      '2026-09-05T04:00:00.000Z',
+      '2026-09-06T04:00:00.000Z',
+    ]);
+    expect(santiago('day', '2026-09-06T12:00:00Z')).toEqual([
+      '2026-09-06T04:00:00.000Z',
+      '2026-09-07T03:00:00.000Z',
+    ]);
+    // Asked after the day before (kept by this process): the new day from its first instant.
+    expect(santiago('day', '2026-09-07T03:30:00Z')).toEqual([
+      '2026-09-07T03:00:00.000Z',
+      '2026-09-08T03:00:00.000Z',
+    ]);
+    expect(santiago('week', '2026-09-06T12:00:00Z')).toEqual([
+      '2026-09-06T04:00:00.000Z',
+      '2026-09-13T03:00:00.000Z',
+    ]);
+    expect(santiago('month', '2026-08-31T12:00:00Z')).toEqual([
+      '2026-08-01T04:00:00.000Z',
+      '2026-09-01T04:00:00.000Z',
+    ]);
+  });
+
   it('starts weeks on week_start', () => {
     // Wednesday 2026-11-25 in UTC.
     const at = new Date('2026-11-25T10:00:00Z');
