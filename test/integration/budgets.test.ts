@@ -1448,8 +1448,9 @@ describe('evaluation and enforcement', () => {
   });
 
   it('a counter carrying as many live holds as it takes refuses one more with 429, and still counts usage', async () => {
-    // On dynalite: DynamoDB Local fails (InternalFailure) writes to an item of more than about a
-    // thousand attributes, which DynamoDB itself takes.
+    // On dynalite: DynamoDB Local answered InternalFailure to writing thousands of holds in bulk
+    // (one PutItem of 4,000 attributes, or UpdateItems of 250 once the item had 1,000), and taking
+    // them one authorization at a time takes minutes.
     const tollgate = await createTestTollgate({ engine: 'dynalite' });
     try {
       await heldToTheCap(tollgate);
@@ -1509,7 +1510,7 @@ describe('evaluation and enforcement', () => {
         },
       }),
     );
-    // In writes of a few hundred: DynamoDB Local fails a single write of thousands of attributes.
+    // In writes of a few hundred, as an engine takes them.
     const entries = Object.entries(holds);
     for (let start = 0; start < entries.length; start += 250) {
       const chunk = entries.slice(start, start + 250);
