@@ -402,6 +402,8 @@ export async function addSpend(
     );
     return { counter: toCounter(Attributes ?? {}), added: true, released: false };
   } catch (error) {
+    // A counter written before holds were counted may be full of them: no room for the mark.
+    if (isItemTooLarge(error)) throw new CounterFullError(target.budgetId);
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
   }
   const { Item } = await db.exactClient.send(

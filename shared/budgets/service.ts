@@ -547,15 +547,27 @@ export function createBudgetService(
           const pending = clearableMarks.get(key);
           const clear = [...(pending ?? [])].slice(0, MARKS_CLEARED_PER_WRITE);
           const releasing = holdsByCounter.get(deltaKey) ?? [];
-          const { counter, added, released } = await addSpend(
-            db,
-            tenantId,
-            delta.target,
-            delta.amount,
-            { id: batch.id, at: at.getTime() },
-            clear,
-            releasing,
-          );
+          const spend = () =>
+            addSpend(
+              db,
+              tenantId,
+              delta.target,
+              delta.amount,
+              { id: batch.id, at: at.getTime() },
+              clear,
+              releasing,
+            );
+          let spent: Awaited<ReturnType<typeof spend>>;
+          try {
+            spent = await spend();
+          } catch (error) {
+            // Full of holds (a counter written before they were counted): expired ones make room.
+            // Else the error names the budget, and the batch is applied once holds are gone.
+            if (!(error instanceof CounterFullError)) throw error;
+            if ((await sweepExpiredHolds(tenantId, delta.target, now().getTime())) === 0) throw error;
+            spent = await spend();
+          }
+          const { counter, added, released } = spent;
           // A hold already gone, or the batch applied before: the holds go on their own.
           if (releasing.length > 0 && !released) await release(releasing);
           if (added && pending) {

@@ -1447,6 +1447,48 @@ describe('evaluation and enforcement', () => {
     }
   });
 
+  it('usage on a counter written before holds were counted, and full of them, is spent once its expired holds are swept', async () => {
+    const t = await tollgate.createTenant('Full older counter');
+    const budget = await createBlockingTokenBudget(t.key, 'older full', 1_000_000);
+    const authorized = await tollgate.request('POST', '/v1/enforcement/authorize', {
+      key: t.key,
+      body: {
+        id: 'expiring',
+        model: 'gpt-4o',
+        estimated_input_tokens: 700,
+        max_output_tokens: 0,
+        ttl_seconds: 60,
+      },
+    });
+    expect(authorized.status).toBe(200);
+    // As a counter written before the hold count, filled to the byte by holds (padding stands in).
+    const db = tollgate.store.db;
+    const Key = keys.budgetCounter(t.id, budget.id, budget.status.period_start);
+    await db.client.send(new UpdateCommand({ TableName: db.tableName, Key, UpdateExpression: 'REMOVE nh' }));
+    for (let padding = 409_600; ; padding -= 16) {
+      try {
+        await db.client.send(
+          new UpdateCommand({
+            TableName: db.tableName,
+            Key,
+            UpdateExpression: 'SET padding = :padding',
+            ExpressionAttributeValues: { ':padding': 'x'.repeat(padding) },
+          }),
+        );
+        break;
+      } catch (error) {
+        expect((error as Error).name).toBe('ValidationException');
+      }
+    }
+    clockOffsetMs = 61_000;
+    try {
+      await ingest(t.key, [{ id: 'on-a-full-counter', usage: { input_tokens: 500, output_tokens: 0 } }]);
+      expect(await budgetStatus(t.key, budget.id)).toMatchObject({ spent: 500, reserved: 0 });
+    } finally {
+      clockOffsetMs = 0;
+    }
+  });
+
   it('a counter carrying as many live holds as it takes refuses one more with 429, and still counts usage', async () => {
     // On dynalite: DynamoDB Local answered InternalFailure to writing thousands of holds in bulk
     // (one PutItem of 4,000 attributes, or UpdateItems of 250 once the item had 1,000), and taking
