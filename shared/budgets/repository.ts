@@ -529,6 +529,40 @@ export async function ensureCounter(
 }
 
 /**
+ * Sets a counter's hold count to `holds` where it is not: a counter written before holds were
+ * counted has none, or a negative one (a release before its first hold added -1 to nothing).
+ * `expected` is the count read with the holds that `holds` counts, in one consistent read: as
+ * every write that adds or removes a hold moves the count with it, the count still being
+ * `expected` means `holds` is still right. Else nothing is written (the next sweep looks again).
+ */
+export async function correctHoldCount(
+  db: Db,
+  tenantId: string,
+  target: { budgetId: string; periodStart: string },
+  expected: number | undefined,
+  holds: number,
+): Promise<void> {
+  if (expected === holds) return;
+  await succeeded(
+    db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: keys.budgetCounter(tenantId, target.budgetId, target.periodStart),
+        UpdateExpression: `SET ${HOLD_COUNT_ATTRIBUTE} = :holds`,
+        ConditionExpression:
+          expected === undefined
+            ? `attribute_exists(pk) AND attribute_not_exists(${HOLD_COUNT_ATTRIBUTE})`
+            : `${HOLD_COUNT_ATTRIBUTE} = :expected`,
+        ExpressionAttributeValues: {
+          ':holds': holds,
+          ...(expected === undefined ? {} : { ':expected': expected }),
+        },
+      }),
+    ),
+  );
+}
+
+/**
  * Gives a reservation's amount back to a counter, once: the condition on its attribute makes a
  * second release (settlement racing expiry, a retried DELETE) a no-op. True when it released.
  */

@@ -47,6 +47,7 @@ import {
   clearAbandonedReservation,
   clearBatchMark,
   confirmReservation,
+  correctHoldCount,
   deleteBudgetItems,
   deleteCounter,
   ensureCounter,
@@ -1500,7 +1501,16 @@ export function createBudgetService(
             perPeriod.delete(counter.periodStart);
             continue;
           }
-          swept += await releaseExpiredHolds(tenantId, counter, at.getTime());
+          const released = await releaseExpiredHolds(tenantId, counter, at.getTime());
+          swept += released;
+          // Each release moved the count with its hold: both are `released` lower than read.
+          await correctHoldCount(
+            db,
+            tenantId,
+            counter,
+            counter.holdCount === undefined ? undefined : counter.holdCount - released,
+            counter.reservations.length - released,
+          );
         }
       }
       const notices = await evaluate(tenantId, partition.definitions, partition.counters, at, false);

@@ -29,7 +29,7 @@ import {
   raceWithLostRequest,
   type SentWrite,
 } from '../helpers/lost-answer.js';
-import { createTestTollgate, type TestTollgate } from '../helpers/tollgate.js';
+import { createTestTollgate, OPERATOR_KEY, type TestTollgate } from '../helpers/tollgate.js';
 
 /** A clock the test moves (a new budget period, an expired reservation). */
 let clockOffsetMs = 0;
@@ -1599,6 +1599,43 @@ describe('evaluation and enforcement', () => {
     });
     expect((await check.json()).decision).toBe('block');
   }
+
+  it("the rollup's sweep sets right a hold count that is missing or wrong (counters written before it was kept)", async () => {
+    const t = await tollgate.createTenant('Hold count repair');
+    const budget = await createBlockingTokenBudget(t.key, 'repaired', 100_000);
+    const db = tollgate.store.db;
+    const Key = keys.budgetCounter(t.id, budget.id, budget.status.period_start);
+    const holdCount = async () =>
+      (await db.client.send(new GetCommand({ TableName: db.tableName, Key, ConsistentRead: true }))).Item?.nh;
+    for (const id of ['kept-1', 'kept-2']) {
+      const response = await tollgate.request('POST', '/v1/enforcement/authorize', {
+        key: t.key,
+        body: { id, model: 'gpt-4o', estimated_input_tokens: 100, max_output_tokens: 0 },
+      });
+      expect(response.status).toBe(200);
+    }
+    const rollup = async () => {
+      const response = await tollgate.request('POST', `/v1/admin/jobs/kpi-rollup/run?tenant_id=${t.id}`, {
+        key: OPERATOR_KEY,
+      });
+      expect((await response.json()).errors).toEqual([]);
+    };
+    // Negative, as a release before the counter's first counted hold leaves it.
+    await db.client.send(
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key,
+        UpdateExpression: 'SET nh = :wrong',
+        ExpressionAttributeValues: { ':wrong': -1 },
+      }),
+    );
+    await rollup();
+    expect(await holdCount()).toBe(2);
+    await db.client.send(new UpdateCommand({ TableName: db.tableName, Key, UpdateExpression: 'REMOVE nh' }));
+    await rollup();
+    expect(await holdCount()).toBe(2);
+    expect(await budgetStatus(t.key, budget.id)).toMatchObject({ reserved: 200 });
+  });
 
   it('a counter counts its holds as they are taken, released and settled', async () => {
     const t = await tollgate.createTenant('Hold count');
