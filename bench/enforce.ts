@@ -71,6 +71,9 @@ const tsx = ['--import', 'tsx'];
 
 const dataDir = await mkdtemp(join(tmpdir(), 'tollgate-bench-'));
 
+/** A child's Node flags: tsx, and a CPU profile written into `dir` when one is asked for. */
+const profiledIn = (dir: string | undefined) => (dir ? [...tsx, '--cpu-prof', `--cpu-prof-dir=${dir}`] : tsx);
+
 /** Forks a TypeScript entry point; answers the child and its first IPC message. */
 async function forkWithMessage<T>(entry: string, env: Record<string, string>, execArgv = tsx) {
   const child = fork(join(root, entry), [], {
@@ -93,7 +96,7 @@ if (dynamoLocal) {
   const started = await forkWithMessage<{ endpoint: string }>(
     'bench/support/engine-process.ts',
     { TOLLGATE_BENCH_ENGINE_PATH: join(dataDir, 'engine') },
-    values['profile-engine'] ? [...tsx, '--cpu-prof', `--cpu-prof-dir=${values['profile-engine']}`] : tsx,
+    profiledIn(values['profile-engine']),
   );
   engineProcess = started.child;
   endpoint = started.message.endpoint;
@@ -108,9 +111,7 @@ async function engineRequests(): Promise<number | undefined> {
 
 // The Tollgate server, as `npm start` runs it, on the engine above.
 const server = fork(join(root, 'local', 'start.ts'), [], {
-  execArgv: values['profile-server']
-    ? [...tsx, '--cpu-prof', `--cpu-prof-dir=${values['profile-server']}`]
-    : tsx,
+  execArgv: profiledIn(values['profile-server']),
   env: {
     ...process.env,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',

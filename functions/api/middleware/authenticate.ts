@@ -40,10 +40,8 @@ export function authenticate() {
     c.header('RateLimit-Limit', String(decision.limit));
     c.header('RateLimit-Remaining', String(decision.remaining));
     c.header('RateLimit-Reset', String(decision.resetSeconds));
-    if (!decision.allowed) {
-      c.header('Retry-After', String(decision.retryAfterSeconds));
-      throw new RateLimitedError(decision.retryAfterSeconds);
-    }
+    // Its Retry-After is the error handler's, as for every error that names a wait.
+    if (!decision.allowed) throw new RateLimitedError(decision.retryAfterSeconds);
     await next();
   });
 }

@@ -29,7 +29,7 @@ function fromHttpException(error: HTTPException): AppError | undefined {
   }
 }
 
-/** How long a caller waits before retrying a request the store refused for load (and any other 429 or 503 that names no wait). */
+/** How long a caller waits before retrying a request the store refused for load. */
 const STORE_THROTTLED_RETRY_AFTER_SECONDS = 2;
 
 /** The one place that turns errors into HTTP: problem+json, logged with the request id. */
@@ -46,9 +46,9 @@ export function renderError(error: Error, c: Context<AppEnv>): Response {
       ? (fromHttpException(error) ?? error)
       : error;
   const problem = toProblem(mapped, requestId);
-  if (problem.status === 429 || problem.status === 503) {
-    const wait = mapped instanceof AppError ? mapped.retryAfterSeconds : undefined;
-    c.header('Retry-After', String(wait ?? STORE_THROTTLED_RETRY_AFTER_SECONDS));
+  // Every 429 and 503 error names its wait (see AppError.retryAfterSeconds).
+  if (mapped instanceof AppError && mapped.retryAfterSeconds !== undefined) {
+    c.header('Retry-After', String(mapped.retryAfterSeconds));
   }
   const logger = c.var.logger;
   if (problem.status >= 500) {
